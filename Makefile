@@ -1,0 +1,28 @@
+# The two commands users need: `make bench` (the sweep) and `make test` (the tests).
+# Both set up .venv first (scripts/setup.sh); SPECGATE_VLLM=gpu installs CUDA vLLM instead.
+VENV ?= .venv
+PYTEST = $(VENV)/bin/python -m pytest
+ARGS ?=
+
+.PHONY: setup bench test models clean
+
+setup: $(VENV)/.specgate-setup
+
+$(VENV)/.specgate-setup: pyproject.toml scripts/setup.sh
+	VENV=$(VENV) bash scripts/setup.sh
+
+# The main job: every pairing x k of configs/cpu.toml, with a metrics table at the end.
+bench: setup
+	mkdir -p reports
+	$(PYTEST) benchmarks -v -p no:cacheprovider --specgate-results reports/results.json \
+		--benchmark-json reports/benchmark.json $(ARGS)
+
+test: setup
+	$(PYTEST) tests -v -p no:cacheprovider $(ARGS)
+
+# Retrain the fixture models (about 15 minutes on 2 cores); the shipped ones are in models/fixture.
+models: setup
+	$(VENV)/bin/python models/train_fixtures.py
+
+clean:
+	rm -rf $(VENV) reports .benchmarks .hypothesis

@@ -1,0 +1,292 @@
+"""Pairings file (TOML) -> validated pairing matrix.
+
+A pairings file has an optional ``[defaults]`` table and one ``[[pairing]]`` table per
+draft/target pairing. Every pairing field may be set in ``[defaults]``. Relative model paths
+are resolved against the pairings file's folder; anything else is taken as a hub id.
+See docs/pairings.md for the full field list.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10
+    import tomli as tomllib
+
+
+class ConfigError(ValueError):
+    """A pairings file is invalid; the message names the file, the entry and the field."""
+
+
+# vLLM's SpeculativeConfig.method values that specgate knows how to pass through.
+DRAFT_METHODS = {"draft_model", "eagle", "eagle3", "medusa", "mlp_speculator", "dflash"}
+DRAFTLESS_METHODS = {"ngram", "ngram_gpu", "suffix"}
+OPTIONAL_DRAFT_METHODS = {"mtp"}
+METHODS = DRAFT_METHODS | DRAFTLESS_METHODS | OPTIONAL_DRAFT_METHODS
+CONTROL_METHOD = "none"
+RUN_MODES = ("sequential", "batch")
+TOLERANCE_KEYS = {
+    "acceptance_rate": "largest allowed absolute drop of the draft acceptance rate",
+    "latency": "largest allowed relative rise of mean request latency",
+    "tokens_per_s": "largest allowed relative drop of output tokens/s",
+    "min_acceptance_rate": "floor on the draft acceptance rate at every k",
+}
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.]*(-[A-Za-z0-9_.]+)*$")
+
+
+@dataclass(frozen=True)
+class Pairing:
+    """One draft/target pairing and the workload it is measured on."""
+
+    name: str
+    target: str
+    method: str
+    k: tuple[int, ...]
+    draft: str | None = None
+    target_name: str = ""
+    prompt_set: str = "code"
+    num_prompts: int = 32
+    max_new_tokens: int = 64
+    temperature: float = 0.0
+    top_p: float = 1.0
+    top_k: int = 0
+    seed: int = 0
+    ignore_eos: bool = True
+    instruct: bool = False
+    dtype: str = "auto"
+    modes: tuple[str, ...] = ("sequential",)
+    engine: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
+    speculative: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
+    tolerances: dict[str, float] = field(default_factory=dict, hash=False, compare=False)
+    # Set by the loader, not the file: the id stem of this pairing's no-speculation control.
+    control_name: str = ""
+
+
+@dataclass(frozen=True)
+class Condition:
+    """One cell of the matrix: a pairing at one k in one run mode (k=0, method "none": control)."""
+
+    pairing: Pairing
+    method: str
+    k: int
+    mode: str
+
+    @property
+    def is_control(self) -> bool:
+        return self.method == CONTROL_METHOD
+
+    @property
+    def id(self) -> str:
+        base = (f"{self.pairing.control_name}-nospec" if self.is_control
+                else f"{self.pairing.name}-{self.method}-k{self.k}")
+        return base if self.mode == "sequential" else f"{base}-{self.mode}"
+
+    @property
+    def control(self) -> Condition:
+        """The no-speculation run this condition's speedup is measured against."""
+        return dataclasses.replace(self, method=CONTROL_METHOD, k=0, pairing=_control_pairing(self.pairing))
+
+
+def _control_pairing(p: Pairing) -> Pairing:
+    # Controls are shared by every pairing with the same target and workload, so their
+    # identity must not carry the draft, method or k.
+    return dataclasses.replace(p, name=p.control_name, draft=None, method=CONTROL_METHOD, k=(0,),
+                               speculative={}, tolerances={})
+
+
+@dataclass(frozen=True)
+class Matrix:
+    source: Path
+    pairings: tuple[Pairing, ...]
+
+    def conditions(self) -> list[Condition]:
+        """Controls first (one per target and workload), then every pairing x k x mode."""
+        spec = [Condition(p, p.method, k, mode) for p in self.pairings for mode in p.modes for k in p.k]
+        controls: dict[tuple, Condition] = {}
+        for c in spec:
+            controls.setdefault(control_key(c.control), c.control)
+        return list(controls.values()) + spec
+
+
+def workload_key(p: Pairing) -> tuple:
+    """What a no-speculation run depends on: same key, same control run."""
+    return (p.target, p.target_name, p.prompt_set, p.num_prompts, p.max_new_tokens, p.temperature,
+            p.top_p, p.top_k, p.seed, p.ignore_eos, p.instruct, p.dtype,
+            tuple(sorted((k, repr(v)) for k, v in p.engine.items())))
+
+
+def control_key(c: Condition) -> tuple:
+    return workload_key(c.pairing) + (c.mode,)
+
+
+def _name_controls(pairings: list[Pairing]) -> list[Pairing]:
+    """A control is named after its target; after its first pairing too if the target has several workloads."""
+    first: dict[tuple, str] = {}
+    for p in pairings:
+        first.setdefault(workload_key(p), p.name)
+    per_target = Counter(key[1] for key in first)
+    return [dataclasses.replace(p, control_name=p.target_name if per_target[p.target_name] == 1
+                                else f"{p.target_name}.{first[workload_key(p)]}") for p in pairings]
+
+
+_FIELDS = {f.name: f for f in dataclasses.fields(Pairing) if f.name != "control_name"}
+
+
+def load(path: str | Path, overrides: dict[str, Any] | None = None) -> Matrix:
+    """Read and validate a pairings file; ``overrides`` replace fields in every pairing."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: pairings file not found (pass --specgate-config PATH or set "
+                          f"specgate_config in your pytest ini)")
+    try:
+        doc = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    return parse(doc, path, overrides)
+
+
+def parse(doc: dict[str, Any], path: Path, overrides: dict[str, Any] | None = None) -> Matrix:
+    unknown = set(doc) - {"defaults", "pairing"}
+    if unknown:
+        raise ConfigError(f"{path}: unknown top-level table(s) {sorted(unknown)}; "
+                          f"expected [defaults] and [[pairing]] entries")
+    defaults = doc.get("defaults", {})
+    if not isinstance(defaults, dict):
+        raise ConfigError(f"{path}: [defaults] must be a table")
+    entries = doc.get("pairing", [])
+    if not isinstance(entries, list) or not entries:
+        raise ConfigError(f"{path}: no [[pairing]] entries; add at least one")
+    pairings = []
+    for index, entry in enumerate(entries, 1):
+        where = f"{path}: pairing {entry.get('name', '?')!r} (entry {index})"
+        pairings.append(_pairing({**defaults, **entry, **(overrides or {})}, where, path.parent))
+    seen: dict[str, int] = {}
+    for i, p in enumerate(pairings, 1):
+        if p.name in seen:
+            raise ConfigError(f"{path}: pairing name {p.name!r} is used by entries {seen[p.name]} and {i}; "
+                              f"names must be unique")
+        seen[p.name] = i
+    return Matrix(path, tuple(_name_controls(pairings)))
+
+
+def _pairing(raw: dict[str, Any], where: str, base: Path) -> Pairing:
+    for key in raw:
+        if key not in _FIELDS:
+            raise ConfigError(f"{where}: unknown field {key!r}; known fields: {', '.join(sorted(_FIELDS))}")
+    for key in ("name", "target", "method", "k"):
+        if key not in raw:
+            raise ConfigError(f"{where}: missing required field {key!r}")
+    v = _Validator(where, raw)
+    name = v.string("name")
+    if not NAME_RE.match(name):
+        raise ConfigError(f"{where}: field 'name': {name!r} must be letters, digits, '.', '_' and single '-'")
+    method = v.string("method")
+    if method not in METHODS:
+        raise ConfigError(f"{where}: field 'method': unknown method {method!r}; known: {', '.join(sorted(METHODS))}")
+    draft = v.string("draft") if raw.get("draft") is not None else None
+    if method in DRAFT_METHODS and draft is None:
+        raise ConfigError(f"{where}: field 'draft': method {method!r} needs a draft model (path or hub id)")
+    if method in DRAFTLESS_METHODS and draft is not None:
+        raise ConfigError(f"{where}: field 'draft': method {method!r} uses no draft model; remove 'draft'")
+    ks = raw["k"]
+    if isinstance(ks, int) and not isinstance(ks, bool):
+        ks = [ks]
+    if not isinstance(ks, list) or not ks or any(not isinstance(x, int) or isinstance(x, bool) or x <= 0 for x in ks):
+        raise ConfigError(f"{where}: field 'k': must be a positive integer or a non-empty list of them, got {raw['k']!r}")
+    if len(set(ks)) != len(ks):
+        raise ConfigError(f"{where}: field 'k': repeated values in {ks!r}")
+    modes = raw.get("modes", ["sequential"])
+    if isinstance(modes, str):
+        modes = [modes]
+    if not isinstance(modes, list) or not modes or any(m not in RUN_MODES for m in modes):
+        raise ConfigError(f"{where}: field 'modes': must be a list drawn from {list(RUN_MODES)}, got {modes!r}")
+    tolerances = v.table("tolerances")
+    for key, value in tolerances.items():
+        if key not in TOLERANCE_KEYS:
+            raise ConfigError(f"{where}: field 'tolerances': unknown key {key!r}; known: {', '.join(TOLERANCE_KEYS)}")
+        if not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0:
+            raise ConfigError(f"{where}: field 'tolerances.{key}': must be a number >= 0, got {value!r}")
+    speculative = v.table("speculative")
+    reserved = {"method", "model", "num_speculative_tokens"} & set(speculative)
+    if reserved:
+        raise ConfigError(f"{where}: field 'speculative': {sorted(reserved)} are set from 'method', 'draft' "
+                          f"and 'k'; remove them from 'speculative'")
+    target = v.string("target")
+    p = Pairing(
+        name=name, target=_model_ref(target, base, f"{where}: field 'target'"), method=method, k=tuple(ks),
+        draft=_model_ref(draft, base, f"{where}: field 'draft'") if draft else None,
+        target_name=v.string("target_name") if "target_name" in raw else _short_name(target),
+        prompt_set=v.string("prompt_set"), num_prompts=v.integer("num_prompts", minimum=1),
+        max_new_tokens=v.integer("max_new_tokens", minimum=1), temperature=v.number("temperature", minimum=0.0),
+        top_p=v.number("top_p", minimum=0.0), top_k=v.integer("top_k", minimum=-1),
+        seed=v.integer("seed", minimum=0), ignore_eos=v.boolean("ignore_eos"), instruct=v.boolean("instruct"),
+        dtype=v.string("dtype"), modes=tuple(modes), engine=v.table("engine"), speculative=speculative,
+        tolerances={k: float(x) for k, x in tolerances.items()},
+    )
+    if not 0.0 < p.top_p <= 1.0:
+        raise ConfigError(f"{where}: field 'top_p': must be in (0, 1], got {p.top_p!r}")
+    if not NAME_RE.match(p.target_name):
+        raise ConfigError(f"{where}: field 'target_name': {p.target_name!r} must be letters, digits, '.', '_' and single '-'")
+    return p
+
+
+class _Validator:
+    """Typed field access that falls back to the Pairing default and names the field on error."""
+
+    def __init__(self, where: str, raw: dict[str, Any]):
+        self.where, self.raw = where, raw
+
+    def _get(self, key: str, kinds: tuple[type, ...], what: str):
+        f = _FIELDS[key]
+        if key not in self.raw:
+            return f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
+        value = self.raw[key]
+        if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
+            raise ConfigError(f"{self.where}: field {key!r}: must be {what}, got {value!r}")
+        return value
+
+    def string(self, key: str) -> str:
+        value = self._get(key, (str,), "a string")
+        if not value:
+            raise ConfigError(f"{self.where}: field {key!r}: must not be empty")
+        return value
+
+    def integer(self, key: str, minimum: int) -> int:
+        value = self._get(key, (int,), "an integer")
+        if value < minimum:
+            raise ConfigError(f"{self.where}: field {key!r}: must be >= {minimum}, got {value!r}")
+        return value
+
+    def number(self, key: str, minimum: float) -> float:
+        value = float(self._get(key, (int, float), "a number"))
+        if value < minimum:
+            raise ConfigError(f"{self.where}: field {key!r}: must be >= {minimum}, got {value!r}")
+        return value
+
+    def boolean(self, key: str) -> bool:
+        return self._get(key, (bool,), "true or false")
+
+    def table(self, key: str) -> dict[str, Any]:
+        return dict(self._get(key, (dict,), "a table"))
+
+
+def _model_ref(ref: str, base: Path, where: str) -> str:
+    """Paths (starting with '.', '/' or '~') resolve against the pairings file; anything else is a hub id."""
+    if not ref.startswith((".", "/", "~")):
+        return ref
+    path = (base / Path(ref).expanduser()).resolve()
+    if not (path / "config.json").is_file():
+        raise ConfigError(f"{where}: no model at {path} (no config.json there); fix the path, which is "
+                          f"relative to the pairings file's folder, or give a hub id")
+    return str(path)
+
+
+def _short_name(ref: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", ref.rstrip("/").split("/")[-1]) or "target"

@@ -1,0 +1,258 @@
+"""Build, reuse and tear down vLLM engines; run a prompt set through one -> results.RunResult.
+
+Engines run in-process (VLLM_ENABLE_V1_MULTIPROCESSING=0): start-up is several times faster
+and the counters and model runner live in this process. At most one engine is alive at a
+time (EnginePool), so a sweep over many pairings runs in the memory of its largest engine.
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+import sys
+import time
+from typing import Any
+
+from .config import Condition
+from .prompts import Prompt
+from .results import RequestRecord, RunResult, SpecCounters
+
+COUNTER_NAMES = {
+    "vllm:spec_decode_num_drafts": "drafts",
+    "vllm:spec_decode_num_draft_tokens": "draft_tokens",
+    "vllm:spec_decode_num_accepted_tokens": "accepted",
+}
+PER_POS_NAME = "vllm:spec_decode_num_accepted_tokens_per_pos"
+
+
+class EngineError(RuntimeError):
+    """An engine failed to build or to run; the message names the condition and keeps vLLM's reason."""
+
+
+def use_inprocess_engine() -> None:
+    os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
+    _guard_llvmlite_against_kernel_scan()
+
+
+def _guard_llvmlite_against_kernel_scan() -> None:
+    """Let several in-process engines be built after an ngram engine (vLLM 0.32 on CPU).
+
+    Each CPU engine start re-registers kernel overrides, and vLLM's scan
+    (vllm/triton_utils/dispatcher.py, _rebind_kernels) calls vars() on every module attribute
+    that has a __dict__. llvmlite's ``ffi.lib`` (loaded by numba, which the ngram proposer
+    imports) answers *any* attribute, __dict__ included, with a function wrapper, so every
+    engine built after the first ngram engine failed with "'_lib_fn_wrapper' object has no
+    attribute 'get'". Dunder lookups on it now fail as on an ordinary object.
+    """
+    try:
+        from llvmlite.binding import ffi
+    except ImportError:
+        return
+    wrapper = getattr(ffi, "_lib_wrapper", None)
+    if wrapper is None or getattr(wrapper, "_specgate_guarded", False):
+        return
+    original = wrapper.__getattr__
+
+    def __getattr__(self, name):
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return original(self, name)
+
+    wrapper.__getattr__ = __getattr__
+    wrapper._specgate_guarded = True
+
+
+def llm_kwargs(condition: Condition) -> dict[str, Any]:
+    """Keyword arguments for vllm.LLM: the pairing's engine table wins over specgate's defaults."""
+    p = condition.pairing
+    kwargs: dict[str, Any] = {
+        "model": p.target,
+        "dtype": p.dtype,
+        "seed": p.seed,
+        # Counters are read from the stat loggers, which exist only with stats on.
+        "disable_log_stats": False,
+        "trust_remote_code": False,
+    }
+    if not condition.is_control:
+        spec = {"method": condition.method, "num_speculative_tokens": condition.k, **p.speculative}
+        if p.draft is not None:
+            spec["model"] = p.draft
+        kwargs["speculative_config"] = spec
+        kwargs["per_request_spec_decode_metrics"] = "summary"
+    kwargs.update(p.engine)
+    return kwargs
+
+
+def engine_key(condition: Condition) -> str:
+    """Conditions with equal keys can share one engine (they differ only in sampling or mode)."""
+    return repr(sorted(llm_kwargs(condition).items()))
+
+
+def sampling_kwargs(condition: Condition) -> dict[str, Any]:
+    p = condition.pairing
+    return {"temperature": p.temperature, "top_p": p.top_p, "top_k": p.top_k,
+            "max_tokens": p.max_new_tokens, "ignore_eos": p.ignore_eos}
+
+
+def read_counters(llm) -> SpecCounters:
+    """Snapshot vLLM's cumulative spec-decode counters (summed over label sets, e.g. engines)."""
+    totals = dict.fromkeys(COUNTER_NAMES.values(), 0)
+    per_pos: list[int] = []
+    for metric in llm.get_metrics():
+        if metric.name in COUNTER_NAMES:
+            totals[COUNTER_NAMES[metric.name]] += int(metric.value)
+        elif metric.name == PER_POS_NAME:
+            values = [int(v) for v in metric.values]
+            per_pos += [0] * (len(values) - len(per_pos))
+            per_pos = [a + b for a, b in zip(per_pos, values + [0] * (len(per_pos) - len(values)))]
+    return SpecCounters(accepted_per_pos=tuple(per_pos), **totals)
+
+
+def _request_spec(completion) -> SpecCounters | None:
+    m = getattr(completion, "spec_decode_metrics", None)
+    if m is None or not getattr(m, "histogram", None):
+        return None
+    return SpecCounters.from_histogram(list(m.histogram), int(m.num_draft_tokens))
+
+
+def _batch_latency(output) -> float | None:
+    """End-to-end latency of one request in a batch, from vLLM's per-request timestamps."""
+    stats = getattr(output, "metrics", None)
+    first = getattr(stats, "first_token_latency", None)
+    t_first, t_last = getattr(stats, "first_token_ts", None), getattr(stats, "last_token_ts", None)
+    if not first or not t_first or not t_last:
+        return None
+    return first + (t_last - t_first)
+
+
+class Engine:
+    """One vLLM engine for one condition. Use as a context manager; close() always frees it."""
+
+    def __init__(self, condition: Condition):
+        self.condition = condition
+        self.llm = None
+
+    def __enter__(self) -> Engine:
+        self.build()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def build(self) -> None:
+        use_inprocess_engine()
+        from vllm import LLM
+
+        started = time.perf_counter()
+        try:
+            self.llm = LLM(**llm_kwargs(self.condition))
+        except Exception as exc:
+            self.close()
+            reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+            raise EngineError(f"{self.condition.id}: engine failed to build: {type(exc).__name__}: {reason}") from exc
+        self.build_s = time.perf_counter() - started
+        # One short request so lazy initialisation is not charged to the first timed request.
+        self._generate(self.condition, [Prompt("warmup", "def main():\n")], max_tokens=4)
+
+    def close(self) -> None:
+        llm, self.llm = self.llm, None
+        if llm is None:
+            return
+        core = getattr(getattr(llm, "llm_engine", None), "engine_core", None)
+        try:
+            if core is not None:
+                core.shutdown()
+        finally:
+            del llm, core
+            gc.collect()
+            _release_memory()
+
+    def _sampling(self, condition: Condition, index: int, **override):
+        from vllm import SamplingParams
+
+        kw = {**sampling_kwargs(condition), **override}
+        # A per-request seed keeps each request's sample independent of batch order.
+        return SamplingParams(seed=condition.pairing.seed + index, **kw)
+
+    def _texts(self, condition: Condition, prompts: list[Prompt]) -> list[str]:
+        if not condition.pairing.instruct:
+            return [p.text for p in prompts]
+        tok = self.llm.get_tokenizer()
+        return [tok.apply_chat_template([{"role": "user", "content": p.text}], tokenize=False,
+                                        add_generation_prompt=True) for p in prompts]
+
+    def _generate(self, condition: Condition, prompts: list[Prompt], first_index: int = 0, **override):
+        params = [self._sampling(condition, first_index + i, **override) for i in range(len(prompts))]
+        return self.llm.generate(self._texts(condition, prompts), params, use_tqdm=False)
+
+    def run(self, prompts: list[Prompt], condition: Condition | None = None) -> RunResult:
+        """Run every prompt under ``condition``'s sampling and mode (default: the one built for).
+
+        'sequential' sends one request at a time and times each; 'batch' submits all at once.
+        """
+        condition = condition or self.condition
+        if engine_key(condition) != engine_key(self.condition):
+            raise EngineError(f"{condition.id}: needs a different engine than {self.condition.id}")
+        if self.llm is None:
+            raise EngineError(f"{condition.id}: engine is closed")
+        before = read_counters(self.llm)
+        started = time.perf_counter()
+        try:
+            if condition.mode == "sequential":
+                records = []
+                for i, prompt in enumerate(prompts):
+                    t0 = time.perf_counter()
+                    out = self._generate(condition, [prompt], first_index=i)[0]
+                    records.append(_record(out, time.perf_counter() - t0))
+            else:
+                records = [_record(out, _batch_latency(out)) for out in self._generate(condition, prompts)]
+        except Exception as exc:
+            raise EngineError(f"{condition.id}: run failed: {type(exc).__name__}: {exc}") from exc
+        wall = time.perf_counter() - started
+        return RunResult(condition.id, condition.mode, condition.k, wall, tuple(records),
+                         read_counters(self.llm) - before)
+
+
+def _record(output, latency: float | None) -> RequestRecord:
+    completion = output.outputs[0]
+    return RequestRecord(prompt_tokens=len(output.prompt_token_ids), output_tokens=len(completion.token_ids),
+                         latency_s=latency, spec=_request_spec(completion),
+                         output_token_ids=tuple(completion.token_ids))
+
+
+def _release_memory() -> None:
+    try:
+        from vllm.distributed.parallel_state import cleanup_dist_env_and_memory
+    except ImportError:  # moved in a newer vLLM: fall back to the allocator alone
+        cleanup_dist_env_and_memory = None
+    if cleanup_dist_env_and_memory is not None:
+        cleanup_dist_env_and_memory()
+    torch = sys.modules.get("torch")
+    if torch is not None and torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
+class EnginePool:
+    """Holds at most one live engine; asking for one with other engine arguments closes it first."""
+
+    def __init__(self, log=None):
+        self.current: Engine | None = None
+        self.log = log or (lambda msg: None)
+        self.builds = 0
+
+    def get(self, condition: Condition) -> Engine:
+        if self.current is not None and engine_key(self.current.condition) == engine_key(condition):
+            return self.current
+        self.close()
+        self.log(f"building engine {condition.id}")
+        engine = Engine(condition)
+        engine.build()
+        self.builds += 1
+        self.log(f"engine {condition.id} ready in {engine.build_s:.1f}s")
+        self.current = engine
+        return engine
+
+    def close(self) -> None:
+        engine, self.current = self.current, None
+        if engine is not None:
+            engine.close()

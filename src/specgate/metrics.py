@@ -1,0 +1,109 @@
+"""Pure metric formulas: counters and timings -> the numbers in design.md.
+
+No I/O and no vLLM: every function takes plain numbers or results.RunResult.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from dataclasses import dataclass
+
+from .results import RunResult, SpecCounters
+
+
+def acceptance_rate(c: SpecCounters) -> float | None:
+    """Draft acceptance rate A / T."""
+    return c.accepted / c.draft_tokens if c.draft_tokens else None
+
+
+def mean_acceptance_length(c: SpecCounters) -> float | None:
+    """Tokens emitted per target verification step, bonus token included: 1 + A / D."""
+    return 1.0 + c.accepted / c.drafts if c.drafts else None
+
+
+def system_efficiency(c: SpecCounters, k: int) -> float | None:
+    """Tokens emitted / tokens a perfect proposer would emit: (A + D) / (D (k + 1))."""
+    return (c.accepted + c.drafts) / (c.drafts * (k + 1)) if c.drafts and k > 0 else None
+
+
+def per_position_acceptance(c: SpecCounters) -> tuple[float, ...]:
+    """a_i / D: the share of verification steps whose i-th draft token was accepted."""
+    return tuple(a / c.drafts for a in c.accepted_per_pos) if c.drafts else ()
+
+
+def percentile(values: list[float], q: float) -> float:
+    """Linear-interpolation percentile (numpy's default), q in [0, 100]."""
+    ordered = sorted(values)
+    pos = (len(ordered) - 1) * q / 100.0
+    lo, hi = math.floor(pos), math.ceil(pos)
+    return ordered[lo] + (ordered[hi] - ordered[lo]) * (pos - lo)
+
+
+@dataclass(frozen=True)
+class RunMetrics:
+    """Every metric of one run; None where it does not apply (e.g. acceptance of a control)."""
+
+    k: int
+    num_requests: int
+    output_tokens: int
+    wall_s: float
+    acceptance_rate: float | None
+    mean_acceptance_length: float | None
+    system_efficiency: float | None
+    per_position_acceptance: tuple[float, ...]
+    latency_mean_s: float | None
+    latency_p50_s: float | None
+    latency_p90_s: float | None
+    time_per_output_token_ms: float | None
+    tokens_per_s: float
+    speedup: float | None
+
+    def as_dict(self) -> dict:
+        return {name: getattr(self, name) for name in self.__dataclass_fields__}
+
+
+def summarize(run: RunResult, control: RunResult | None = None) -> RunMetrics:
+    """Derive every metric of a run; speedup is tokens/s against the control run, if given."""
+    c = run.counters
+    out_tokens = sum(r.output_tokens for r in run.requests)
+    latencies = [r.latency_s for r in run.requests if r.latency_s is not None]
+    tpot = [r.latency_s / r.output_tokens * 1e3 for r in run.requests
+            if r.latency_s is not None and r.output_tokens]
+    tps = tokens_per_s(run)
+    return RunMetrics(
+        k=run.k,
+        num_requests=len(run.requests),
+        output_tokens=out_tokens,
+        wall_s=run.wall_s,
+        acceptance_rate=acceptance_rate(c),
+        mean_acceptance_length=mean_acceptance_length(c),
+        system_efficiency=system_efficiency(c, run.k),
+        per_position_acceptance=per_position_acceptance(c),
+        latency_mean_s=statistics.fmean(latencies) if latencies else None,
+        latency_p50_s=percentile(latencies, 50) if latencies else None,
+        latency_p90_s=percentile(latencies, 90) if latencies else None,
+        time_per_output_token_ms=statistics.fmean(tpot) if tpot else None,
+        tokens_per_s=tps,
+        speedup=speedup(run, control) if control is not None else None,
+    )
+
+
+def tokens_per_s(run: RunResult) -> float:
+    return sum(r.output_tokens for r in run.requests) / run.wall_s if run.wall_s > 0 else 0.0
+
+
+def speedup(run: RunResult, control: RunResult) -> float | None:
+    """Output tokens/s with speculation over tokens/s without, on the same prompts and sampling."""
+    base = tokens_per_s(control)
+    return tokens_per_s(run) / base if base > 0 else None
+
+
+def request_counter_total(run: RunResult) -> SpecCounters | None:
+    """Sum of vLLM's per-request acceptance counts, or None when any request lacks them."""
+    if not run.requests or any(r.spec is None for r in run.requests):
+        return None
+    total = SpecCounters()
+    for r in run.requests:
+        total = total + r.spec
+    return total

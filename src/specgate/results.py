@@ -1,0 +1,73 @@
+"""Plain records of one run: what the engine produced, before any metric is derived.
+
+Kept free of vLLM imports so metrics, verdicts and reports can load saved runs anywhere.
+"""
+
+from __future__ import annotations
+
+import operator
+
+from dataclasses import asdict, dataclass, field
+
+
+@dataclass(frozen=True)
+class SpecCounters:
+    """vLLM's cumulative speculative-decoding counters (or a difference of two snapshots)."""
+
+    drafts: int = 0  # D: verification steps that carried draft tokens
+    draft_tokens: int = 0  # T: draft tokens proposed
+    accepted: int = 0  # A: draft tokens accepted
+    accepted_per_pos: tuple[int, ...] = ()  # a_i: steps whose i-th draft token was accepted
+
+    def _combine(self, other: SpecCounters, op) -> SpecCounters:
+        n = max(len(self.accepted_per_pos), len(other.accepted_per_pos))
+        mine = self.accepted_per_pos + (0,) * (n - len(self.accepted_per_pos))
+        theirs = other.accepted_per_pos + (0,) * (n - len(other.accepted_per_pos))
+        return SpecCounters(op(self.drafts, other.drafts), op(self.draft_tokens, other.draft_tokens),
+                            op(self.accepted, other.accepted), tuple(map(op, mine, theirs)))
+
+    def __sub__(self, other: SpecCounters) -> SpecCounters:
+        return self._combine(other, operator.sub)
+
+    def __add__(self, other: SpecCounters) -> SpecCounters:
+        return self._combine(other, operator.add)
+
+    @classmethod
+    def from_histogram(cls, histogram: list[int], draft_tokens: int) -> SpecCounters:
+        """From vLLM's per-request histogram: histogram[j] = verify steps that accepted j drafts."""
+        k = len(histogram) - 1
+        per_pos = tuple(sum(histogram[j] for j in range(i + 1, k + 1)) for i in range(k))
+        return cls(drafts=sum(histogram), draft_tokens=draft_tokens,
+                   accepted=sum(j * n for j, n in enumerate(histogram)), accepted_per_pos=per_pos)
+
+
+@dataclass(frozen=True)
+class RequestRecord:
+    prompt_tokens: int
+    output_tokens: int
+    latency_s: float | None  # None where the run mode cannot time requests one by one
+    spec: SpecCounters | None = None  # vLLM's per-request acceptance counts, when reported
+    output_token_ids: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
+class RunResult:
+    condition_id: str
+    mode: str
+    k: int
+    wall_s: float
+    requests: tuple[RequestRecord, ...]
+    counters: SpecCounters = field(default_factory=SpecCounters)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> RunResult:
+        def counters(c):
+            return None if c is None else SpecCounters(c["drafts"], c["draft_tokens"], c["accepted"],
+                                                       tuple(c["accepted_per_pos"]))
+        requests = tuple(RequestRecord(r["prompt_tokens"], r["output_tokens"], r["latency_s"],
+                                       counters(r.get("spec")), tuple(r.get("output_token_ids", ())))
+                         for r in d["requests"])
+        return cls(d["condition_id"], d["mode"], d["k"], d["wall_s"], requests, counters(d["counters"]))

@@ -1,0 +1,47 @@
+"""Invariants every run must satisfy, whatever the baseline: broken counters or truncated
+outputs mean the measurement itself is wrong, so the benchmark fails before any comparison."""
+
+from __future__ import annotations
+
+from .config import Condition
+from .metrics import RunMetrics, request_counter_total
+from .results import RunResult
+
+
+def problems(condition: Condition, run: RunResult, m: RunMetrics) -> list[str]:
+    """Every violated invariant, one readable line each (empty when the run is sane)."""
+    p, found = condition.pairing, []
+    if len(run.requests) != p.num_prompts:
+        found.append(f"{len(run.requests)} requests finished, expected {p.num_prompts}")
+    short = [i for i, r in enumerate(run.requests) if r.output_tokens == 0 or
+             (p.ignore_eos and r.output_tokens != p.max_new_tokens)]
+    if short:
+        found.append(f"requests {short[:5]} produced the wrong number of tokens "
+                     f"(expected {p.max_new_tokens} with ignore_eos={p.ignore_eos})")
+    if m.tokens_per_s <= 0:
+        found.append(f"tokens/s is {m.tokens_per_s}")
+    c = run.counters
+    if condition.is_control:
+        if c.drafts or c.draft_tokens:
+            found.append(f"control run reports speculation: {c}")
+        return found
+    if c.drafts <= 0:
+        found.append("no draft was proposed: vLLM's spec-decode counters did not move")
+        return found
+    if not 0 <= c.accepted <= c.draft_tokens <= c.drafts * condition.k:
+        found.append(f"counters out of order: need 0 <= A={c.accepted} <= T={c.draft_tokens} "
+                     f"<= D*k={c.drafts * condition.k}")
+    if c.accepted_per_pos:
+        if sum(c.accepted_per_pos) != c.accepted:
+            found.append(f"per-position accepted counts sum to {sum(c.accepted_per_pos)}, not A={c.accepted}")
+        if any(a < b for a, b in zip(c.accepted_per_pos, c.accepted_per_pos[1:])):
+            found.append(f"per-position accepted counts rise with position: {c.accepted_per_pos}")
+    per_request = request_counter_total(run)
+    if per_request is not None and run.mode == "sequential" and (
+            per_request.accepted, per_request.draft_tokens) != (c.accepted, c.draft_tokens):
+        found.append(f"per-request counts (A={per_request.accepted}, T={per_request.draft_tokens}) disagree "
+                     f"with the engine counters (A={c.accepted}, T={c.draft_tokens})")
+    floor = p.tolerances.get("min_acceptance_rate")
+    if floor is not None and m.acceptance_rate is not None and m.acceptance_rate < floor:
+        found.append(f"acceptance rate {m.acceptance_rate:.3f} is below the pairing's floor {floor:.3f}")
+    return found

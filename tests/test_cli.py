@@ -1,0 +1,40 @@
+"""The specgate command: validate and table, including their errors."""
+
+import json
+from pathlib import Path
+
+from specgate import cli
+from specgate.metrics import summarize
+from specgate.results import RequestRecord, RunResult, SpecCounters
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_validate_lists_conditions(capsys):
+    assert cli.main(["validate", str(ROOT / "configs" / "cpu.toml")]) == 0
+    out = capsys.readouterr().out
+    assert "3 pairings, 16 conditions" in out and "fixture-aligned-draft_model-k5" in out
+
+
+def test_validate_bad_file_exits_2_with_one_line(tmp_path, capsys):
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[[pairing]]\nname='x'\ntarget='t'\nmethod='ngram'\nk=0\n")
+    assert cli.main(["validate", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("specgate: error:") and "field 'k'" in err and err.count("\n") == 1
+
+
+def test_table_from_results_file(tmp_path, capsys):
+    run = RunResult("a-draft_model-k2", "sequential", 2, 2.0, (RequestRecord(5, 10, 2.0),), SpecCounters(4, 8, 6, (4, 2)))
+    path = tmp_path / "results.json"
+    path.write_text(json.dumps({"a-draft_model-k2": {"metrics": summarize(run).as_dict()}}))
+    assert cli.main(["table", str(path), "--markdown"]) == 0
+    out = capsys.readouterr().out
+    assert "| a-draft_model-k2 | 2 | 0.750 | 2.500 |" in out
+
+
+def test_table_of_a_non_results_file_is_a_clear_error(tmp_path, capsys):
+    path = tmp_path / "x.json"
+    path.write_text("[1, 2]")
+    assert cli.main(["table", str(path)]) == 2
+    assert "not a specgate results file" in capsys.readouterr().err

@@ -1,0 +1,126 @@
+"""Pairings-file validation: good files give the expected matrix, bad ones one clear error."""
+
+from pathlib import Path
+
+import pytest
+
+from specgate import config
+from specgate.config import ConfigError
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "pairings.toml"
+    path.write_text(text)
+    return path
+
+
+GOOD = """
+[defaults]
+target = "org/target"
+k = [1, 3]
+[[pairing]]
+name = "a"
+method = "draft_model"
+draft = "org/draft"
+[[pairing]]
+name = "b"
+method = "ngram"
+k = 2
+modes = ["sequential", "batch"]
+temperature = 1.0
+"""
+
+
+def test_matrix_lists_controls_first_then_every_pairing_k_and_mode(tmp_path):
+    matrix = config.load(write(tmp_path, GOOD))
+    ids = [c.id for c in matrix.conditions()]
+    # a and b share the target but not the temperature: two controls, told apart by pairing.
+    assert ids == ["target.a-nospec", "target.b-nospec", "target.b-nospec-batch", "a-draft_model-k1",
+                   "a-draft_model-k3", "b-ngram-k2", "b-ngram-k2-batch"]
+
+
+def test_one_workload_per_target_gives_one_plainly_named_control():
+    ids = [c.id for c in config.load(ROOT / "configs" / "cpu.toml").conditions()]
+    assert ids[0] == "fixture-nospec" and sum(i.endswith("nospec") for i in ids) == 1
+
+
+def test_controls_are_shared_only_by_identical_workloads(tmp_path):
+    matrix = config.load(write(tmp_path, GOOD))
+    a1, a3, b2 = [c for c in matrix.conditions() if not c.is_control][:3]
+    assert config.control_key(a1.control) == config.control_key(a3.control)
+    # b runs at temperature 1: its control differs even though the target is the same.
+    assert config.control_key(a1.control) != config.control_key(b2.control)
+
+
+def test_overrides_apply_to_every_pairing(tmp_path):
+    matrix = config.load(write(tmp_path, GOOD), {"num_prompts": 3})
+    assert {p.num_prompts for p in matrix.pairings} == {3}
+
+
+def test_shipped_configs_are_valid():
+    cpu = config.load(ROOT / "configs" / "cpu.toml")
+    assert [p.name for p in cpu.pairings] == ["fixture-aligned", "fixture-misaligned", "fixture"]
+    assert len([c for c in cpu.conditions() if not c.is_control]) == 15
+    assert config.load(ROOT / "configs" / "gpu-example.toml").pairings
+
+
+BAD = [
+    ("[[pairing]]\nname = 'x'\n", "missing required field 'target'"),
+    ("not toml [", "not valid TOML"),
+    ("[defaults]\nk = 1\n", "no [[pairing]] entries"),
+    ("[[pairing]]\nname='x'\ntarget='t'\nmethod='ngram'\nk=[1]\ncolour='red'\n", "unknown field 'colour'"),
+    ("[[pairing]]\nname='x'\ntarget='t'\nmethod='ngarm'\nk=[1]\n", "unknown method 'ngarm'"),
+    ("[[pairing]]\nname='x'\ntarget='t'\nmethod='ngram'\nk=[0, 1]\n", "field 'k': must be a positive integer"),
+    ("[[pairing]]\nname='x'\ntarget='t'\nmethod='ngram'\nk=[1.5]\n", "field 'k'"),
+    ("[[pairing]]\nname='x'\ntarget='t'\nmethod='ngram'\nk=[2, 2]\n", "repeated values"),
+    ("[[pairing]]\nname='x'\ntarget='t'\nmethod='ngram'\nk=1\ntemperature=-0.5\n", "field 'temperature': must be >= 0"),
+    ("[[pairing]]\nname='x'\ntarget='t'\nmethod='ngram'\nk=1\ntop_p=1.5\n", "field 'top_p': must be in (0, 1]"),
+    ("[[pairing]]\nname='x'\ntarget='t'\nmethod='ngram'\nk=1\nnum_prompts='ten'\n", "field 'num_prompts': must be an integer"),
+    ("[[pairing]]\nname='x'\ntarget='t'\nmethod='draft_model'\nk=1\n", "method 'draft_model' needs a draft"),
+    ("[[pairing]]\nname='x'\ntarget='t'\nmethod='ngram'\ndraft='d'\nk=1\n", "uses no draft model"),
+    ("[[pairing]]\nname='x'\ntarget='./nowhere'\nmethod='ngram'\nk=1\n", "no model at"),
+    ("[[pairing]]\nname='x'\ntarget='t'\nmethod='ngram'\nk=1\nmodes=['async']\n", "field 'modes'"),
+    ("[[pairing]]\nname='x'\ntarget='t'\nmethod='ngram'\nk=1\ntolerances={latency=-1}\n", "tolerances.latency"),
+    ("[[pairing]]\nname='x'\ntarget='t'\nmethod='ngram'\nk=1\ntolerances={speed=1}\n", "unknown key 'speed'"),
+    ("[[pairing]]\nname='x'\ntarget='t'\nmethod='ngram'\nk=1\nspeculative={num_speculative_tokens=3}\n",
+     "set from 'method', 'draft'"),
+    ("[[pairing]]\nname='x'\ntarget='t'\nmethod='ngram'\nk=1\n[[pairing]]\nname='x'\ntarget='t'\nmethod='ngram'\nk=2\n",
+     "used by entries 1 and 2"),
+    ("[[pairing]]\nname='has space'\ntarget='t'\nmethod='ngram'\nk=1\n", "field 'name'"),
+    ("[pairings]\n", "unknown top-level table"),
+]
+
+
+@pytest.mark.parametrize("text, message", BAD, ids=[m for _, m in BAD])
+def test_bad_file_gives_one_error_naming_file_and_field(tmp_path, text, message):
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as err:
+        config.load(path)
+    assert message in str(err.value)
+    assert str(path) in str(err.value)
+
+
+def test_missing_file_says_how_to_fix(tmp_path):
+    with pytest.raises(ConfigError, match="--specgate-config"):
+        config.load(tmp_path / "absent.toml")
+
+
+def test_entry_is_named_in_errors(tmp_path):
+    path = write(tmp_path, GOOD + "\n[[pairing]]\nname='c'\nmethod='ngram'\nk=[-1]\n")
+    with pytest.raises(ConfigError, match=r"pairing 'c' \(entry 3\): field 'k'"):
+        config.load(path)
+
+
+def test_relative_model_paths_resolve_against_the_file(tmp_path):
+    model = tmp_path / "models" / "m"
+    model.mkdir(parents=True)
+    (model / "config.json").write_text("{}")
+    sub = tmp_path / "configs"
+    sub.mkdir()
+    path = sub / "p.toml"
+    path.write_text("[[pairing]]\nname='x'\ntarget='../models/m'\nmethod='ngram'\nk=1\n")
+    pairing = config.load(path).pairings[0]
+    assert pairing.target == str(model.resolve())
+    assert pairing.target_name == "m"

@@ -1,0 +1,68 @@
+"""The pytest plugin end to end: a small pairings file through benchmarks/, in a child pytest."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.engine
+ROOT = Path(__file__).resolve().parents[1]
+SMALL = """
+[defaults]
+target = "{models}/target"
+target_name = "fixture"
+num_prompts = 3
+max_new_tokens = 8
+dtype = "float32"
+engine = {{ enforce_eager = true, max_model_len = 512, kv_cache_memory_bytes = 67108864 }}
+
+[[pairing]]
+name = "tiny"
+method = "draft_model"
+draft = "{models}/aligned-draft"
+k = [1, 2]
+tolerances = {{ min_acceptance_rate = {floor} }}
+"""
+
+
+def run_benchmarks(tmp_path, floor=0.0, *extra):
+    cfg = tmp_path / "small.toml"
+    cfg.write_text(SMALL.format(models=ROOT / "models" / "fixture", floor=floor))
+    results = tmp_path / "results.json"
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", str(ROOT / "benchmarks"), "-v", "-p", "no:cacheprovider",
+         "--specgate-config", str(cfg), "--specgate-results", str(results), *extra],
+        cwd=ROOT, capture_output=True, text=True, timeout=600)
+    return proc, results
+
+
+def test_benchmarks_run_controls_first_and_print_the_table(tmp_path):
+    proc, results = run_benchmarks(tmp_path)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    order = [line.split("::")[1].split(" ")[0] for line in proc.stdout.splitlines() if "PASSED" in line]
+    assert order == ["test_speculative[fixture-nospec]", "test_speculative[tiny-draft_model-k1]",
+                     "test_speculative[tiny-draft_model-k2]"]
+    assert "specgate metrics" in proc.stdout
+    table = proc.stdout.split("specgate metrics")[1]
+    assert "tiny-draft_model-k2" in table and "speedup" in table
+    doc = json.loads(results.read_text())
+    assert set(doc) == {"fixture-nospec", "tiny-draft_model-k1", "tiny-draft_model-k2"}
+    assert doc["tiny-draft_model-k1"]["metrics"]["speedup"] > 0
+    assert len(doc["tiny-draft_model-k2"]["run"]["requests"]) == 3
+
+
+def test_acceptance_floor_fails_the_benchmark_with_a_reason(tmp_path):
+    proc, _ = run_benchmarks(tmp_path, 0.999, "-k", "k2")
+    assert proc.returncode == 1
+    assert "is below the pairing's floor 0.999" in proc.stdout
+
+
+def test_bad_config_is_a_usage_error_before_any_engine(tmp_path):
+    cfg = tmp_path / "bad.toml"
+    cfg.write_text("[[pairing]]\nname='x'\ntarget='t'\nmethod='ngram'\nk=[0]\n")
+    proc = subprocess.run([sys.executable, "-m", "pytest", str(ROOT / "benchmarks"), "-p", "no:cacheprovider",
+                           "--specgate-config", str(cfg)], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 4  # pytest's usage-error exit status
+    assert "field 'k'" in proc.stderr and "Traceback" not in proc.stderr
