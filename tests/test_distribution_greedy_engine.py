@@ -1,0 +1,47 @@
+"""End to end: at temperature 0, speculation must not change a single emitted token.
+
+Each CPU method on the fixture models runs the same prompts as the no-speculation engine;
+any difference is reported with the request and the first differing position.
+"""
+
+from pathlib import Path
+
+import pytest
+
+from specgate import config, prompts
+from specgate.engine import EnginePool
+
+pytestmark = pytest.mark.engine
+ROOT = Path(__file__).resolve().parents[1]
+NUM_PROMPTS, NEW_TOKENS, K = 8, 32, 3
+
+
+@pytest.fixture(scope="module")
+def outputs():
+    matrix = config.load(ROOT / "configs" / "cpu.toml", {"num_prompts": NUM_PROMPTS, "max_new_tokens": NEW_TOKENS})
+    by_id = {c.id: c for c in matrix.conditions()}
+    wanted = ["fixture-nospec", f"fixture-aligned-draft_model-k{K}", f"fixture-misaligned-draft_model-k{K}",
+              f"fixture-ngram-k{K}"]
+    pool, out = EnginePool(), {}
+    try:
+        for cid in wanted:
+            c = by_id[cid]
+            assert c.pairing.temperature == 0.0
+            run = pool.get(c).run(prompts.load(c.pairing.prompt_set, NUM_PROMPTS, c.pairing.seed), c)
+            out[cid] = [r.output_token_ids for r in run.requests]
+    finally:
+        pool.close()
+    return out
+
+
+def first_difference(a, b):
+    return next((i for i, (x, y) in enumerate(zip(a, b)) if x != y), None if len(a) == len(b) else min(len(a), len(b)))
+
+
+@pytest.mark.parametrize("cid", [f"fixture-aligned-draft_model-k{K}", f"fixture-misaligned-draft_model-k{K}",
+                                 f"fixture-ngram-k{K}"])
+def test_distribution_greedy_speculation_emits_exactly_the_target_tokens(outputs, cid):
+    mismatches = [(i, first_difference(spec, base)) for i, (spec, base) in
+                  enumerate(zip(outputs[cid], outputs["fixture-nospec"]))]
+    mismatches = [(i, pos) for i, pos in mismatches if pos is not None]
+    assert not mismatches, f"{cid}: requests differ from no speculation at (request, first position): {mismatches}"
