@@ -27,7 +27,7 @@ def _table(args) -> int:
         rows = [(cid, RunMetrics(**{**entry["metrics"],
                                     "per_position_acceptance": tuple(entry["metrics"]["per_position_acceptance"])}))
                 for cid, entry in doc.items()]
-    except (OSError, ValueError, KeyError, TypeError) as exc:
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
         raise config.ConfigError(f"{args.results}: not a specgate results file ({type(exc).__name__}: {exc}); "
                                  f"write one with pytest --specgate-results PATH") from None
     print(markdown_table(rows) if args.markdown else text_table(rows))

@@ -8,6 +8,7 @@ prompt sets, runs and metrics, and prints the metrics table at the end of the se
 
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 
@@ -71,6 +72,11 @@ def spec_prompts(spec_condition: Condition, specgate_session) -> list[Prompt]:
     return specgate_session.prompts(spec_condition)
 
 
+def _usage_error(message: str):
+    """Fail collection with this one line (CollectError prints no traceback); exit status 2."""
+    raise pytest.Collector.CollectError(f"specgate: {message}")
+
+
 class SpecgateSession:
     """Per-pytest-session state: the matrix, the engine pool, prompt sets and recorded runs."""
 
@@ -82,8 +88,12 @@ class SpecgateSession:
         self._matrix: config_mod.Matrix | None = None
 
     def log(self, message: str) -> None:
+        """Progress for long runs; shown even while pytest captures the test's output."""
         reporter = self.config.pluginmanager.get_plugin("terminalreporter")
-        if reporter is not None and self.config.get_verbosity() >= 0:
+        capture = self.config.pluginmanager.get_plugin("capturemanager")
+        if reporter is None or self.config.get_verbosity() < 0:
+            return
+        with capture.global_and_fixture_disabled() if capture else contextlib.nullcontext():
             reporter.ensure_newline()
             reporter.write_line(f"specgate: {message}")
 
@@ -100,13 +110,13 @@ class SpecgateSession:
             try:
                 matrix = config_mod.load(path, overrides)
             except ConfigError as exc:
-                raise pytest.UsageError(f"specgate: {exc}") from None
+                _usage_error(str(exc))
             wanted = opt("--specgate-pairing")
             if wanted:
                 unknown = set(wanted) - {p.name for p in matrix.pairings}
                 if unknown:
-                    raise pytest.UsageError(f"specgate: --specgate-pairing {sorted(unknown)} not in {path}; "
-                                            f"pairings there: {', '.join(p.name for p in matrix.pairings)}")
+                    _usage_error(f"--specgate-pairing {sorted(unknown)} not in {path}; "
+                                 f"pairings there: {', '.join(p.name for p in matrix.pairings)}")
                 matrix = config_mod.Matrix(matrix.source, tuple(p for p in matrix.pairings if p.name in wanted))
             self._matrix = matrix
         return self._matrix
@@ -119,7 +129,7 @@ class SpecgateSession:
         try:
             return prompts_mod.load(p.prompt_set, p.num_prompts, p.seed)
         except prompts_mod.PromptSetError as exc:
-            raise pytest.UsageError(f"specgate: pairing {p.name!r}: {exc}") from None
+            _usage_error(f"pairing {p.name!r}: {exc}")
 
     def run(self, condition: Condition) -> RunResult:
         """Run the condition's prompt set on its engine (built if needed)."""

@@ -12,6 +12,7 @@ import dataclasses
 import torch
 
 from .sampling import Block
+from .vllm_compat import guard_llvmlite_against_kernel_scan
 
 
 def _drafts(block: Block, generator: torch.Generator) -> torch.Tensor:
@@ -40,6 +41,7 @@ class VllmRejectionSampler:
         # calling the sampler on its own needs the same swap.
         register = getattr(current_platform, "register_triton_kernel_overrides", None)
         if register is not None:
+            guard_llvmlite_against_kernel_scan()
             register()
         self._rejection_sample = rejection_sampler.rejection_sample
 
