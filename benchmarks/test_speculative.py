@@ -1,11 +1,16 @@
 """One benchmark per (pairing, method, k, mode) of the pairings file, controls first.
 
 Each runs the pairing's prompt set through its engine once under pytest-benchmark's timer,
-attaches every metric to ``benchmark.extra_info`` and fails on broken invariants
-(specgate.sanity) or a pairing's acceptance floor.
+attaches every metric to ``benchmark.extra_info``, fails on broken invariants
+(specgate.sanity), then judges the run against its baseline (specgate.verdict): a regression
+fails with the reason, a missing or incomparable baseline skips with the reason, and
+``--update-baselines`` records the run instead.
 """
 
+import pytest
+
 from specgate import sanity
+from specgate.baselines import BaselineError
 
 
 def test_speculative(benchmark, spec_condition, spec_engine, spec_prompts, specgate_session):
@@ -16,3 +21,12 @@ def test_speculative(benchmark, spec_condition, spec_engine, spec_prompts, specg
                                  **metrics.as_dict(), "counters": result.counters.__dict__})
     found = sanity.problems(spec_condition, result, metrics)
     assert not found, f"{spec_condition.id}: " + "; ".join(found)
+    try:
+        verdict = specgate_session.judge(spec_condition, result, metrics)
+    except BaselineError as exc:
+        pytest.fail(str(exc), pytrace=False)
+    benchmark.extra_info["verdict"] = verdict.status
+    if verdict.status == "no-baseline":
+        pytest.skip(verdict.reason)
+    if verdict.status == "fail":
+        pytest.fail(f"{spec_condition.id}: regression: {verdict.reason}", pytrace=False)

@@ -27,7 +27,8 @@ def test_validate_bad_file_exits_2_with_one_line(tmp_path, capsys):
 def test_table_from_results_file(tmp_path, capsys):
     run = RunResult("a-draft_model-k2", "sequential", 2, 2.0, (RequestRecord(5, 10, 2.0),), SpecCounters(4, 8, 6, (4, 2)))
     path = tmp_path / "results.json"
-    path.write_text(json.dumps({"a-draft_model-k2": {"metrics": summarize(run).as_dict()}}))
+    path.write_text(json.dumps({"schema": 1, "environment": {}, "runs": {"a-draft_model-k2": {
+        "conditions": {}, "metrics": summarize(run).as_dict(), "run": run.to_dict()}}}))
     assert cli.main(["table", str(path), "--markdown"]) == 0
     out = capsys.readouterr().out
     assert "| a-draft_model-k2 | 2 | 0.750 | 2.500 |" in out
@@ -35,6 +36,6 @@ def test_table_from_results_file(tmp_path, capsys):
 
 def test_table_of_a_non_results_file_is_a_clear_error(tmp_path, capsys):
     path = tmp_path / "x.json"
-    path.write_text("[1, 2]")
+    path.write_text("{\"runs\": []}")
     assert cli.main(["table", str(path)]) == 2
     assert "not a specgate results file" in capsys.readouterr().err

@@ -1,15 +1,17 @@
-"""The ``specgate`` command: check a pairings file, or show a saved run as a table."""
+"""The ``specgate`` command: check pairings files, show and compare saved runs, manage baselines."""
 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
 from . import config
+from .baselines import SCHEMA, BaselineError, BaselineFile, baseline_path, read_json, record
 from .metrics import RunMetrics
 from .report import markdown_table, text_table
+from .results import RunResult
+from .verdict import DEFAULT_TOLERANCES, judge, no_baseline
 
 
 def _validate(args) -> int:
@@ -21,17 +23,70 @@ def _validate(args) -> int:
     return 0
 
 
+def load_results(path: Path) -> dict:
+    doc = read_json(path, "results file")
+    runs = doc.get("runs")
+    if doc.get("schema") != SCHEMA or not isinstance(runs, dict) or "environment" not in doc or not all(
+            isinstance(e, dict) and {"conditions", "metrics", "run"} <= set(e) for e in runs.values()):
+        raise BaselineError(f"{path}: not a specgate results file (schema {SCHEMA} with 'environment' and 'runs'); "
+                            f"write one with pytest --specgate-results PATH")
+    return doc
+
+
+def _metrics(entry: dict) -> RunMetrics:
+    m = entry["metrics"]
+    return RunMetrics(**{**m, "per_position_acceptance": tuple(m["per_position_acceptance"])})
+
+
 def _table(args) -> int:
-    try:
-        doc = json.loads(Path(args.results).read_text())
-        rows = [(cid, RunMetrics(**{**entry["metrics"],
-                                    "per_position_acceptance": tuple(entry["metrics"]["per_position_acceptance"])}))
-                for cid, entry in doc.items()]
-    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
-        raise config.ConfigError(f"{args.results}: not a specgate results file ({type(exc).__name__}: {exc}); "
-                                 f"write one with pytest --specgate-results PATH") from None
+    doc = load_results(args.results)
+    rows = [(cid, _metrics(entry)) for cid, entry in doc["runs"].items()]
     print(markdown_table(rows) if args.markdown else text_table(rows))
     return 0
+
+
+def _baseline_update(args) -> int:
+    doc = load_results(args.results)
+    env = {**doc["environment"], **({"hardware": args.hardware_tag} if args.hardware_tag else {})}
+    target = BaselineFile.load(baseline_path(args.baselines, env["hardware"]), env["hardware"])
+    chosen = {cid: e for cid, e in doc["runs"].items() if not args.only or cid in args.only}
+    missing = set(args.only or ()) - set(chosen)
+    if missing:
+        raise BaselineError(f"{args.results}: no runs {sorted(missing)}; it has {', '.join(doc['runs'])}")
+    target.update({cid: record(e["conditions"], env, e["metrics"], e["run"]) for cid, e in chosen.items()})
+    print(f"{len(chosen)} baseline records written to {target.path}")
+    return 0
+
+
+def _compare(args) -> int:
+    """NEW against BASE (a results file) or against the baseline folder; exit 1 on any regression."""
+    new = load_results(args.new)
+    env = new["environment"]
+    if args.base is not None:
+        base = load_results(args.base)
+        records = BaselineFile(args.base, env["hardware"], {
+            cid: record(e["conditions"], base["environment"], e["metrics"], e["run"]) for cid, e in base["runs"].items()})
+        if base["environment"].get("hardware") != env.get("hardware"):
+            records.records = {}
+    else:
+        records = BaselineFile.load(baseline_path(args.baselines, env["hardware"]), env["hardware"])
+    rows, verdicts, lines = [], {}, []
+    for cid, entry in new["runs"].items():
+        rec, why = records.find(cid, entry["conditions"], env)
+        v = no_baseline(why) if rec is None else judge(RunResult.from_dict(rec["run"]), RunResult.from_dict(entry["run"]),
+                                                     _tolerances(args, entry))
+        rows.append((cid, _metrics(entry)))
+        verdicts[cid] = v.status
+        lines.append(f"{cid}: {v.status}: {v.reason}")
+    print(text_table(rows, verdicts))
+    print("\n".join(lines))
+    return 1 if any(v == "fail" for v in verdicts.values()) else 0
+
+
+def _tolerances(args, entry) -> dict:
+    """The pairing's tolerances as recorded in the results file, overridden by the command line."""
+    given = {"acceptance_rate": args.acceptance_tolerance, "latency": args.latency_tolerance}
+    return {**entry.get("tolerances", {}), **{k: v for k, v in given.items() if v is not None}}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -44,10 +99,28 @@ def main(argv: list[str] | None = None) -> int:
     t.add_argument("results", type=Path)
     t.add_argument("--markdown", action="store_true", help="Markdown instead of fixed-width text")
     t.set_defaults(func=_table)
+    b = sub.add_parser("baseline", help="manage baseline records")
+    bsub = b.add_subparsers(dest="baseline_command", required=True)
+    u = bsub.add_parser("update", help="write the runs of a results file as baselines (atomically)")
+    u.add_argument("results", type=Path)
+    u.add_argument("--baselines", type=Path, default=Path("baselines"), help="baseline folder (default: baselines)")
+    u.add_argument("--hardware-tag", help="override the results file's hardware tag")
+    u.add_argument("--only", action="append", metavar="CONDITION", help="only this condition id (repeatable)")
+    u.set_defaults(func=_baseline_update)
+    c = sub.add_parser("compare", help="judge a results file against another one or against the baselines")
+    c.add_argument("new", type=Path)
+    c.add_argument("base", type=Path, nargs="?", help="results file to compare with (default: the baseline folder)")
+    c.add_argument("--baselines", type=Path, default=Path("baselines"))
+    c.add_argument("--acceptance-tolerance", type=float, metavar="REL",
+                   help=f"relative acceptance drop allowed (default: the pairing's, else "
+                        f"{DEFAULT_TOLERANCES['acceptance_rate']})")
+    c.add_argument("--latency-tolerance", type=float, metavar="REL",
+                   help=f"relative latency rise allowed (default: the pairing's, else {DEFAULT_TOLERANCES['latency']})")
+    c.set_defaults(func=_compare)
     args = parser.parse_args(argv)
     try:
         return args.func(args)
-    except config.ConfigError as exc:
+    except (config.ConfigError, BaselineError) as exc:
         print(f"specgate: error: {exc}", file=sys.stderr)
         return 2
 

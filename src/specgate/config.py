@@ -33,10 +33,10 @@ METHODS = DRAFT_METHODS | DRAFTLESS_METHODS | OPTIONAL_DRAFT_METHODS
 CONTROL_METHOD = "none"
 RUN_MODES = ("sequential", "batch")
 TOLERANCE_KEYS = {
-    "acceptance_rate": "largest allowed absolute drop of the draft acceptance rate",
-    "latency": "largest allowed relative rise of mean request latency",
-    "tokens_per_s": "largest allowed relative drop of output tokens/s",
-    "min_acceptance_rate": "floor on the draft acceptance rate at every k",
+    "acceptance_rate": "largest allowed relative drop of acceptance rate, mean acceptance length and per-position rates",
+    "latency": "largest allowed relative rise of request latency (paired geometric mean)",
+    "tokens_per_s": "largest allowed relative drop of output tokens/s (batch mode)",
+    "min_acceptance_rate": "floor on the draft acceptance rate at every k (absolute)",
 }
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.]*(-[A-Za-z0-9_.]+)*$")
 

@@ -14,14 +14,20 @@ from pathlib import Path
 
 import pytest
 
+from . import baselines as baselines_mod
 from . import config as config_mod
+from . import environment as environment_mod
+from . import export
 from . import prompts as prompts_mod
+from . import verdict as verdict_mod
+from .baselines import BaselineError, BaselineFile
 from .config import Condition, ConfigError, control_key
 from .engine import EnginePool
 from .metrics import RunMetrics, summarize
 from .prompts import Prompt
 from .report import text_table
 from .results import RunResult
+from .verdict import Verdict
 
 _SESSION = pytest.StashKey["SpecgateSession"]()
 
@@ -37,9 +43,19 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--specgate-max-new-tokens", metavar="N", type=int,
                     help="override max_new_tokens of every pairing")
     group.addoption("--specgate-results", metavar="PATH",
-                    help="write every run and its metrics to this JSON file")
+                    help="write every run, its metrics and verdict to this JSON file")
+    group.addoption("--update-baselines", action="store_true",
+                    help="record this run's results as the baselines instead of comparing with them")
+    group.addoption("--specgate-baselines", metavar="DIR",
+                    help="baseline folder; default: the specgate_baselines ini value")
+    group.addoption("--specgate-hardware-tag", metavar="TAG",
+                    help="hardware tag naming the baseline file (default: detected, e.g. cpu-amd-epyc-avx512-2c)")
+    group.addoption("--specgate-github-benchmark", metavar="DIR",
+                    help="also write github-action-benchmark files (customBiggerIsBetter / customSmallerIsBetter)")
     parser.addini("specgate_config", "pairings file used when --specgate-config is not given",
                   default="configs/cpu.toml")
+    parser.addini("specgate_baselines", "baseline folder used when --specgate-baselines is not given",
+                  default="baselines")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -84,8 +100,65 @@ class SpecgateSession:
         self.config = config
         self.pool = EnginePool(log=self.log)
         self.runs: dict[str, tuple[Condition, RunResult, RunMetrics]] = {}
+        self.verdicts: dict[str, Verdict] = {}
+        self.staged: dict[str, dict] = {}
         self._controls: dict[tuple, RunResult] = {}
         self._matrix: config_mod.Matrix | None = None
+        self._environment: dict | None = None
+        self._baselines: BaselineFile | BaselineError | None = None
+
+    def _path_option(self, option: str, ini: str) -> Path:
+        path = Path(self.config.getoption(option) or self.config.getini(ini))
+        return path if path.is_absolute() or path.exists() else self.config.rootpath / path
+
+    @property
+    def environment(self) -> dict:
+        if self._environment is None:
+            self._environment = environment_mod.environment(self.config.getoption("--specgate-hardware-tag"),
+                                                            self.config.rootpath)
+        return self._environment
+
+    @property
+    def baseline_path(self) -> Path:
+        folder = self._path_option("--specgate-baselines", "specgate_baselines")
+        return baselines_mod.baseline_path(folder, self.environment["hardware"])
+
+    def baselines(self) -> BaselineFile:
+        """The hardware's baseline file, loaded once; a broken file fails every benchmark that needs it."""
+        if self._baselines is None:
+            try:
+                self._baselines = BaselineFile.load(self.baseline_path, self.environment["hardware"])
+            except BaselineError as exc:
+                self._baselines = exc
+        if isinstance(self._baselines, BaselineError):
+            raise self._baselines
+        return self._baselines
+
+    def judge(self, condition: Condition, result: RunResult, metrics: RunMetrics) -> Verdict:
+        """Stage the run as a baseline (--update-baselines) or compare it with the stored one."""
+        facts = baselines_mod.condition_facts(condition)
+        if self.config.getoption("--update-baselines"):
+            self.staged[condition.id] = baselines_mod.record(facts, self.environment, metrics.as_dict(),
+                                                             result.to_dict())
+            verdict = Verdict("recorded", f"staged as the baseline for {condition.id}")
+        else:
+            rec, why = self.baselines().find(condition.id, facts, self.environment)
+            if rec is None:
+                verdict = verdict_mod.no_baseline(why)
+            else:
+                verdict = verdict_mod.judge(RunResult.from_dict(rec["run"]), result, condition.pairing.tolerances)
+        self.verdicts[condition.id] = verdict
+        return verdict
+
+    def save_baselines(self) -> str | None:
+        if not self.staged:
+            return None
+        try:
+            target = self.baselines()
+        except BaselineError as exc:
+            return f"baselines NOT saved: {exc}"
+        target.update(self.staged)
+        return f"{len(self.staged)} baseline records written to {target.path}"
 
     def log(self, message: str) -> None:
         """Progress for long runs; shown even while pytest captures the test's output."""
@@ -152,15 +225,17 @@ class SpecgateSession:
         return metrics
 
     def table(self) -> str:
-        return text_table([(cid, m) for cid, (_, _, m) in self.runs.items()])
+        rows = [(cid, m) for cid, (_, _, m) in self.runs.items()]
+        return text_table(rows, {cid: v.status for cid, v in self.verdicts.items()})
 
-    def write_results(self, path: Path) -> None:
-        doc = {cid: {"pairing": c.pairing.name, "method": c.method, "k": c.k, "mode": c.mode,
-                     "metrics": m.as_dict(), "run": r.to_dict()} for cid, (c, r, m) in self.runs.items()}
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(path.suffix + ".tmp")
-        tmp.write_text(json.dumps(doc, indent=1) + "\n")
-        tmp.replace(path)
+    def results(self) -> dict:
+        runs = {}
+        for cid, (c, r, m) in self.runs.items():
+            v = self.verdicts.get(cid)
+            runs[cid] = {"conditions": baselines_mod.condition_facts(c), "tolerances": c.pairing.tolerances,
+                         "metrics": m.as_dict(), "run": r.to_dict(),
+                         "verdict": None if v is None else {"status": v.status, "reason": v.reason}}
+        return {"schema": baselines_mod.SCHEMA, "environment": self.environment, "runs": runs}
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config) -> None:
@@ -169,7 +244,15 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config)
         return
     terminalreporter.write_sep("=", "specgate metrics")
     terminalreporter.write_line(session.table())
+    saved = session.save_baselines()
+    if saved:
+        terminalreporter.write_line(f"specgate: {saved}")
     results = config.getoption("--specgate-results")
     if results:
-        session.write_results(Path(results))
+        baselines_mod.write_atomic(Path(results), json.dumps(session.results(), indent=1) + "\n")
         terminalreporter.write_line(f"specgate: results written to {results}")
+    github = config.getoption("--specgate-github-benchmark")
+    if github:
+        for name, entries in export.github_benchmark(session.results()).items():
+            baselines_mod.write_atomic(Path(github) / name, json.dumps(entries, indent=1) + "\n")
+        terminalreporter.write_line(f"specgate: github-action-benchmark files written to {github}")

@@ -32,10 +32,13 @@ def table_rows(rows: list[tuple[str, RunMetrics]]) -> list[list[str]]:
     return [[name] + [_cell(getattr(m, attr)) for _, attr in COLUMNS[1:]] for name, m in rows]
 
 
-def text_table(rows: list[tuple[str, RunMetrics]]) -> str:
-    """Fixed-width table, one row per condition, in run order."""
+def text_table(rows: list[tuple[str, RunMetrics]], verdicts: dict[str, str] | None = None) -> str:
+    """Fixed-width table, one row per condition, in run order (a verdict column when given)."""
     header = [title for title, _ in COLUMNS]
     body = table_rows(rows)
+    if verdicts:
+        header.append("verdict")
+        body = [r + [verdicts.get(r[0], "-")] for r in body]
     widths = [max(len(r[i]) for r in [header] + body) for i in range(len(header))]
     fmt = lambda r: "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths)))
     return "\n".join([fmt(header), "  ".join("-" * w for w in widths)] + [fmt(r) for r in body])
