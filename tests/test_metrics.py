@@ -85,3 +85,14 @@ def test_per_request_counts_sum_and_missing_counts_give_none():
 def test_run_result_round_trips_through_json_dict():
     r = run([1.0, None], [3, 4], wall=2.0, counters=C, spec=C)
     assert RunResult.from_dict(r.to_dict()) == r
+
+
+def test_rounds_combine_to_median_latency_and_first_round_counts():
+    from specgate.results import combine_rounds
+
+    rounds = [run([1.0, 4.0], [5, 5], wall=5.0, counters=C), run([3.0, 2.0], [5, 5], wall=5.5),
+              run([2.0, 9.0], [5, 5], wall=11.0)]
+    merged = combine_rounds(rounds)
+    assert [r.latency_s for r in merged.requests] == [2.0, 4.0]
+    assert merged.wall_s == 5.5 and merged.counters == C
+    assert combine_rounds(rounds[:2]).requests[0].latency_s == 2.0  # even count: mean of the middle two

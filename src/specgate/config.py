@@ -62,6 +62,7 @@ class Pairing:
     instruct: bool = False
     dtype: str = "auto"
     modes: tuple[str, ...] = ("sequential",)
+    rounds: int = 1
     engine: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
     speculative: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
     tolerances: dict[str, float] = field(default_factory=dict, hash=False, compare=False)
@@ -118,7 +119,7 @@ class Matrix:
 def workload_key(p: Pairing) -> tuple:
     """What a no-speculation run depends on: same key, same control run."""
     return (p.target, p.target_name, p.prompt_set, p.num_prompts, p.max_new_tokens, p.temperature,
-            p.top_p, p.top_k, p.seed, p.ignore_eos, p.instruct, p.dtype,
+            p.top_p, p.top_k, p.seed, p.ignore_eos, p.instruct, p.dtype, p.rounds,
             tuple(sorted((k, repr(v)) for k, v in p.engine.items())))
 
 
@@ -227,7 +228,7 @@ def _pairing(raw: dict[str, Any], where: str, base: Path) -> Pairing:
         max_new_tokens=v.integer("max_new_tokens", minimum=1), temperature=v.number("temperature", minimum=0.0),
         top_p=v.number("top_p", minimum=0.0), top_k=v.integer("top_k", minimum=-1),
         seed=v.integer("seed", minimum=0), ignore_eos=v.boolean("ignore_eos"), instruct=v.boolean("instruct"),
-        dtype=v.string("dtype"), modes=tuple(modes), engine=v.table("engine"), speculative=speculative,
+        dtype=v.string("dtype"), modes=tuple(modes), rounds=v.integer("rounds", minimum=1), engine=v.table("engine"), speculative=speculative,
         tolerances={k: float(x) for k, x in tolerances.items()},
     )
     if not 0.0 < p.top_p <= 1.0:

@@ -16,7 +16,7 @@ from typing import Any
 from .config import Condition
 from .vllm_compat import guard_llvmlite_against_kernel_scan
 from .prompts import Prompt
-from .results import RequestRecord, RunResult, SpecCounters
+from .results import RequestRecord, RunResult, SpecCounters, combine_rounds
 
 COUNTER_NAMES = {
     "vllm:spec_decode_num_drafts": "drafts",
@@ -159,10 +159,15 @@ class Engine:
         return self.llm.generate(self._texts(condition, prompts), params, use_tqdm=False)
 
     def run(self, prompts: list[Prompt], condition: Condition | None = None) -> RunResult:
-        """Run every prompt under ``condition``'s sampling and mode (default: the one built for).
+        """Run every prompt under ``condition``'s sampling and mode (default: the one built for),
+        ``rounds`` times; latencies are the per-request median over rounds.
 
         'sequential' sends one request at a time and times each; 'batch' submits all at once.
         """
+        condition = condition or self.condition
+        return combine_rounds([self.run_once(prompts, condition) for _ in range(condition.pairing.rounds)])
+
+    def run_once(self, prompts: list[Prompt], condition: Condition | None = None) -> RunResult:
         condition = condition or self.condition
         if engine_key(condition) != engine_key(self.condition):
             raise EngineError(f"{condition.id}: needs a different engine than {self.condition.id}")

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import operator
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 
 @dataclass(frozen=True)
@@ -71,3 +71,22 @@ class RunResult:
                                        counters(r.get("spec")), tuple(r.get("output_token_ids", ())))
                          for r in d["requests"])
         return cls(d["condition_id"], d["mode"], d["k"], d["wall_s"], requests, counters(d["counters"]))
+
+
+def combine_rounds(runs: list[RunResult]) -> RunResult:
+    """Several rounds of the same prompts -> one result: per-request latency and wall time are the
+    median over rounds (damps machine noise); tokens and acceptance counts come from round one."""
+    first = runs[0]
+    if len(runs) == 1:
+        return first
+
+    def median(values: list[float | None]) -> float | None:
+        vals = sorted(v for v in values if v is not None)
+        if len(vals) < len(values):
+            return None
+        mid = len(vals) // 2
+        return vals[mid] if len(vals) % 2 else (vals[mid - 1] + vals[mid]) / 2
+
+    requests = tuple(replace(r, latency_s=median([run.requests[i].latency_s for run in runs]))
+                     for i, r in enumerate(first.requests))
+    return replace(first, wall_s=median([run.wall_s for run in runs]), requests=requests)
