@@ -18,7 +18,7 @@ NUM_PROMPTS, NEW_TOKENS, K = 8, 32, 3
 
 @pytest.fixture(scope="module")
 def outputs():
-    matrix = config.load(ROOT / "configs" / "cpu.toml", {"num_prompts": NUM_PROMPTS, "max_new_tokens": NEW_TOKENS})
+    matrix = config.load(ROOT / "configs" / "cpu.toml", {"num_prompts": NUM_PROMPTS, "max_new_tokens": NEW_TOKENS, "rounds": 1})
     by_id = {c.id: c for c in matrix.conditions()}
     wanted = ["fixture-nospec", f"fixture-aligned-draft_model-k{K}", f"fixture-misaligned-draft_model-k{K}",
               f"fixture-ngram-k{K}"]

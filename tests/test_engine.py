@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 @pytest.fixture(scope="module")
 def conditions():
-    matrix = config.load(ROOT / "configs" / "cpu.toml", {"num_prompts": 4, "max_new_tokens": 16})
+    matrix = config.load(ROOT / "configs" / "cpu.toml", {"num_prompts": 4, "max_new_tokens": 16, "rounds": 1})
     return {c.id: c for c in matrix.conditions()}
 
 

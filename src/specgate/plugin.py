@@ -42,6 +42,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="override num_prompts of every pairing")
     group.addoption("--specgate-max-new-tokens", metavar="N", type=int,
                     help="override max_new_tokens of every pairing")
+    group.addoption("--specgate-rounds", metavar="N", type=int,
+                    help="override rounds (runs of the prompt set per condition) of every pairing")
     group.addoption("--specgate-results", metavar="PATH",
                     help="write every run, its metrics and verdict to this JSON file")
     group.addoption("--update-baselines", action="store_true",
@@ -178,7 +180,8 @@ class SpecgateSession:
             if not path.is_absolute() and not path.exists():
                 path = self.config.rootpath / path
             overrides = {key: value for key, value in [("num_prompts", opt("--specgate-num-prompts")),
-                                                       ("max_new_tokens", opt("--specgate-max-new-tokens"))]
+                                                       ("max_new_tokens", opt("--specgate-max-new-tokens")),
+                                                       ("rounds", opt("--specgate-rounds"))]
                          if value is not None}
             try:
                 matrix = config_mod.load(path, overrides)
