@@ -111,3 +111,8 @@ def test_killed_writer_never_leaves_a_half_written_file(tmp_path):
     assert seen  # every read parsed; versions show whether kills landed before or after renames
     for leftover in tmp_path.glob(".baseline.json.*.tmp"):
         leftover.unlink()  # a killed writer can leave its temporary file; never the target
+
+
+def test_written_files_are_world_readable_like_any_other(tmp_path):
+    path = saved(tmp_path, {})
+    assert path.stat().st_mode & 0o044 == 0o044  # not mkstemp's private 0600
