@@ -24,6 +24,7 @@ COUNTER_NAMES = {
     "vllm:spec_decode_num_accepted_tokens": "accepted",
 }
 PER_POS_NAME = "vllm:spec_decode_num_accepted_tokens_per_pos"
+WARMUP_TEXT = "".join(f"def get_{n}(self):\n    return self._{n}\n\n" for n in ("name", "size", "mode", "path"))
 
 
 class EngineError(RuntimeError):
@@ -124,8 +125,10 @@ class Engine:
             reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
             raise EngineError(f"{self.condition.id}: engine failed to build: {type(exc).__name__}: {reason}") from exc
         self.build_s = time.perf_counter() - started
-        # One short request so lazy initialisation is not charged to the first timed request.
-        self._generate(self.condition, [Prompt("warmup", "def main():\n")], max_tokens=4)
+        # Lazy initialisation (kernel selection, numba's JIT for ngram, allocator growth) must not
+        # be charged to the first timed requests: warm up with repetitive code that makes every
+        # proposer draft, long enough to verify many steps.
+        self._generate(self.condition, [Prompt("warmup", WARMUP_TEXT)] * 2, max_tokens=32)
 
     def close(self) -> None:
         llm, self.llm = self.llm, None

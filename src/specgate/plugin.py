@@ -175,10 +175,7 @@ class SpecgateSession:
     def matrix(self) -> config_mod.Matrix:
         if self._matrix is None:
             opt = self.config.getoption
-            path = opt("--specgate-config") or self.config.getini("specgate_config")
-            path = Path(path)
-            if not path.is_absolute() and not path.exists():
-                path = self.config.rootpath / path
+            path = self._path_option("--specgate-config", "specgate_config")
             overrides = {key: value for key, value in [("num_prompts", opt("--specgate-num-prompts")),
                                                        ("max_new_tokens", opt("--specgate-max-new-tokens")),
                                                        ("rounds", opt("--specgate-rounds"))]
