@@ -234,7 +234,10 @@ class SpecgateSession:
             v = self.verdicts.get(cid)
             runs[cid] = {"conditions": baselines_mod.condition_facts(c), "tolerances": c.pairing.tolerances,
                          "metrics": m.as_dict(), "run": r.to_dict(),
-                         "verdict": None if v is None else {"status": v.status, "reason": v.reason}}
+                         "verdict": None if v is None else {
+                             "status": v.status, "reason": v.reason,
+                             "checks": [{"metric": x.metric, "passed": x.passed, "change": x.change,
+                                         "interval": x.interval, "tolerance": x.tolerance} for x in v.checks]}}
         return {"schema": baselines_mod.SCHEMA, "environment": self.environment, "runs": runs}
 
 
