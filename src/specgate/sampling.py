@@ -87,9 +87,9 @@ class SpeculativeSampler:
 
         Returns (tokens [B, k+1] with -1 after the last emitted token, accepted count [B]).
         """
-        p, q = block.p.to(torch.float64), block.q.to(torch.float64)
-        batch, k, vocab = q.shape
-        drafts = torch.multinomial(q.reshape(-1, vocab), 1, generator=generator).reshape(batch, k)
+        batch, k, vocab = block.q.shape
+        q = block.q.to(torch.float64).reshape(-1, vocab)
+        drafts = torch.multinomial(q, 1, generator=generator).reshape(batch, k)
         return self.verify(block, drafts, generator)
 
     def verify(self, block: Block, drafts: torch.Tensor, generator: torch.Generator):
