@@ -39,3 +39,25 @@ def test_table_of_a_non_results_file_is_a_clear_error(tmp_path, capsys):
     path.write_text("{\"runs\": []}")
     assert cli.main(["table", str(path)]) == 2
     assert "not a specgate results file" in capsys.readouterr().err
+
+
+def test_compare_refuses_results_from_other_hardware(tmp_path, capsys):
+    run = RunResult("a-draft_model-k2", "sequential", 2, 2.0, (RequestRecord(5, 10, 2.0),), SpecCounters(4, 8, 6, (4, 2)))
+    paths = []
+    for name, hw in (("new.json", "cpu-a-2c"), ("old.json", "nvidia-b-x1")):
+        path = tmp_path / name
+        path.write_text(json.dumps({"schema": 1, "environment": {"hardware": hw}, "runs": {"a-draft_model-k2": {
+            "conditions": {}, "metrics": summarize(run).as_dict(), "run": run.to_dict()}}}))
+        paths.append(str(path))
+    assert cli.main(["compare", *paths]) == 2
+    assert "timings from different hardware are not compared" in capsys.readouterr().err
+
+
+def test_compare_two_results_files_judges_them(tmp_path, capsys):
+    run = RunResult("a-draft_model-k2", "sequential", 2, 2.0, (RequestRecord(5, 10, 2.0),), SpecCounters(4, 8, 6, (4, 2)))
+    path = tmp_path / "r.json"
+    path.write_text(json.dumps({"schema": 1, "environment": {"hardware": "cpu-a-2c", "vllm": "1", "torch": "1"},
+                                "runs": {"a-draft_model-k2": {"conditions": {}, "metrics": summarize(run).as_dict(),
+                                                              "run": run.to_dict()}}}))
+    assert cli.main(["compare", str(path), str(path)]) == 0
+    assert "a-draft_model-k2: pass" in capsys.readouterr().out

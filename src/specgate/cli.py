@@ -64,10 +64,11 @@ def _compare(args) -> int:
     env = new["environment"]
     if args.base is not None:
         base = load_results(args.base)
+        if base["environment"].get("hardware") != env.get("hardware"):
+            raise BaselineError(f"{args.base} was measured on {base['environment'].get('hardware')}, {args.new} on "
+                                f"{env.get('hardware')}: timings from different hardware are not compared")
         records = BaselineFile(args.base, env["hardware"], {
             cid: record(e["conditions"], base["environment"], e["metrics"], e["run"]) for cid, e in base["runs"].items()})
-        if base["environment"].get("hardware") != env.get("hardware"):
-            records.records = {}
     else:
         records = BaselineFile.load(baseline_path(args.baselines, env["hardware"]), env["hardware"])
     rows, verdicts, lines = [], {}, []

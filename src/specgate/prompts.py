@@ -6,6 +6,7 @@ models never saw in training (written by models/train_fixtures.py, shipped in th
 
 from __future__ import annotations
 
+import functools
 import json
 import random
 from dataclasses import dataclass
@@ -22,9 +23,10 @@ class Prompt:
     text: str
 
 
-def _code() -> list[Prompt]:
+@functools.cache
+def _code() -> tuple[Prompt, ...]:
     lines = resources.files("specgate").joinpath("data/code_prompts.jsonl").read_text(encoding="utf-8")
-    return [Prompt(row["id"], row["prompt"]) for row in map(json.loads, lines.splitlines()) if row]
+    return tuple(Prompt(row["id"], row["prompt"]) for row in map(json.loads, lines.splitlines()) if row)
 
 
 SETS = {"code": _code}
