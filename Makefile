@@ -11,10 +11,11 @@ setup: $(VENV)/.specgate-setup
 $(VENV)/.specgate-setup: pyproject.toml scripts/setup.sh
 	VENV=$(VENV) bash scripts/setup.sh
 
-# The main job: every pairing x k of configs/cpu.toml, with a metrics table at the end.
+# The main job: every pairing x k of configs/cpu.toml; prints the summary and writes reports/
+# (results.json, eight charts, summary.md, and pytest-benchmark's benchmark.json).
 bench: setup
 	mkdir -p reports
-	$(PYTEST) benchmarks -v -p no:cacheprovider --specgate-results reports/results.json \
+	$(PYTEST) benchmarks -v -p no:cacheprovider --specgate-reports reports \
 		--benchmark-json reports/benchmark.json $(ARGS)
 
 test: setup

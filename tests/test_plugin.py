@@ -1,11 +1,14 @@
 """The pytest plugin end to end: a small pairings file through benchmarks/, in a child pytest."""
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from specgate.charts import CHART_NAMES
 
 pytestmark = pytest.mark.engine
 ROOT = Path(__file__).resolve().parents[1]
@@ -28,20 +31,22 @@ tolerances = {{ min_acceptance_rate = {floor}, latency = 1.0 }}
 """
 
 
-def run_benchmarks(tmp_path, floor=0.0, *extra):
+def run_benchmarks(tmp_path, floor=0.0, *extra, env=None):
     cfg = tmp_path / "small.toml"
     cfg.write_text(SMALL.format(models=ROOT / "models" / "fixture", floor=floor))
     results = tmp_path / "results.json"
     proc = subprocess.run(
         [sys.executable, "-m", "pytest", str(ROOT / "benchmarks"), "-v", "-rs", "-p", "no:cacheprovider",
          "--specgate-config", str(cfg), "--specgate-results", str(results),
-         "--specgate-baselines", str(tmp_path / "baselines"), *extra],
-        cwd=ROOT, capture_output=True, text=True, timeout=600)
+         "--specgate-baselines", str(tmp_path / "baselines"), "--specgate-reports", str(tmp_path / "reports"), *extra],
+        cwd=ROOT, capture_output=True, text=True, timeout=600, env={**os.environ, **(env or {})})
     return proc, results
 
 
 def test_benchmarks_run_controls_first_and_print_the_table(tmp_path):
-    proc, results = run_benchmarks(tmp_path, 0.0, "--update-baselines")
+    step_summary = tmp_path / "step_summary.md"
+    step_summary.write_text("earlier step\n")
+    proc, results = run_benchmarks(tmp_path, 0.0, "--update-baselines", env={"GITHUB_STEP_SUMMARY": str(step_summary)})
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     order = [line.split("::")[1].split(" ")[0] for line in proc.stdout.splitlines() if "PASSED" in line]
     assert order == ["test_speculative[fixture-nospec]", "test_speculative[tiny-draft_model-k1]",
@@ -54,6 +59,16 @@ def test_benchmarks_run_controls_first_and_print_the_table(tmp_path):
     assert doc["tiny-draft_model-k1"]["metrics"]["speedup"] > 0
     assert len(doc["tiny-draft_model-k2"]["run"]["requests"]) == 3
     assert "3 baseline records written" in proc.stdout
+    # The report folder: the eight charts, the summary and the results, and the CI step summary.
+    reports = tmp_path / "reports"
+    charts = sorted(p.name for p in reports.glob("*.png"))
+    assert charts == sorted(f"{name}.png" for name in CHART_NAMES)
+    assert all((reports / c).stat().st_size > 10_000 for c in charts)
+    summary = (reports / "summary.md").read_text()
+    assert "| tiny-draft_model-k2 |" in summary and "### Best k" in summary and "prop ms/tok" in summary
+    assert step_summary.read_text() == "earlier step\n" + summary
+    assert f"written to {reports}" in proc.stdout
+    assert json.loads((reports / "results.json").read_text())["runs"].keys() == doc.keys()
 
 
 def test_baselines_recorded_then_compared_then_skipped_on_other_hardware(tmp_path):

@@ -8,8 +8,8 @@ from pathlib import Path
 
 from . import config
 from .baselines import SCHEMA, BaselineError, BaselineFile, baseline_path, read_json, record
-from .metrics import RunMetrics
-from .report import markdown_table, text_table
+from .publish import write_report
+from .report import markdown_table, stage_table, text_table
 from .results import RunResult
 from .verdict import DEFAULT_TOLERANCES, judge, no_baseline
 
@@ -33,15 +33,21 @@ def load_results(path: Path) -> dict:
     return doc
 
 
-def _metrics(entry: dict) -> RunMetrics:
-    m = entry["metrics"]
-    return RunMetrics(**{**m, "per_position_acceptance": tuple(m["per_position_acceptance"])})
-
-
 def _table(args) -> int:
     doc = load_results(args.results)
-    rows = [(cid, _metrics(entry)) for cid, entry in doc["runs"].items()]
+    rows = [(cid, entry["metrics"]) for cid, entry in doc["runs"].items()]
     print(markdown_table(rows) if args.markdown else text_table(rows))
+    stages = stage_table(rows, markdown=args.markdown)
+    if stages:
+        print("\n" + stages)
+    return 0
+
+
+def _report(args) -> int:
+    doc = load_results(args.results)
+    summary, written = write_report(doc, args.out, with_results=False)
+    print(summary)
+    print(f"specgate: {len(written)} files written to {args.out}: {', '.join(p.name for p in written)}")
     return 0
 
 
@@ -76,7 +82,7 @@ def _compare(args) -> int:
         rec, why = records.find(cid, entry["conditions"], env)
         v = no_baseline(why) if rec is None else judge(RunResult.from_dict(rec["run"]), RunResult.from_dict(entry["run"]),
                                                      _tolerances(args, entry))
-        rows.append((cid, _metrics(entry)))
+        rows.append((cid, entry["metrics"]))
         verdicts[cid] = v.status
         lines.append(f"{cid}: {v.status}: {v.reason}")
     print(text_table(rows, verdicts))
@@ -100,6 +106,10 @@ def main(argv: list[str] | None = None) -> int:
     t.add_argument("results", type=Path)
     t.add_argument("--markdown", action="store_true", help="Markdown instead of fixed-width text")
     t.set_defaults(func=_table)
+    r = sub.add_parser("report", help="charts (PNG) and a Markdown summary of a --specgate-results file")
+    r.add_argument("results", type=Path)
+    r.add_argument("--out", type=Path, default=Path("reports"), help="output folder (default: reports)")
+    r.set_defaults(func=_report)
     b = sub.add_parser("baseline", help="manage baseline records")
     bsub = b.add_subparsers(dest="baseline_command", required=True)
     u = bsub.add_parser("update", help="write the runs of a results file as baselines (atomically)")

@@ -17,6 +17,7 @@ from .config import Condition
 from .vllm_compat import guard_llvmlite_against_kernel_scan
 from .prompts import Prompt
 from .results import RequestRecord, RunResult, SpecCounters, combine_rounds
+from .timing import TimerError, stage_timer
 
 COUNTER_NAMES = {
     "vllm:spec_decode_num_drafts": "drafts",
@@ -100,10 +101,16 @@ def _batch_latency(output) -> float | None:
 
 
 class Engine:
-    """One vLLM engine for one condition. Use as a context manager; close() always frees it."""
+    """One vLLM engine for one condition. Use as a context manager; close() always frees it.
 
-    def __init__(self, condition: Condition):
+    ``stage_timers`` times proposal, scoring and verification in every run (specgate.timing);
+    ``clock`` picks the CUDA clock ("events" or "sync"; CPU always uses the wall clock).
+    """
+
+    def __init__(self, condition: Condition, stage_timers: bool = True, clock: str | None = None):
         self.condition = condition
+        self.stage_timers = stage_timers
+        self.clock = clock
         self.llm = None
 
     def __enter__(self) -> Engine:
@@ -176,22 +183,28 @@ class Engine:
             raise EngineError(f"{condition.id}: needs a different engine than {self.condition.id}")
         if self.llm is None:
             raise EngineError(f"{condition.id}: engine is closed")
+        try:
+            timer = stage_timer(self.llm, self.stage_timers, self.clock)
+        except TimerError as exc:
+            raise EngineError(f"{condition.id}: {exc}") from exc
         before = read_counters(self.llm)
         started = time.perf_counter()
         try:
-            if condition.mode == "sequential":
-                records = []
-                for i, prompt in enumerate(prompts):
-                    t0 = time.perf_counter()
-                    out = self._generate(condition, [prompt], first_index=i)[0]
-                    records.append(_record(out, time.perf_counter() - t0))
-            else:
-                records = [_record(out, _batch_latency(out)) for out in self._generate(condition, prompts)]
+            with timer:
+                if condition.mode == "sequential":
+                    records = []
+                    for i, prompt in enumerate(prompts):
+                        t0 = time.perf_counter()
+                        out = self._generate(condition, [prompt], first_index=i)[0]
+                        records.append(_record(out, time.perf_counter() - t0))
+                else:
+                    records = [_record(out, _batch_latency(out)) for out in self._generate(condition, prompts)]
         except Exception as exc:
             raise EngineError(f"{condition.id}: run failed: {type(exc).__name__}: {exc}") from exc
         wall = time.perf_counter() - started
-        return RunResult(condition.id, condition.mode, condition.k, wall, tuple(records),
-                         read_counters(self.llm) - before)
+        counters = read_counters(self.llm) - before
+        return RunResult(condition.id, condition.mode, condition.k, wall, tuple(records), counters,
+                         timer.result(counters.draft_tokens))
 
 
 def _record(output, latency: float | None) -> RequestRecord:
@@ -216,17 +229,18 @@ def _release_memory() -> None:
 class EnginePool:
     """Holds at most one live engine; asking for one with other engine arguments closes it first."""
 
-    def __init__(self, log=None):
+    def __init__(self, log=None, stage_timers: bool = True, clock: str | None = None):
         self.current: Engine | None = None
         self.log = log or (lambda msg: None)
         self.builds = 0
+        self.stage_timers, self.clock = stage_timers, clock
 
     def get(self, condition: Condition) -> Engine:
         if self.current is not None and engine_key(self.current.condition) == engine_key(condition):
             return self.current
         self.close()
         self.log(f"building engine {condition.id}")
-        engine = Engine(condition)
+        engine = Engine(condition, self.stage_timers, self.clock)
         engine.build()
         self.builds += 1
         self.log(f"engine {condition.id} ready in {engine.build_s:.1f}s")

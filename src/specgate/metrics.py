@@ -9,7 +9,8 @@ import math
 import statistics
 from dataclasses import dataclass
 
-from .results import RunResult, SpecCounters
+from . import theory
+from .results import RunResult, SpecCounters, StageTimes
 
 
 def acceptance_rate(c: SpecCounters) -> float | None:
@@ -58,6 +59,16 @@ class RunMetrics:
     time_per_output_token_ms: float | None
     tokens_per_s: float
     speedup: float | None
+    # Stage times (None when the timers were off, or the stage did not run, e.g. in a control)
+    proposal_ms_per_token: float | None = None
+    scoring_ms_per_step: float | None = None
+    verification_ms_per_step: float | None = None
+    step_ms: float | None = None
+    stage_shares: dict[str, float] | None = None  # share of total step time per stage, plus "other"
+    # Leviathan et al.'s model fed with this run's acceptance and measured draft/target cost
+    alpha: float | None = None
+    cost_ratio: float | None = None
+    predicted_speedup: float | None = None
 
     def as_dict(self) -> dict:
         return {name: getattr(self, name) for name in self.__dataclass_fields__}
@@ -71,6 +82,8 @@ def summarize(run: RunResult, control: RunResult | None = None) -> RunMetrics:
     tpot = [r.latency_s / r.output_tokens * 1e3 for r in run.requests
             if r.latency_s is not None and r.output_tokens]
     tps = tokens_per_s(run)
+    stages = stage_metrics(run.stages)
+    model = speedup_model(run, control)
     return RunMetrics(
         k=run.k,
         num_requests=len(run.requests),
@@ -86,7 +99,49 @@ def summarize(run: RunResult, control: RunResult | None = None) -> RunMetrics:
         time_per_output_token_ms=statistics.fmean(tpot) if tpot else None,
         tokens_per_s=tps,
         speedup=speedup(run, control) if control is not None else None,
+        **stages,
+        **model,
     )
+
+
+def _per(seconds: float, count: int) -> float | None:
+    return seconds / count * 1e3 if count else None
+
+
+def stage_metrics(s: StageTimes | None) -> dict:
+    """Average time per proposal token (proposer time / T), scoring and verification per step (ms),
+    and each stage's share of the total step time; "other" is bookkeeping the timers do not split."""
+    if s is None:
+        return {}
+    shares = None
+    if s.step_s > 0:
+        parts = {"scoring": s.scoring_s, "proposal": s.proposal_s, "verification": s.verification_s}
+        shares = {name: t / s.step_s for name, t in parts.items()}
+        shares["other"] = 1.0 - sum(shares.values())
+    return {"proposal_ms_per_token": _per(s.proposal_s, s.draft_tokens),
+            "scoring_ms_per_step": _per(s.scoring_s, s.steps),
+            "verification_ms_per_step": _per(s.verification_s, s.verification_calls),
+            "step_ms": _per(s.step_s, s.steps), "stage_shares": shares}
+
+
+def cost_ratio(run: RunResult, control: RunResult | None) -> float | None:
+    """Leviathan's c: time of one draft token over one plain target step (the control's mean step)."""
+    if run.stages is None or control is None or control.stages is None or not run.stages.draft_tokens:
+        return None
+    target_step = control.stages.step_s / control.stages.steps if control.stages.steps else 0.0
+    return run.stages.proposal_s / run.stages.draft_tokens / target_step if target_step > 0 else None
+
+
+def speedup_model(run: RunResult, control: RunResult | None) -> dict:
+    """alpha from the measured mean acceptance length at this k, c from the stage timers, and the
+    speedup the model predicts from them (to compare with the measured one)."""
+    mal = mean_acceptance_length(run.counters)
+    if mal is None or run.k < 1:
+        return {}
+    alpha = theory.alpha_from_mean_acceptance_length(min(max(mal, 1.0), run.k + 1.0), run.k)
+    c = cost_ratio(run, control)
+    return {"alpha": alpha, "cost_ratio": c,
+            "predicted_speedup": None if c is None else theory.expected_speedup(alpha, run.k, c)}
 
 
 def tokens_per_s(run: RunResult) -> float:

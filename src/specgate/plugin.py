@@ -25,7 +25,8 @@ from .config import Condition, ConfigError, control_key
 from .engine import EnginePool
 from .metrics import RunMetrics, summarize
 from .prompts import Prompt
-from .report import text_table
+from .publish import append_step_summary, write_report
+from .report import markdown_summary
 from .results import RunResult
 from .verdict import Verdict
 
@@ -54,10 +55,20 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="hardware tag naming the baseline file (default: detected, e.g. cpu-amd-epyc-avx512-2c)")
     group.addoption("--specgate-github-benchmark", metavar="DIR",
                     help="also write github-action-benchmark files (customBiggerIsBetter / customSmallerIsBetter)")
+    group.addoption("--specgate-reports", metavar="DIR",
+                    help="report folder: results.json, charts (PNG), summary.md; default: the specgate_reports "
+                         "ini value")
+    group.addoption("--specgate-no-reports", action="store_true", help="write no report folder")
+    group.addoption("--specgate-no-stage-timers", action="store_true",
+                    help="do not time proposal, scoring and verification inside the engine")
+    group.addoption("--specgate-stage-clock", choices=("events", "sync"),
+                    help="CUDA clock of the stage timers: events (default; GPU time, no serialisation) or sync "
+                         "(wall time, synchronises the device at each stage boundary)")
     parser.addini("specgate_config", "pairings file used when --specgate-config is not given",
                   default="configs/cpu.toml")
     parser.addini("specgate_baselines", "baseline folder used when --specgate-baselines is not given",
                   default="baselines")
+    parser.addini("specgate_reports", "report folder used when --specgate-reports is not given", default="reports")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -100,7 +111,8 @@ class SpecgateSession:
 
     def __init__(self, config: pytest.Config):
         self.config = config
-        self.pool = EnginePool(log=self.log)
+        self.pool = EnginePool(log=self.log, stage_timers=not config.getoption("--specgate-no-stage-timers"),
+                               clock=config.getoption("--specgate-stage-clock"))
         self.runs: dict[str, tuple[Condition, RunResult, RunMetrics]] = {}
         self.verdicts: dict[str, Verdict] = {}
         self.staged: dict[str, dict] = {}
@@ -112,6 +124,12 @@ class SpecgateSession:
     def _path_option(self, option: str, ini: str) -> Path:
         path = Path(self.config.getoption(option) or self.config.getini(ini))
         return path if path.is_absolute() or path.exists() else self.config.rootpath / path
+
+    @property
+    def reports_folder(self) -> Path | None:
+        if self.config.getoption("--specgate-no-reports"):
+            return None
+        return self._path_option("--specgate-reports", "specgate_reports")
 
     @property
     def environment(self) -> dict:
@@ -200,7 +218,7 @@ class SpecgateSession:
     def prompts(self, condition: Condition) -> list[Prompt]:
         p = condition.pairing
         try:
-            return prompts_mod.load(p.prompt_set, p.num_prompts, p.seed)
+            return prompts_mod.for_pairing(p)
         except prompts_mod.PromptSetError as exc:
             _usage_error(f"pairing {p.name!r}: {exc}")
 
@@ -224,15 +242,12 @@ class SpecgateSession:
         self.runs[condition.id] = (condition, result, metrics)
         return metrics
 
-    def table(self) -> str:
-        rows = [(cid, m) for cid, (_, _, m) in self.runs.items()]
-        return text_table(rows, {cid: v.status for cid, v in self.verdicts.items()})
-
     def results(self) -> dict:
         runs = {}
         for cid, (c, r, m) in self.runs.items():
             v = self.verdicts.get(cid)
             runs[cid] = {"conditions": baselines_mod.condition_facts(c), "tolerances": c.pairing.tolerances,
+                         "control": None if c.is_control else c.control.id,
                          "metrics": m.as_dict(), "run": r.to_dict(),
                          "verdict": None if v is None else {
                              "status": v.status, "reason": v.reason,
@@ -246,13 +261,29 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config)
     if session is None or not session.runs:
         return
     terminalreporter.write_sep("=", "specgate metrics")
-    terminalreporter.write_line(session.table())
+    doc = session.results()
+    summary = markdown_summary(doc)
+    folder = session.reports_folder
+    if folder is not None:
+        try:
+            summary, written = write_report(doc, folder)
+            terminalreporter.write_line(summary)
+            terminalreporter.write_line(f"specgate: report ({len(written)} files: results.json, "
+                                        f"{len(written) - 2} charts, summary.md) written to {folder}")
+        except BaselineError as exc:
+            terminalreporter.write_line(summary)
+            terminalreporter.write_line(f"specgate: report NOT written: {exc}", red=True)
+    else:
+        terminalreporter.write_line(summary)
+    step_summary = append_step_summary(summary)
+    if step_summary:
+        terminalreporter.write_line(f"specgate: summary appended to {step_summary}")
     saved = session.save_baselines()
     if saved:
         terminalreporter.write_line(f"specgate: {saved}")
     results = config.getoption("--specgate-results")
     if results:
-        baselines_mod.write_atomic(Path(results), json.dumps(session.results(), indent=1) + "\n")
+        baselines_mod.write_atomic(Path(results), json.dumps(doc, indent=1) + "\n")
         terminalreporter.write_line(f"specgate: results written to {results}")
     github = config.getoption("--specgate-github-benchmark")
     if github:

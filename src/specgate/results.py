@@ -51,6 +51,25 @@ class RequestRecord:
 
 
 @dataclass(frozen=True)
+class StageTimes:
+    """Seconds spent in each stage of the engine steps of one run (specgate.timing measures them)."""
+
+    steps: int  # engine steps (target forward passes), prefills included
+    step_s: float  # whole steps: scoring + sampling (which contains verification and proposal)
+    scoring_s: float
+    proposal_s: float
+    proposal_calls: int
+    verification_s: float
+    verification_calls: int
+    draft_tokens: int  # T of the same run, so per-token figures survive summing rounds
+    clock: str = "wall"
+
+    def __add__(self, other: StageTimes) -> StageTimes:
+        fields = [f for f in self.__dataclass_fields__ if f != "clock"]
+        return StageTimes(**{f: getattr(self, f) + getattr(other, f) for f in fields}, clock=self.clock)
+
+
+@dataclass(frozen=True)
 class RunResult:
     condition_id: str
     mode: str
@@ -58,6 +77,7 @@ class RunResult:
     wall_s: float
     requests: tuple[RequestRecord, ...]
     counters: SpecCounters = field(default_factory=SpecCounters)
+    stages: StageTimes | None = None  # None when the stage timers were off
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -70,12 +90,15 @@ class RunResult:
         requests = tuple(RequestRecord(r["prompt_tokens"], r["output_tokens"], r["latency_s"],
                                        counters(r.get("spec")), tuple(r.get("output_token_ids", ())))
                          for r in d["requests"])
-        return cls(d["condition_id"], d["mode"], d["k"], d["wall_s"], requests, counters(d["counters"]))
+        stages = d.get("stages")
+        return cls(d["condition_id"], d["mode"], d["k"], d["wall_s"], requests, counters(d["counters"]),
+                   None if stages is None else StageTimes(**stages))
 
 
 def combine_rounds(runs: list[RunResult]) -> RunResult:
     """Several rounds of the same prompts -> one result: per-request latency and wall time are the
-    median over rounds (damps machine noise); tokens and acceptance counts come from round one."""
+    median over rounds (damps machine noise); tokens and acceptance counts come from round one;
+    stage times are summed over rounds (they are reported per step or per token)."""
     first = runs[0]
     if len(runs) == 1:
         return first
@@ -89,4 +112,9 @@ def combine_rounds(runs: list[RunResult]) -> RunResult:
 
     requests = tuple(replace(r, latency_s=median([run.requests[i].latency_s for run in runs]))
                      for i, r in enumerate(first.requests))
-    return replace(first, wall_s=median([run.wall_s for run in runs]), requests=requests)
+    stages = None
+    if all(run.stages is not None for run in runs):
+        stages = runs[0].stages
+        for run in runs[1:]:
+            stages = stages + run.stages
+    return replace(first, wall_s=median([run.wall_s for run in runs]), requests=requests, stages=stages)

@@ -1,0 +1,133 @@
+"""The origin's six charts against the number of speculative tokens, plus per-position acceptance
+and measured vs predicted speedup: results document -> one PNG per chart (matplotlib, Agg)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .sweep import Series, series
+
+# file stem, title, y-axis label, metric (per k)
+LINE_CHARTS = (
+    ("acceptance_rate", "Draft acceptance rate", "accepted / proposed draft tokens", "acceptance_rate"),
+    ("system_efficiency", "System efficiency", "emitted tokens / (k + 1) per step", "system_efficiency"),
+    ("proposal_time", "Average time per proposal token", "proposer time per draft token (ms)",
+     "proposal_ms_per_token"),
+    ("scoring_time", "Scoring time (target forward over the drafts)", "time per step (ms)", "scoring_ms_per_step"),
+    ("verification_time", "Verification time (rejection sampling)", "time per step (ms)",
+     "verification_ms_per_step"),
+    ("runtime", "Runtime: mean latency per request", "latency per request (s)", "latency_mean_s"),
+)
+# Charts that draw the no-speculation run as a reference line (its latency; its plain decode step).
+CONTROL_REFERENCE = ("latency_mean_s", "scoring_ms_per_step")
+CHART_NAMES = tuple(c[0] for c in LINE_CHARTS) + ("per_position_acceptance", "speedup")
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only; never needs a display
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _subtitle(doc: dict, all_series: list[Series]) -> str:
+    env = doc.get("environment", {})
+    facts = all_series[0].facts if all_series else {}
+    target = str(facts.get("target", "?"))
+    parts = [f"target {target.rstrip('/').rsplit('/', 1)[-1] if target.startswith('/') else target}"]
+    if len({s.facts.get("prompt_set") for s in all_series}) == 1:
+        parts.append(f"prompts {facts.get('prompt_set')} x{facts.get('num_prompts')}")
+    parts.append(f"temperature {facts.get('temperature')}")
+    return ", ".join(parts) + f"\n{env.get('hardware', '?')}, vLLM {env.get('vllm', '?')}"
+
+
+def _finish(plt, fig, ax, path: Path, title: str, subtitle: str, xlabel: str, ylabel: str) -> Path:
+    fig.suptitle(title, fontsize=12, x=0.02, ha="left")
+    ax.set_title(subtitle.replace("\n", "; "), fontsize=8, loc="left", color="dimgray")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    fig.tight_layout()
+    fig.savefig(path, dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    return path
+
+
+def write_charts(doc: dict, folder: Path) -> list[Path]:
+    """Write every chart that has data; returns the paths written."""
+    plt = _pyplot()
+    folder.mkdir(parents=True, exist_ok=True)
+    all_series = series(doc)
+    if not all_series:
+        return []
+    sub = _subtitle(doc, all_series)
+    written = []
+    for stem, title, ylabel, metric in LINE_CHARTS:
+        fig, ax = plt.subplots(figsize=(9, 4.5))
+        drawn = False
+        for s in all_series:
+            ks, values = s.values(metric)
+            if ks:
+                ax.plot(ks, values, marker="o", label=s.label)
+                drawn = True
+        if metric in CONTROL_REFERENCE:
+            controls = {(s.facts.get("prompt_set"), s.facts.get("mode")): s.control for s in all_series if s.control}
+            for (prompt_set, mode), control in controls.items():
+                if control.get(metric) is not None:
+                    label = "no speculation" + (f" ({prompt_set}, {mode})" if len(controls) > 1 else "")
+                    ax.axhline(control[metric], color="black", linestyle="--", linewidth=1, label=label)
+        if not drawn:
+            plt.close(fig)
+            continue
+        if metric in ("acceptance_rate", "system_efficiency"):
+            ax.set_ylim(0, 1.02)
+        else:
+            ax.set_ylim(bottom=0)
+        ax.set_xticks(sorted({k for s in all_series for k, _ in s.points}))
+        written.append(_finish(plt, fig, ax, folder / f"{stem}.png", title, sub,
+                               "number of speculative tokens k", ylabel))
+    written += [p for p in (_per_position(plt, all_series, folder, sub), _speedup(plt, all_series, folder, sub)) if p]
+    return written
+
+
+def _per_position(plt, all_series: list[Series], folder: Path, sub: str) -> Path | None:
+    fig, ax = plt.subplots(figsize=(9, 4.5))
+    drawn = False
+    for s in all_series:
+        k, m = s.points[-1]  # the largest k shows every position
+        rates = m.get("per_position_acceptance") or []
+        if rates:
+            ax.plot(range(1, len(rates) + 1), rates, marker="o", label=f"{s.label} (k={k})")
+            drawn = True
+    if not drawn:
+        plt.close(fig)
+        return None
+    ax.set_ylim(0, 1.02)
+    ax.set_xticks(range(1, max(len(s.points[-1][1].get("per_position_acceptance") or []) for s in all_series) + 1))
+    return _finish(plt, fig, ax, folder / "per_position_acceptance.png", "Per-position acceptance", sub,
+                   "draft position i", "steps whose i-th draft token was accepted / steps")
+
+
+def _speedup(plt, all_series: list[Series], folder: Path, sub: str) -> Path | None:
+    fig, ax = plt.subplots(figsize=(9, 4.5))
+    drawn = False
+    for s in all_series:
+        ks, measured = s.values("speedup")
+        if not ks:
+            continue
+        line, = ax.plot(ks, measured, marker="o", label=f"{s.label} measured")
+        pk, predicted = s.values("predicted_speedup")
+        if pk:
+            ax.plot(pk, predicted, marker="x", linestyle="--", color=line.get_color(), label=f"{s.label} predicted")
+        drawn = True
+    if not drawn:
+        plt.close(fig)
+        return None
+    ax.axhline(1.0, color="black", linewidth=1, linestyle=":", label="no speculation")
+    ax.set_ylim(bottom=0)
+    ax.set_xticks(sorted({k for s in all_series for k, _ in s.points}))
+    return _finish(plt, fig, ax, folder / "speedup.png", "Speedup: measured vs predicted (Leviathan et al. 2023)",
+                   sub, "number of speculative tokens k", "tokens/s over no speculation (x)")
