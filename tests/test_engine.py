@@ -31,7 +31,7 @@ def runs(conditions, pool):
     out = {}
     for cid in ["fixture-nospec", "fixture-aligned-draft_model-k2", "fixture-ngram-k3"]:
         c = conditions[cid]
-        out[cid] = pool.get(c).run(prompts.load(c.pairing.prompt_set, c.pairing.num_prompts, c.pairing.seed), c)
+        out[cid] = pool.get(c).run(prompts.for_pairing(c.pairing), c)
     return out
 
 

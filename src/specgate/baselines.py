@@ -34,7 +34,8 @@ def condition_facts(c: Condition) -> dict[str, Any]:
     p = c.pairing  # for a control, the control pairing: no draft, no speculative keys
     return {
         "pairing": p.name, "method": c.method, "k": c.k, "mode": c.mode, "target": p.target, "draft": p.draft,
-        "prompt_set": p.prompt_set, "num_prompts": p.num_prompts, "max_new_tokens": p.max_new_tokens,
+        "prompt_set": p.prompt_set, **({"prompt_options": dict(sorted(p.prompt_options.items()))}
+                                       if p.prompt_options else {}), "num_prompts": p.num_prompts, "max_new_tokens": p.max_new_tokens,
         "temperature": p.temperature, "top_p": p.top_p, "top_k": p.top_k, "seed": p.seed,
         "ignore_eos": p.ignore_eos, "instruct": p.instruct, "dtype": p.dtype, "rounds": p.rounds,
         "engine": dict(sorted(p.engine.items())), "speculative": dict(sorted(p.speculative.items())),

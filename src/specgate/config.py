@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from . import prompts as prompt_sets
+
 try:
     import tomllib
 except ModuleNotFoundError:  # Python 3.10
@@ -52,6 +54,7 @@ class Pairing:
     draft: str | None = None
     target_name: str = ""
     prompt_set: str = "code"
+    prompt_options: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
     num_prompts: int = 32
     max_new_tokens: int = 64
     temperature: float = 0.0
@@ -118,7 +121,7 @@ class Matrix:
 
 def workload_key(p: Pairing) -> tuple:
     """What a no-speculation run depends on: same key, same control run."""
-    return (p.target, p.target_name, p.prompt_set, p.num_prompts, p.max_new_tokens, p.temperature,
+    return (p.target, p.target_name, p.prompt_set, tuple(sorted(p.prompt_options.items())), p.num_prompts, p.max_new_tokens, p.temperature,
             p.top_p, p.top_k, p.seed, p.ignore_eos, p.instruct, p.dtype, p.rounds,
             tuple(sorted((k, repr(v)) for k, v in p.engine.items())))
 
@@ -219,12 +222,25 @@ def _pairing(raw: dict[str, Any], where: str, base: Path) -> Pairing:
     if reserved:
         raise ConfigError(f"{where}: field 'speculative': {sorted(reserved)} are set from 'method', 'draft' "
                           f"and 'k'; remove them from 'speculative'")
+    prompt_set = v.string("prompt_set")
+    if prompt_set not in prompt_sets.SETS:
+        raise ConfigError(f"{where}: field 'prompt_set': unknown prompt set {prompt_set!r}; available: "
+                          f"{', '.join(prompt_sets.available())}")
+    prompt_options = v.table("prompt_options")
+    for key, value in prompt_options.items():
+        if key not in prompt_sets.OPTIONS:
+            raise ConfigError(f"{where}: field 'prompt_options': unknown key {key!r}; known: "
+                              f"{', '.join(sorted(prompt_sets.OPTIONS))}")
+        if not isinstance(value, str) or not value:
+            raise ConfigError(f"{where}: field 'prompt_options.{key}': must be a non-empty string, got {value!r}")
+    if "path" in prompt_options:  # data files, like models, are relative to the pairings file
+        prompt_options["path"] = str((base / Path(prompt_options["path"]).expanduser()).resolve())
     target = v.string("target")
     p = Pairing(
         name=name, target=_model_ref(target, base, f"{where}: field 'target'"), method=method, k=tuple(ks),
         draft=_model_ref(draft, base, f"{where}: field 'draft'") if draft else None,
         target_name=v.string("target_name") if "target_name" in raw else _short_name(target),
-        prompt_set=v.string("prompt_set"), num_prompts=v.integer("num_prompts", minimum=1),
+        prompt_set=prompt_set, prompt_options=prompt_options, num_prompts=v.integer("num_prompts", minimum=1),
         max_new_tokens=v.integer("max_new_tokens", minimum=1), temperature=v.number("temperature", minimum=0.0),
         top_p=v.number("top_p", minimum=0.0), top_k=v.integer("top_k", minimum=-1),
         seed=v.integer("seed", minimum=0), ignore_eos=v.boolean("ignore_eos"), instruct=v.boolean("instruct"),

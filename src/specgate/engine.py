@@ -15,7 +15,7 @@ from typing import Any
 
 from .config import Condition
 from .vllm_compat import guard_llvmlite_against_kernel_scan
-from .prompts import Prompt
+from .prompts import Prompt, render
 from .results import RequestRecord, RunResult, SpecCounters, combine_rounds
 from .timing import TimerError, stage_timer
 
@@ -158,11 +158,9 @@ class Engine:
         return SamplingParams(seed=condition.pairing.seed + index, **kw)
 
     def _texts(self, condition: Condition, prompts: list[Prompt]) -> list[str]:
-        if not condition.pairing.instruct:
-            return [p.text for p in prompts]
-        tok = self.llm.get_tokenizer()
-        return [tok.apply_chat_template([{"role": "user", "content": p.text}], tokenize=False,
-                                        add_generation_prompt=True) for p in prompts]
+        p = condition.pairing
+        tokenizer = self.llm.get_tokenizer() if p.instruct else None
+        return render(prompts, p.prompt_set, tokenizer, p.instruct, p.prompt_options.get("system_prompt"))
 
     def _generate(self, condition: Condition, prompts: list[Prompt], first_index: int = 0, **override):
         params = [self._sampling(condition, first_index + i, **override) for i in range(len(prompts))]
