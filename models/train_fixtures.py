@@ -182,7 +182,8 @@ def cut_prompts(held_out: list[tuple[str, str]], n: int) -> list[dict]:
             size = 8 + int(torch.randint(13, (1,), generator=gen))
             body = "".join(lines[start : start + size])
             if 200 <= len(body) <= 1200:
-                prompts.append({"id": f"{rel}:{start + 1}", "source": rel, "prompt": body})
+                # Two cuts may start on the same line; the length keeps ids unique.
+                prompts.append({"id": f"{rel}:{start + 1}+{size}", "source": rel, "prompt": body})
     order = torch.randperm(len(prompts), generator=gen).tolist()
     return [prompts[i] for i in order[:n]]
 

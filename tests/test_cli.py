@@ -5,7 +5,8 @@ from pathlib import Path
 
 from specgate import cli
 from specgate.metrics import summarize
-from specgate.results import RequestRecord, RunResult, SpecCounters, StageTimes
+from results_docs import sweep_doc as _sweep_doc
+from specgate.results import RequestRecord, RunResult, SpecCounters
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -13,7 +14,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_validate_lists_conditions(capsys):
     assert cli.main(["validate", str(ROOT / "configs" / "cpu.toml")]) == 0
     out = capsys.readouterr().out
-    assert "3 pairings, 16 conditions" in out and "fixture-aligned-draft_model-k5" in out
+    assert "4 pairings, 22 conditions" in out and "fixture-aligned-draft_model-k5" in out
 
 
 def test_validate_bad_file_exits_2_with_one_line(tmp_path, capsys):
@@ -62,34 +63,6 @@ def test_compare_two_results_files_judges_them(tmp_path, capsys):
                                                               "run": run.to_dict()}}}))
     assert cli.main(["compare", str(path), str(path)]) == 0
     assert "a-draft_model-k2: pass" in capsys.readouterr().out
-
-
-def _sweep_doc():
-    """A saved run of one control and two pairings at k = 1, 2, 3, with stage times.
-
-    'good' accepts as the speedup model's i.i.d. alpha = 0.8 would: 125 steps emit E[tokens] =
-    (1 - 0.8^(k+1)) / 0.2 each, i.e. 100, 180, 244 accepted drafts at k = 1, 2, 3."""
-    def run(cid, k, accepted, wall):
-        steps = 125 if k else 60
-        stages = StageTimes(steps, wall * 0.9, wall * 0.5, wall * 0.3 if k else 0.0, steps if k else 0,
-                            wall * 0.05 if k else 0.0, steps if k else 0, steps * k)
-        if not k:
-            return RunResult(cid, "sequential", k, wall, (RequestRecord(5, 60, wall),), SpecCounters(), stages)
-        per_pos = tuple(accepted // k + (i < accepted % k) for i in range(k))  # sums to A, never rises
-        return RunResult(cid, "sequential", k, wall, (RequestRecord(5, 60, wall),),
-                         SpecCounters(steps, steps * k, accepted, per_pos), stages)
-
-    control = run("t-nospec", 0, 0, 1.2)
-    runs = {"t-nospec": ({"pairing": "t", "method": "none", "k": 0}, control, None)}
-    for pairing, accepted in (("good", (100, 180, 244)), ("bad", (10, 12, 13))):
-        for k in (1, 2, 3):
-            r = run(f"{pairing}-draft_model-k{k}", k, accepted[k - 1], 1.0 + 0.1 * k)
-            runs[r.condition_id] = ({"pairing": pairing, "method": "draft_model", "k": k}, r, "t-nospec")
-    return {"schema": 1, "environment": {"hardware": "cpu-test-2c", "vllm": "0.32.0"}, "runs": {
-        cid: {"conditions": {"mode": "sequential", "prompt_set": "code", **facts},
-              "metrics": summarize(r, None if control_id is None else control).as_dict(), "run": r.to_dict(),
-              "control": control_id}
-        for cid, (facts, r, control_id) in runs.items()}}
 
 
 def test_report_writes_every_chart_and_the_summary(tmp_path, capsys):

@@ -36,14 +36,16 @@ temperature = 1.0
 def test_matrix_lists_controls_first_then_every_pairing_k_and_mode(tmp_path):
     matrix = config.load(write(tmp_path, GOOD))
     ids = [c.id for c in matrix.conditions()]
-    # a and b share the target but not the temperature: two controls, told apart by pairing.
-    assert ids == ["target.a-nospec", "target.b-nospec", "target.b-nospec-batch", "a-draft_model-k1",
+    # a and b share the target but not the temperature: two controls; the later one is told
+    # apart by its pairing, so appending b did not rename a's control.
+    assert ids == ["target-nospec", "target.b-nospec", "target.b-nospec-batch", "a-draft_model-k1",
                    "a-draft_model-k3", "b-ngram-k2", "b-ngram-k2-batch"]
 
 
-def test_one_workload_per_target_gives_one_plainly_named_control():
+def test_each_workload_of_the_cpu_default_has_one_control():
     ids = [c.id for c in config.load(ROOT / "configs" / "cpu.toml").conditions()]
-    assert ids[0] == "fixture-nospec" and sum(i.endswith("nospec") for i in ids) == 1
+    assert ids[:2] == ["fixture-nospec", "fixture.fixture-aligned-humaneval-nospec"]
+    assert sum(i.endswith("nospec") for i in ids) == 2
 
 
 def test_controls_are_shared_only_by_identical_workloads(tmp_path):
@@ -61,8 +63,9 @@ def test_overrides_apply_to_every_pairing(tmp_path):
 
 def test_shipped_configs_are_valid():
     cpu = config.load(ROOT / "configs" / "cpu.toml")
-    assert [p.name for p in cpu.pairings] == ["fixture-aligned", "fixture-misaligned", "fixture"]
-    assert len([c for c in cpu.conditions() if not c.is_control]) == 15
+    assert [p.name for p in cpu.pairings] == ["fixture-aligned", "fixture-misaligned", "fixture",
+                                              "fixture-aligned-humaneval"]
+    assert len([c for c in cpu.conditions() if not c.is_control]) == 20
     assert config.load(ROOT / "configs" / "gpu-example.toml").pairings
 
 
@@ -90,6 +93,11 @@ BAD = [
      "used by entries 1 and 2"),
     ("[[pairing]]\nname='has space'\ntarget='t'\nmethod='ngram'\nk=1\n", "field 'name'"),
     ("[pairings]\n", "unknown top-level table"),
+    ("[[pairing]]\nname='x'\ntarget='t'\nmethod='ngram'\nk=1\nprompt_set='gsm9k'\n", "unknown prompt set 'gsm9k'"),
+    ("[[pairing]]\nname='x'\ntarget='t'\nmethod='ngram'\nk=1\nprompt_options={lang='fr'}\n",
+     "prompt_options': unknown key 'lang'"),
+    ("[[pairing]]\nname='x'\ntarget='t'\nmethod='ngram'\nk=1\nprompt_options={path=3}\n",
+     "prompt_options.path': must be a non-empty string"),
 ]
 
 
@@ -124,3 +132,10 @@ def test_relative_model_paths_resolve_against_the_file(tmp_path):
     pairing = config.load(path).pairings[0]
     assert pairing.target == str(model.resolve())
     assert pairing.target_name == "m"
+
+
+def test_prompt_file_paths_resolve_against_the_pairings_file(tmp_path):
+    path = write(tmp_path, "[[pairing]]\nname='x'\ntarget='t'\nmethod='ngram'\nk=1\nprompt_set='file'\n"
+                           "prompt_options={path='data/traffic.jsonl', column='prompt'}\n")
+    p = config.load(path).pairings[0]
+    assert p.prompt_options == {"path": str((tmp_path / "data" / "traffic.jsonl").resolve()), "column": "prompt"}

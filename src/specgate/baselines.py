@@ -103,8 +103,14 @@ class BaselineFile:
         return rec, ""
 
     def update(self, records: dict[str, dict]) -> None:
-        self.records = {**self.records, **records}
-        write_atomic(self.path, dumps({"schema": SCHEMA, "hardware": self.hardware, "records": self.records}))
+        merged = {**self.records, **records}
+        try:
+            write_atomic(self.path, dumps({"schema": SCHEMA, "hardware": self.hardware, "records": merged}))
+        except OSError as exc:
+            raise BaselineError(f"cannot write {self.path}: {exc.strerror or exc}; the previous file is unchanged. "
+                                f"Fix the folder's permissions or choose another with --specgate-baselines DIR "
+                                f"(specgate baseline update --baselines DIR)") from None
+        self.records = merged
 
 
 def baseline_path(directory: Path, hardware: str) -> Path:

@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from . import config
+from . import config, preflight
 from .baselines import SCHEMA, BaselineError, BaselineFile, baseline_path, read_json, record
 from .publish import write_report
 from .report import markdown_table, stage_table, text_table
@@ -15,11 +15,28 @@ from .verdict import DEFAULT_TOLERANCES, judge, no_baseline
 
 
 def _validate(args) -> int:
+    """The pairings file, then (unless --config-only) every check that needs no engine."""
     matrix = config.load(args.pairings)
     conditions = matrix.conditions()
     print(f"{args.pairings}: {len(matrix.pairings)} pairings, {len(conditions)} conditions")
     for c in conditions:
         print(f"  {c.id}")
+    if args.config_only:
+        return 0
+    # Controls share their pairings' targets and prompts: checking the pairings covers them.
+    # Pairings with the same problem (e.g. one missing target) are reported on one line.
+    problems: dict[str, list[str]] = {}
+    for p in matrix.pairings:
+        try:
+            preflight.check(p)
+        except preflight.PreflightError as exc:
+            problems.setdefault(exc.reason, []).append(p.name)
+    for reason, names in problems.items():
+        which = f"pairing {names[0]!r}" if len(names) == 1 else f"pairings {', '.join(map(repr, names))}"
+        print(f"specgate: error: {which}: {reason}", file=sys.stderr)
+    if problems:
+        return 2
+    print("preflight ok: models found, draft vocabularies match, head sizes supported, prompts load and fit")
     return 0
 
 
@@ -99,8 +116,9 @@ def _tolerances(args, entry) -> dict:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="specgate", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
-    v = sub.add_parser("validate", help="check a pairings file and list its conditions")
+    v = sub.add_parser("validate", help="check a pairings file, its models and prompts (no engine); list conditions")
     v.add_argument("pairings", type=Path)
+    v.add_argument("--config-only", action="store_true", help="check the file alone, not its models and prompts")
     v.set_defaults(func=_validate)
     t = sub.add_parser("table", help="print the metrics table of a --specgate-results file")
     t.add_argument("results", type=Path)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -131,13 +130,15 @@ def control_key(c: Condition) -> tuple:
 
 
 def _name_controls(pairings: list[Pairing]) -> list[Pairing]:
-    """A control is named after its target; after its first pairing too if the target has several workloads."""
-    first: dict[tuple, str] = {}
+    """A control is named after its target; a target's second and later workloads (other prompts,
+    sampling, ...) add the name of their first pairing. Appending a pairing never renames the
+    controls before it, so their baselines keep matching."""
+    names: dict[tuple, str] = {}
     for p in pairings:
-        first.setdefault(workload_key(p), p.name)
-    per_target = Counter(key[1] for key in first)
-    return [dataclasses.replace(p, control_name=p.target_name if per_target[p.target_name] == 1
-                                else f"{p.target_name}.{first[workload_key(p)]}") for p in pairings]
+        if workload_key(p) not in names:
+            taken = any(key[1] == p.target_name for key in names)
+            names[workload_key(p)] = f"{p.target_name}.{p.name}" if taken else p.target_name
+    return [dataclasses.replace(p, control_name=names[workload_key(p)]) for p in pairings]
 
 
 _FIELDS = {f.name: f for f in dataclasses.fields(Pairing) if f.name != "control_name"}

@@ -112,6 +112,7 @@ class Engine:
         self.stage_timers = stage_timers
         self.clock = clock
         self.llm = None
+        self.broken = False
 
     def __enter__(self) -> Engine:
         self.build()
@@ -125,12 +126,19 @@ class Engine:
         from vllm import LLM
 
         started = time.perf_counter()
+        # torch.distributed chains a "[rank0]:" prefixer onto sys.excepthook at every engine start;
+        # twenty engines in one process would prefix every uncaught error twenty times.
+        excepthook = sys.excepthook
         try:
             self.llm = LLM(**llm_kwargs(self.condition))
-        except Exception as exc:
-            self.close()
-            reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
-            raise EngineError(f"{self.condition.id}: engine failed to build: {type(exc).__name__}: {reason}") from exc
+        except BaseException as exc:
+            self.close()  # whatever was allocated before the failure (or Ctrl-C) is freed
+            if not isinstance(exc, Exception):
+                raise
+            raise EngineError(f"{self.condition.id}: engine failed to build: {type(exc).__name__}: "
+                              f"{_reason(exc)}") from exc
+        finally:
+            sys.excepthook = excepthook
         self.build_s = time.perf_counter() - started
         # Lazy initialisation (kernel selection, numba's JIT for ngram, allocator growth) must not
         # be charged to the first timed requests: warm up with repetitive code that makes every
@@ -198,11 +206,25 @@ class Engine:
                 else:
                     records = [_record(out, _batch_latency(out)) for out in self._generate(condition, prompts)]
         except Exception as exc:
+            self.broken = True  # the engine's state is unknown after a crash: the pool rebuilds it
             raise EngineError(f"{condition.id}: run failed: {type(exc).__name__}: {exc}") from exc
         wall = time.perf_counter() - started
         counters = read_counters(self.llm) - before
         return RunResult(condition.id, condition.mode, condition.k, wall, tuple(records), counters,
                          timer.result(counters.draft_tokens))
+
+
+def _reason(exc: Exception) -> str:
+    """vLLM's own words, on one line: pydantic's validation messages, else the exception's last line."""
+    errors = getattr(exc, "errors", None)
+    if callable(errors):
+        try:
+            return "; ".join(str(e.get("msg", e)) for e in errors())
+        except Exception:  # noqa: BLE001 - not pydantic after all
+            pass
+    lines = [line.strip() for line in str(exc).splitlines()
+             if line.strip() and not line.strip().startswith("For further information")]
+    return lines[-1] if lines else type(exc).__name__
 
 
 def _record(output, latency: float | None) -> RequestRecord:
@@ -232,14 +254,23 @@ class EnginePool:
         self.log = log or (lambda msg: None)
         self.builds = 0
         self.stage_timers, self.clock = stage_timers, clock
+        self.failed: dict[str, EngineError] = {}  # engine key -> why it did not build (not retried)
 
     def get(self, condition: Condition) -> Engine:
-        if self.current is not None and engine_key(self.current.condition) == engine_key(condition):
+        key = engine_key(condition)
+        if key in self.failed:
+            raise self.failed[key]
+        if self.current is not None and engine_key(self.current.condition) == key and not self.current.broken:
             return self.current
         self.close()
         self.log(f"building engine {condition.id}")
         engine = Engine(condition, self.stage_timers, self.clock)
-        engine.build()
+        try:
+            engine.build()
+        except EngineError as exc:
+            self.failed[key] = exc
+            self.log(str(exc))
+            raise
         self.builds += 1
         self.log(f"engine {condition.id} ready in {engine.build_s:.1f}s")
         self.current = engine

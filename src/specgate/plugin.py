@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import contextlib
 import json
+import signal
+import threading
 from pathlib import Path
 
 import pytest
@@ -22,7 +24,9 @@ from . import prompts as prompts_mod
 from . import verdict as verdict_mod
 from .baselines import BaselineError, BaselineFile
 from .config import Condition, ConfigError, control_key
-from .engine import EnginePool
+from . import preflight as preflight_mod
+from .engine import EngineError, EnginePool
+from .preflight import PreflightError
 from .metrics import RunMetrics, summarize
 from .prompts import Prompt
 from .publish import append_step_summary, write_report
@@ -31,6 +35,7 @@ from .results import RunResult
 from .verdict import Verdict
 
 _SESSION = pytest.StashKey["SpecgateSession"]()
+_SIGTERM = pytest.StashKey[object]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -73,6 +78,52 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.stash[_SESSION] = SpecgateSession(config)
+    # A cancelled CI job gets SIGTERM: make it an interrupt, so engines are torn down and the
+    # staged baselines are reported as not saved instead of dying silently.
+    if threading.current_thread() is threading.main_thread():
+        config.stash[_SIGTERM] = signal.signal(signal.SIGTERM, _interrupt)
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_keyboard_interrupt(excinfo) -> None:
+    """A signal can land on a frame that has no line number yet (Python 3.11, inside a `with`
+    statement); pytest then crashes formatting the interrupt and skips the session's teardown.
+    Drop such frames from the traceback it formats."""
+    from _pytest._code import Traceback
+
+    entries = list(excinfo.traceback)
+    kept = [e for e in entries if getattr(getattr(e, "_rawentry", None), "tb_lineno", 0) is not None]
+    if len(kept) < len(entries):
+        excinfo.traceback = Traceback(kept)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    session = config.stash.get(_SESSION, None)
+    if session is not None:
+        session.pool.close()  # also after an interrupt that skipped fixture teardown
+    previous = config.stash.get(_SIGTERM, None)
+    if previous is not None:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list) -> None:
+    """Preflight every pairing the selected tests use, before any engine is built."""
+    state = config.stash[_SESSION]
+    seen = set()
+    for item in items:
+        condition = getattr(item, "callspec", None) and item.callspec.params.get("spec_condition")
+        if condition is None:
+            continue
+        for c in (condition.control, condition) if not condition.is_control else (condition,):
+            if c.pairing.name not in seen:
+                seen.add(c.pairing.name)
+                problem = state.preflight(c)
+                if problem:
+                    state.log(f"{problem}; its tests will error")
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -92,12 +143,19 @@ def specgate_session(request: pytest.FixtureRequest):
 
 @pytest.fixture
 def spec_engine(spec_condition: Condition, specgate_session):
-    """The live vLLM engine for this condition."""
-    return specgate_session.pool.get(spec_condition)
+    """The live vLLM engine for this condition (an error for this condition's tests only, with
+    the reason, when its pairing fails preflight or its engine fails to build)."""
+    specgate_session.require_ready(spec_condition)
+    try:
+        return specgate_session.pool.get(spec_condition)
+    except EngineError as exc:
+        problem = str(exc)
+    pytest.fail(problem, pytrace=False)  # outside the except: vLLM's traceback stays out of the report
 
 
 @pytest.fixture
 def spec_prompts(spec_condition: Condition, specgate_session) -> list[Prompt]:
+    specgate_session.require_ready(spec_condition)
     return specgate_session.prompts(spec_condition)
 
 
@@ -120,6 +178,9 @@ class SpecgateSession:
         self._matrix: config_mod.Matrix | None = None
         self._environment: dict | None = None
         self._baselines: BaselineFile | BaselineError | None = None
+        self._preflight: dict[str, str | None] = {}
+        self.messages: list[tuple[str, bool]] = []  # (line, is_error) for the terminal summary
+        self.summary = ""
 
     def _path_option(self, option: str, ini: str) -> Path:
         path = Path(self.config.getoption(option) or self.config.getini(ini))
@@ -170,15 +231,45 @@ class SpecgateSession:
         self.verdicts[condition.id] = verdict
         return verdict
 
-    def save_baselines(self) -> str | None:
+    def preflight(self, condition: Condition) -> str | None:
+        """The reason this condition's pairing cannot run (checked once per pairing), or None."""
+        p = condition.pairing
+        if p.name not in self._preflight:
+            try:
+                preflight_mod.check(p)
+                self._preflight[p.name] = None
+            except PreflightError as exc:
+                self._preflight[p.name] = f"specgate: {exc}"
+        return self._preflight[p.name]
+
+    def require_ready(self, condition: Condition) -> None:
+        for c in (condition,) if condition.is_control else (condition.control, condition):
+            problem = self.preflight(c)
+            if problem:
+                pytest.fail(problem, pytrace=False)
+
+    def save_baselines(self, interrupted: bool) -> bool:
+        """Write the staged records (never after an interrupt: a partial sweep must not replace
+        the stored baselines); False when something that should have been saved was not."""
         if not self.staged:
-            return None
+            return True
+        if interrupted:
+            self.messages.append((f"specgate: run interrupted: {len(self.staged)} staged baseline records NOT saved "
+                                  f"({', '.join(self.staged)}); {self.baseline_path} is unchanged", True))
+            return False
         try:
             target = self.baselines()
+            target.update(self.staged)
         except BaselineError as exc:
-            return f"baselines NOT saved: {exc}"
-        target.update(self.staged)
-        return f"{len(self.staged)} baseline records written to {target.path}"
+            self.messages.append((f"specgate: baselines NOT saved: {exc}", True))
+            return False
+        except OSError as exc:
+            self.messages.append((f"specgate: baselines NOT saved: cannot write {self.baseline_path}: "
+                                  f"{exc.strerror or exc}; fix the folder's permissions or pass "
+                                  f"--specgate-baselines DIR", True))
+            return False
+        self.messages.append((f"specgate: {len(self.staged)} baseline records written to {target.path}", False))
+        return True
 
     def log(self, message: str) -> None:
         """Progress for long runs; shown even while pytest captures the test's output."""
@@ -220,7 +311,7 @@ class SpecgateSession:
         try:
             return prompts_mod.for_pairing(p)
         except prompts_mod.PromptSetError as exc:
-            _usage_error(f"pairing {p.name!r}: {exc}")
+            pytest.fail(f"specgate: pairing {p.name!r}: {exc}", pytrace=False)
 
     def run(self, condition: Condition) -> RunResult:
         """Run the condition's prompt set on its engine (built if needed)."""
@@ -242,6 +333,45 @@ class SpecgateSession:
         self.runs[condition.id] = (condition, result, metrics)
         return metrics
 
+    def write_outputs(self) -> bool:
+        """Report folder, results file, tracker files and the CI step summary; False if any failed."""
+        opt = self.config.getoption
+        doc = self.results()
+        self.summary, ok = markdown_summary(doc), True
+        outputs = []
+        if self.reports_folder is not None:
+            outputs.append(("report", lambda: self._write_report(doc)))
+        if opt("--specgate-results"):
+            path = Path(opt("--specgate-results"))
+            outputs.append(("results", lambda: baselines_mod.write_atomic(path, json.dumps(doc, indent=1) + "\n")
+                            or f"results written to {path}"))
+        if opt("--specgate-github-benchmark"):
+            outputs.append(("github-action-benchmark files", lambda: self._write_github(doc)))
+        outputs.append(("step summary", lambda: (lambda p: p and f"summary appended to {p}")(
+            append_step_summary(self.summary))))
+        for what, write in outputs:
+            try:
+                said = write()
+            except (BaselineError, OSError) as exc:
+                reason = str(exc) if isinstance(exc, BaselineError) else (exc.strerror or str(exc))
+                self.messages.append((f"specgate: {what} NOT written: {reason}", True))
+                ok = False
+                continue
+            if said:
+                self.messages.append((f"specgate: {said}", False))
+        return ok
+
+    def _write_report(self, doc: dict) -> str:
+        self.summary, written = write_report(doc, self.reports_folder)
+        return (f"report ({len(written)} files: results.json, {len(written) - 2} charts, summary.md) "
+                f"written to {self.reports_folder}")
+
+    def _write_github(self, doc: dict) -> str:
+        folder = Path(self.config.getoption("--specgate-github-benchmark"))
+        for name, entries in export.github_benchmark(doc).items():
+            baselines_mod.write_atomic(folder / name, json.dumps(entries, indent=1) + "\n")
+        return f"github-action-benchmark files written to {folder}"
+
     def results(self) -> dict:
         runs = {}
         for cid, (c, r, m) in self.runs.items():
@@ -256,37 +386,39 @@ class SpecgateSession:
         return {"schema": baselines_mod.SCHEMA, "environment": self.environment, "runs": runs}
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionfinish(session: pytest.Session, exitstatus) -> None:
+    """Save baselines and write the report before the exit status is final, so a file that could
+    not be written fails the run."""
+    state = session.config.stash.get(_SESSION, None)
+    if state is None:
+        return
+    state.pool.close()
+    if not state.runs:
+        return
+    interrupted = exitstatus == pytest.ExitCode.INTERRUPTED
+    if interrupted:
+        _drop_unfinished_benchmarks(session.config)
+    saved = state.save_baselines(interrupted)
+    written = state.write_outputs()  # also after an interrupt: the finished conditions are reported
+    if not (saved and written) and session.exitstatus == pytest.ExitCode.OK:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def _drop_unfinished_benchmarks(config: pytest.Config) -> None:
+    """pytest-benchmark 5 crashes writing --benchmark-json when a benchmark was interrupted before
+    its first round (min() of no timings); keep only the benchmarks that have timings."""
+    bench_session = getattr(config, "_benchmarksession", None)
+    if bench_session is not None and isinstance(getattr(bench_session, "benchmarks", None), list):
+        bench_session.benchmarks = [b for b in bench_session.benchmarks
+                                    if getattr(getattr(b, "stats", None), "data", None)]
+
+
 def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config) -> None:
     session = config.stash.get(_SESSION, None)
     if session is None or not session.runs:
         return
     terminalreporter.write_sep("=", "specgate metrics")
-    doc = session.results()
-    summary = markdown_summary(doc)
-    folder = session.reports_folder
-    if folder is not None:
-        try:
-            summary, written = write_report(doc, folder)
-            terminalreporter.write_line(summary)
-            terminalreporter.write_line(f"specgate: report ({len(written)} files: results.json, "
-                                        f"{len(written) - 2} charts, summary.md) written to {folder}")
-        except BaselineError as exc:
-            terminalreporter.write_line(summary)
-            terminalreporter.write_line(f"specgate: report NOT written: {exc}", red=True)
-    else:
-        terminalreporter.write_line(summary)
-    step_summary = append_step_summary(summary)
-    if step_summary:
-        terminalreporter.write_line(f"specgate: summary appended to {step_summary}")
-    saved = session.save_baselines()
-    if saved:
-        terminalreporter.write_line(f"specgate: {saved}")
-    results = config.getoption("--specgate-results")
-    if results:
-        baselines_mod.write_atomic(Path(results), json.dumps(doc, indent=1) + "\n")
-        terminalreporter.write_line(f"specgate: results written to {results}")
-    github = config.getoption("--specgate-github-benchmark")
-    if github:
-        for name, entries in export.github_benchmark(session.results()).items():
-            baselines_mod.write_atomic(Path(github) / name, json.dumps(entries, indent=1) + "\n")
-        terminalreporter.write_line(f"specgate: github-action-benchmark files written to {github}")
+    terminalreporter.write_line(session.summary)
+    for line, is_error in session.messages:
+        terminalreporter.write_line(line, red=is_error)

@@ -28,7 +28,7 @@ import gzip
 import json
 import os
 import random
-import socket
+import urllib.request
 from dataclasses import dataclass
 from importlib import metadata, resources
 from pathlib import Path
@@ -115,12 +115,13 @@ def _offline() -> bool:
                for v in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE"))
 
 
-def hub_reachable(host: str = "huggingface.co", timeout: float = HUB_TIMEOUT_S) -> bool:
-    """One TCP connection with a short timeout: the hub libraries retry for minutes when offline."""
+def hub_reachable(url: str = "https://huggingface.co/api/datasets?limit=1", timeout: float = HUB_TIMEOUT_S) -> bool:
+    """One HTTP request with a short timeout: the hub libraries retry for half a minute when offline,
+    and a TCP connect alone proves nothing behind proxies that accept every connection."""
     try:
-        socket.create_connection((host, 443), timeout=timeout).close()
-        return True
-    except OSError:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            return response.status < 500
+    except (OSError, ValueError):  # URLError, timeouts, refused, TLS failures
         return False
 
 

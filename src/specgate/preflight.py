@@ -1,0 +1,146 @@
+"""Checks that need no engine, run before any is built: the models can be found, a draft model
+shares the target's vocabulary, the attention backend takes the head sizes, the prompt set
+loads and every prompt fits the context. An engine that fails minutes into a sweep, with a
+traceback from deep inside vLLM, is what these checks exist to prevent.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+from pathlib import Path
+
+from . import prompts as prompt_sets
+from .config import Pairing
+
+
+class PreflightError(ValueError):
+    """A pairing cannot run; the message names the pairing, what is wrong and how to fix it."""
+
+    def __init__(self, reason: str, pairing: str | None = None):
+        super().__init__(reason if pairing is None else f"pairing {pairing!r}: {reason}")
+        self.reason, self.pairing = reason, pairing
+
+
+def _hub_offline() -> bool:
+    return any(os.environ.get(v, "").lower() in ("1", "true", "yes", "on") for v in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"))
+
+
+def model_dir(ref: str, role: str) -> Path | None:
+    """The local folder of a model (a path, or a hub id's cached snapshot); None when only the
+    hub has it and the hub answers (vLLM will download it)."""
+    if ref.startswith("/"):
+        return Path(ref)
+    from huggingface_hub import try_to_load_from_cache
+
+    cached = try_to_load_from_cache(ref, "config.json")
+    if isinstance(cached, str):
+        return Path(cached).parent
+    if _hub_offline() or not prompt_sets.hub_reachable("https://huggingface.co/api/models?limit=1"):
+        why = "HF_HUB_OFFLINE is set" if _hub_offline() else "the hub (huggingface.co) is unreachable"
+        raise PreflightError(f"{role} {ref!r} is not in the local Hugging Face cache and {why}: run "
+                             f"`hf download {ref}` where the hub is reachable (or copy its cache), "
+                             f"or give a local path")
+    return None
+
+
+@functools.lru_cache(maxsize=64)
+def model_config(folder: Path) -> dict:
+    try:
+        cfg = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise PreflightError(f"{folder}/config.json cannot be read: {exc}") from None
+    return cfg.get("text_config", cfg)  # multimodal configs nest the language model's
+
+
+def head_dim(cfg: dict) -> int | None:
+    if cfg.get("head_dim"):
+        return int(cfg["head_dim"])
+    if cfg.get("hidden_size") and cfg.get("num_attention_heads"):
+        return int(cfg["hidden_size"]) // int(cfg["num_attention_heads"])
+    return None
+
+
+def _cpu_backend():
+    """vLLM's CPU attention backend when this machine runs vLLM on CPU, else None."""
+    try:
+        from vllm.platforms import current_platform
+
+        if not current_platform.is_cpu():
+            return None
+        from vllm.v1.attention.backends.cpu_attn import CPUAttentionBackend
+    except Exception:  # noqa: BLE001 - a vLLM without these leaves the check to vLLM itself
+        return None
+    return CPUAttentionBackend
+
+
+def check_head_size(folder: Path, role: str, backend=None) -> None:
+    backend = backend if backend is not None else _cpu_backend()
+    size = head_dim(model_config(folder))
+    if backend is None or size is None or backend.supports_head_size(size):
+        return
+    raise PreflightError(f"{role} {folder.name} has head_dim={size}, which vLLM's CPU attention backend does not "
+                         f"support (it takes {', '.join(map(str, backend.get_supported_head_sizes()))}); use a "
+                         f"model with a supported head size or run on a GPU")
+
+
+@functools.lru_cache(maxsize=16)
+def tokenizer(folder: Path):
+    from transformers import AutoTokenizer
+
+    try:
+        return AutoTokenizer.from_pretrained(str(folder))
+    except Exception as exc:  # noqa: BLE001 - tokenizer loaders raise many types
+        raise PreflightError(f"cannot load the tokenizer in {folder}: {type(exc).__name__}: {exc}") from None
+
+
+def check_vocabulary(target: Path, draft: Path) -> None:
+    """A draft model proposes token ids the target scores: both must mean the same tokens."""
+    t_size, d_size = model_config(target).get("vocab_size"), model_config(draft).get("vocab_size")
+    if t_size != d_size:
+        raise PreflightError(f"the draft ({draft.name}, vocab_size {d_size}) and the target ({target.name}, "
+                             f"vocab_size {t_size}) have different vocabularies; a draft model must use the "
+                             f"target's tokenizer")
+    t_vocab, d_vocab = tokenizer(target).get_vocab(), tokenizer(draft).get_vocab()
+    if t_vocab != d_vocab:
+        differ = sorted(set(t_vocab.items()) ^ set(d_vocab.items()), key=lambda kv: kv[1])
+        raise PreflightError(f"the draft ({draft.name}) and the target ({target.name}) have different tokenizers "
+                             f"({len(differ)} token/id pairs differ, e.g. {differ[0]!r}); a draft model must use "
+                             f"the target's tokenizer")
+
+
+def check_prompts(p: Pairing, target: Path | None) -> None:
+    try:
+        sample = prompt_sets.for_pairing(p)
+        if target is None:
+            return
+        tok = tokenizer(target)
+        texts = prompt_sets.render(sample, p.prompt_set, tok, p.instruct, p.prompt_options.get("system_prompt"))
+    except prompt_sets.PromptSetError as exc:
+        raise PreflightError(str(exc)) from None
+    limit = p.engine.get("max_model_len") or model_config(target).get("max_position_embeddings")
+    if not limit:
+        return
+    for prompt, text in zip(sample, texts):
+        n = len(tok(text, add_special_tokens=True)["input_ids"])
+        if n + p.max_new_tokens > limit:
+            raise PreflightError(f"prompt {prompt.id!r} of prompt set {p.prompt_set!r} has {n} tokens; with "
+                                 f"max_new_tokens={p.max_new_tokens} it needs {n + p.max_new_tokens} > max_model_len "
+                                 f"{limit}: raise engine.max_model_len, lower max_new_tokens, or drop the prompt")
+
+
+def check(p: Pairing) -> None:
+    """Every check for one pairing; raises PreflightError naming the pairing."""
+    try:
+        target = model_dir(p.target, "target")
+        draft = model_dir(p.draft, "draft") if p.draft else None
+        if target is not None:
+            check_head_size(target, "target")
+        if p.method == "draft_model" and draft is not None:
+            check_head_size(draft, "draft")
+            if target is not None:
+                check_vocabulary(target, draft)
+        check_prompts(p, target)
+    except PreflightError as exc:
+        raise PreflightError(exc.reason, p.name) from None

