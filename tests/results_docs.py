@@ -28,5 +28,5 @@ def sweep_doc():
     return {"schema": 1, "environment": {"hardware": "cpu-test-2c", "vllm": "0.32.0"}, "runs": {
         cid: {"conditions": {"mode": "sequential", "prompt_set": "code", **facts},
               "metrics": summarize(r, None if control_id is None else control).as_dict(), "run": r.to_dict(),
-              "control": control_id}
-        for cid, (facts, r, control_id) in runs.items()}}
+              "control": control_id, "order": order}
+        for order, (cid, (facts, r, control_id)) in enumerate(runs.items())}}

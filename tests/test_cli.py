@@ -5,7 +5,7 @@ from pathlib import Path
 
 from specgate import cli
 from specgate.metrics import summarize
-from results_docs import sweep_doc as _sweep_doc
+from results_docs import sweep_doc
 from specgate.results import RequestRecord, RunResult, SpecCounters
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -69,7 +69,7 @@ def test_report_writes_every_chart_and_the_summary(tmp_path, capsys):
     from specgate.charts import CHART_NAMES
 
     path = tmp_path / "results.json"
-    path.write_text(json.dumps(_sweep_doc()))
+    path.write_text(json.dumps(sweep_doc()))
     assert cli.main(["report", str(path), "--out", str(tmp_path / "out")]) == 0
     out = capsys.readouterr().out
     assert sorted(p.stem for p in (tmp_path / "out").glob("*.png")) == sorted(CHART_NAMES)
@@ -84,9 +84,66 @@ def test_report_writes_every_chart_and_the_summary(tmp_path, capsys):
 
 def test_report_into_an_unwritable_folder_is_a_clear_error(tmp_path, capsys):
     path = tmp_path / "results.json"
-    path.write_text(json.dumps(_sweep_doc()))
+    path.write_text(json.dumps(sweep_doc()))
     blocker = tmp_path / "file"
     blocker.write_text("")
     assert cli.main(["report", str(path), "--out", str(blocker / "out")]) == 2
     err = capsys.readouterr().err
     assert "cannot write the report to" in err and "--specgate-reports" in err
+
+
+def _split_into_shards(doc):
+    """What --specgate-shard 0/2 and 1/2 write for this run: pairings alternate between shards,
+    each shard runs the control its pairings need."""
+    pairings = list(dict.fromkeys(e["conditions"]["pairing"] for e in doc["runs"].values()
+                                  if e["conditions"]["method"] != "none"))
+    shards = []
+    for index in range(2):
+        mine = set(pairings[index::2])
+        runs = {cid: e for cid, e in doc["runs"].items()
+                if e["conditions"]["method"] == "none" or e["conditions"]["pairing"] in mine}
+        shards.append({**doc, "runs": dict(reversed(list(runs.items())))})  # any order: merge sorts
+    return shards
+
+
+def test_merging_shards_gives_the_report_of_the_unsharded_run(tmp_path, capsys):
+    doc = sweep_doc()
+    whole = tmp_path / "whole.json"
+    whole.write_text(json.dumps(doc))
+    paths = []
+    for i, shard in enumerate(_split_into_shards(doc)):
+        paths.append(tmp_path / f"shard{i}.json")
+        paths[-1].write_text(json.dumps(shard))
+    assert cli.main(["report", str(whole), "--out", str(tmp_path / "one")]) == 0
+    assert cli.main(["merge", *map(str, paths), "--out", str(tmp_path / "merged")]) == 0
+    capsys.readouterr()
+    merged = json.loads((tmp_path / "merged" / "results.json").read_text())
+    assert merged == json.loads(whole.read_text()) and list(merged["runs"]) == list(doc["runs"])
+    assert (tmp_path / "merged" / "summary.md").read_text() == (tmp_path / "one" / "summary.md").read_text()
+    assert sorted(p.name for p in (tmp_path / "merged").glob("*.png")) == \
+        sorted(p.name for p in (tmp_path / "one").glob("*.png"))
+
+
+def test_merge_refuses_shards_from_other_hardware_and_fails_on_regressions(tmp_path, capsys):
+    a, b = _split_into_shards(sweep_doc())
+    b["environment"] = {**b["environment"], "hardware": "nvidia-h100-x1"}
+    paths = [tmp_path / "a.json", tmp_path / "b.json"]
+    for path, doc in zip(paths, (a, b)):
+        path.write_text(json.dumps(doc))
+    assert cli.main(["merge", *map(str, paths), "--out", str(tmp_path / "m")]) == 2
+    assert "must share hardware and versions" in capsys.readouterr().err
+    a["runs"]["good-draft_model-k2"]["verdict"] = {"status": "fail", "reason": "acceptance_rate fell", "checks": []}
+    paths[0].write_text(json.dumps(a))
+    assert cli.main(["merge", str(paths[0]), "--out", str(tmp_path / "m")]) == 1
+    captured = capsys.readouterr()
+    assert "regressions in good-draft_model-k2" in captured.err and "**good-draft_model-k2**: fail" in captured.out
+
+
+def test_baseline_update_records_a_saved_run(tmp_path, capsys):
+    path = tmp_path / "results.json"
+    path.write_text(json.dumps(sweep_doc()))
+    assert cli.main(["baseline", "update", str(path), "--baselines", str(tmp_path / "b"),
+                     "--only", "good-draft_model-k1"]) == 0
+    stored = json.loads((tmp_path / "b" / "cpu-test-2c.json").read_text())
+    assert list(stored["records"]) == ["good-draft_model-k1"]
+    assert "1 baseline records written" in capsys.readouterr().out

@@ -66,7 +66,7 @@ def test_shipped_configs_are_valid():
     assert [p.name for p in cpu.pairings] == ["fixture-aligned", "fixture-misaligned", "fixture",
                                               "fixture-aligned-humaneval"]
     assert len([c for c in cpu.conditions() if not c.is_control]) == 20
-    assert config.load(ROOT / "configs" / "gpu-example.toml").pairings
+    assert config.load(ROOT / "configs" / "gpu.toml").pairings
 
 
 BAD = [

@@ -101,3 +101,35 @@ def test_bad_config_is_a_usage_error_before_any_engine(tmp_path):
     out = proc.stdout + proc.stderr
     assert "specgate: " in out and "field 'k'" in out
     assert "Traceback" not in out and "plugin.py" not in out  # the message alone, no stack
+
+
+TWO_PAIRINGS = SMALL + """
+[[pairing]]
+name = "other"
+method = "draft_model"
+draft = "{models}/misaligned-draft"
+k = [2]
+"""
+
+
+def test_shards_split_the_matrix_and_merge_back_into_it(tmp_path):
+    from specgate import cli, config
+
+    cfg = tmp_path / "two.toml"
+    cfg.write_text(TWO_PAIRINGS.format(models=ROOT / "models" / "fixture", floor=0.0))
+    shard_files = []
+    for index in range(2):
+        out = tmp_path / f"shard{index}"
+        proc = subprocess.run(
+            [sys.executable, "-m", "pytest", str(ROOT / "benchmarks"), "-v", "-p", "no:cacheprovider",
+             "--specgate-config", str(cfg), "--specgate-shard", f"{index}/2", "--specgate-reports", str(out),
+             "--specgate-baselines", str(tmp_path / "baselines")],
+            cwd=ROOT, capture_output=True, text=True, timeout=600)
+        assert proc.returncode == 0, proc.stdout[-3000:]
+        shard_files.append(out / "results.json")
+    ran = [set(json.loads(f.read_text())["runs"]) for f in shard_files]
+    assert ran == [{"fixture-nospec", "tiny-draft_model-k1", "tiny-draft_model-k2"},
+                   {"fixture-nospec", "other-draft_model-k2"}]  # each shard runs the control it needs
+    assert cli.main(["merge", *map(str, shard_files), "--out", str(tmp_path / "merged")]) == 0
+    merged = json.loads((tmp_path / "merged" / "results.json").read_text())["runs"]
+    assert list(merged) == [c.id for c in config.load(cfg).conditions()]  # the unsharded run's order

@@ -33,7 +33,8 @@ def condition_facts(c: Condition) -> dict[str, Any]:
     """Everything about a condition that changes its numbers, as plain JSON values."""
     p = c.pairing  # for a control, the control pairing: no draft, no speculative keys
     return {
-        "pairing": p.name, "method": c.method, "k": c.k, "mode": c.mode, "target": p.target, "draft": p.draft,
+        "pairing": p.name, "method": c.method, "k": c.k, "mode": c.mode,
+        **({"concurrency": c.concurrency} if c.mode == "serving" else {}), "target": p.target, "draft": p.draft,
         "prompt_set": p.prompt_set, **({"prompt_options": dict(sorted(p.prompt_options.items()))}
                                        if p.prompt_options else {}), "num_prompts": p.num_prompts, "max_new_tokens": p.max_new_tokens,
         "temperature": p.temperature, "top_p": p.top_p, "top_k": p.top_k, "seed": p.seed,

@@ -56,14 +56,16 @@ def _finish(plt, fig, ax, path: Path, title: str, subtitle: str, xlabel: str, yl
     return path
 
 
-def write_charts(doc: dict, folder: Path) -> list[Path]:
-    """Write every chart that has data; returns the paths written."""
+def write_charts(doc: dict, folder: Path, reference: dict | None = None) -> list[Path]:
+    """Write every chart that has data; returns the paths written. ``reference`` (a results-like
+    document, e.g. origin.origin_reference()) is drawn dotted beside the run, for shape only."""
     plt = _pyplot()
     folder.mkdir(parents=True, exist_ok=True)
     all_series = series(doc)
     if not all_series:
         return []
     sub = _subtitle(doc, all_series)
+    ref_series = series(reference) if reference else []
     written = []
     for stem, title, ylabel, metric in LINE_CHARTS:
         fig, ax = plt.subplots(figsize=(9, 4.5))
@@ -73,6 +75,10 @@ def write_charts(doc: dict, folder: Path) -> list[Path]:
             if ks:
                 ax.plot(ks, values, marker="o", label=s.label)
                 drawn = True
+        for s in ref_series:
+            ks, values = s.values(metric)
+            if ks:
+                ax.plot(ks, values, linestyle=":", marker=".", alpha=0.7, label=f"{s.label} (reference, not a gate)")
         if metric in CONTROL_REFERENCE:
             controls = {(s.facts.get("prompt_set"), s.facts.get("mode")): s.control for s in all_series if s.control}
             for (prompt_set, mode), control in controls.items():
@@ -86,11 +92,37 @@ def write_charts(doc: dict, folder: Path) -> list[Path]:
             ax.set_ylim(0, 1.02)
         else:
             ax.set_ylim(bottom=0)
-        ax.set_xticks(sorted({k for s in all_series for k, _ in s.points}))
+        ax.set_xticks(sorted({k for s in all_series + ref_series for k, _ in s.points}))
         written.append(_finish(plt, fig, ax, folder / f"{stem}.png", title, sub,
                                "number of speculative tokens k", ylabel))
-    written += [p for p in (_per_position(plt, all_series, folder, sub), _speedup(plt, all_series, folder, sub)) if p]
+    written += [p for p in (_per_position(plt, all_series, folder, sub), _speedup(plt, all_series, folder, sub),
+                            _serving(plt, all_series, folder, sub)) if p]
     return written
+
+
+def _serving(plt, all_series: list[Series], folder: Path, sub: str) -> Path | None:
+    """Serving mode: speedup against concurrency, one line per (pairing, k)."""
+    lines: dict[tuple, list[tuple[int, float]]] = {}
+    for s in all_series:
+        if s.facts.get("mode") != "serving":
+            continue
+        for k, m in s.points:
+            if m.get("speedup") is not None:
+                name = f"{s.facts['pairing']} {s.facts['method']}"
+                lines.setdefault((name, k), []).append((s.facts.get("concurrency", 1), m["speedup"]))
+    if not lines:
+        return None
+    fig, ax = plt.subplots(figsize=(9, 4.5))
+    for (pairing, k), pts in sorted(lines.items()):
+        pts.sort()
+        ax.plot([c for c, _ in pts], [v for _, v in pts], marker="o", label=f"{pairing} k={k}")
+    ax.axhline(1.0, color="black", linewidth=1, linestyle=":", label="no speculation")
+    ax.set_xscale("log", base=2)
+    ax.set_xticks(sorted({c for pts in lines.values() for c, _ in pts}))
+    ax.get_xaxis().set_major_formatter(plt.matplotlib.ticker.ScalarFormatter())
+    ax.set_ylim(bottom=0)
+    return _finish(plt, fig, ax, folder / "serving_speedup.png", "Serving: speedup under load", sub,
+                   "concurrent requests", "output tokens/s over no speculation (x)")
 
 
 def _per_position(plt, all_series: list[Series], folder: Path, sub: str) -> Path | None:

@@ -8,7 +8,8 @@ from pathlib import Path
 
 from . import config, preflight
 from .baselines import SCHEMA, BaselineError, BaselineFile, baseline_path, read_json, record
-from .publish import write_report
+from .merge import MergeError, merge
+from .publish import append_step_summary, write_report
 from .report import markdown_table, stage_table, text_table
 from .results import RunResult
 from .verdict import DEFAULT_TOLERANCES, judge, no_baseline
@@ -60,9 +61,34 @@ def _table(args) -> int:
     return 0
 
 
+def _reference(args) -> dict | None:
+    if args.reference == "origin-h100":
+        from .origin import origin_reference
+
+        return origin_reference()
+    return None
+
+
+def _merge(args) -> int:
+    """Shard results -> one results file, report and step summary; exit 1 on any regression."""
+    try:
+        merged = merge([(str(path), load_results(path)) for path in args.results])
+    except MergeError as exc:
+        raise BaselineError(str(exc)) from None
+    summary, written = write_report(merged, args.out, reference=_reference(args))
+    append_step_summary(summary)
+    print(summary)
+    print(f"specgate: {len(args.results)} shards, {len(merged['runs'])} runs merged into {args.out / 'results.json'}")
+    failed = [cid for cid, e in merged["runs"].items() if (e.get("verdict") or {}).get("status") == "fail"]
+    if failed:
+        print(f"specgate: regressions in {', '.join(failed)}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def _report(args) -> int:
     doc = load_results(args.results)
-    summary, written = write_report(doc, args.out, with_results=False)
+    summary, written = write_report(doc, args.out, with_results=False, reference=_reference(args))
     print(summary)
     print(f"specgate: {len(written)} files written to {args.out}: {', '.join(p.name for p in written)}")
     return 0
@@ -113,7 +139,11 @@ def _tolerances(args, entry) -> dict:
     return {**entry.get("tolerances", {}), **{k: v for k, v in given.items() if v is not None}}
 
 
-def main(argv: list[str] | None = None) -> int:
+REFERENCE_HELP = ("draw these published figures dotted beside the run (origin-h100: the origin benchmark's "
+                  "vLLM v0 figures on an H100; for shape, not a gate)")
+
+
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="specgate", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     v = sub.add_parser("validate", help="check a pairings file, its models and prompts (no engine); list conditions")
@@ -127,7 +157,13 @@ def main(argv: list[str] | None = None) -> int:
     r = sub.add_parser("report", help="charts (PNG) and a Markdown summary of a --specgate-results file")
     r.add_argument("results", type=Path)
     r.add_argument("--out", type=Path, default=Path("reports"), help="output folder (default: reports)")
+    r.add_argument("--reference", choices=["origin-h100"], help=REFERENCE_HELP)
     r.set_defaults(func=_report)
+    m = sub.add_parser("merge", help="merge the results files of --specgate-shard runs into one run's report")
+    m.add_argument("results", type=Path, nargs="+")
+    m.add_argument("--out", type=Path, default=Path("reports"), help="output folder (default: reports)")
+    m.add_argument("--reference", choices=["origin-h100"], help=REFERENCE_HELP)
+    m.set_defaults(func=_merge)
     b = sub.add_parser("baseline", help="manage baseline records")
     bsub = b.add_subparsers(dest="baseline_command", required=True)
     u = bsub.add_parser("update", help="write the runs of a results file as baselines (atomically)")
@@ -146,7 +182,11 @@ def main(argv: list[str] | None = None) -> int:
     c.add_argument("--latency-tolerance", type=float, metavar="REL",
                    help=f"relative latency rise allowed (default: the pairing's, else {DEFAULT_TOLERANCES['latency']})")
     c.set_defaults(func=_compare)
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     try:
         return args.func(args)
     except (config.ConfigError, BaselineError) as exc:

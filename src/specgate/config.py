@@ -32,7 +32,7 @@ DRAFTLESS_METHODS = {"ngram", "ngram_gpu", "suffix"}
 OPTIONAL_DRAFT_METHODS = {"mtp"}
 METHODS = DRAFT_METHODS | DRAFTLESS_METHODS | OPTIONAL_DRAFT_METHODS
 CONTROL_METHOD = "none"
-RUN_MODES = ("sequential", "batch")
+RUN_MODES = ("sequential", "batch", "serving")
 TOLERANCE_KEYS = {
     "acceptance_rate": "largest allowed relative drop of acceptance rate, mean acceptance length and per-position rates",
     "latency": "largest allowed relative rise of request latency (paired geometric mean)",
@@ -64,6 +64,7 @@ class Pairing:
     instruct: bool = False
     dtype: str = "auto"
     modes: tuple[str, ...] = ("sequential",)
+    concurrency: tuple[int, ...] = (1, 4, 16)  # serving mode: requests in flight at once
     rounds: int = 1
     engine: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
     speculative: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
@@ -80,6 +81,7 @@ class Condition:
     method: str
     k: int
     mode: str
+    concurrency: int = 1  # serving mode only
 
     @property
     def is_control(self) -> bool:
@@ -89,6 +91,8 @@ class Condition:
     def id(self) -> str:
         base = (f"{self.pairing.control_name}-nospec" if self.is_control
                 else f"{self.pairing.name}-{self.method}-k{self.k}")
+        if self.mode == "serving":
+            return f"{base}-serving-c{self.concurrency}"
         return base if self.mode == "sequential" else f"{base}-{self.mode}"
 
     @property
@@ -111,7 +115,8 @@ class Matrix:
 
     def conditions(self) -> list[Condition]:
         """Controls first (one per target and workload), then every pairing x k x mode."""
-        spec = [Condition(p, p.method, k, mode) for p in self.pairings for mode in p.modes for k in p.k]
+        spec = [Condition(p, p.method, k, mode, n) for p in self.pairings for mode in p.modes
+                for n in (p.concurrency if mode == "serving" else (1,)) for k in p.k]
         controls: dict[tuple, Condition] = {}
         for c in spec:
             controls.setdefault(control_key(c.control), c.control)
@@ -126,7 +131,7 @@ def workload_key(p: Pairing) -> tuple:
 
 
 def control_key(c: Condition) -> tuple:
-    return workload_key(c.pairing) + (c.mode,)
+    return workload_key(c.pairing) + (c.mode, c.concurrency)
 
 
 def _name_controls(pairings: list[Pairing]) -> list[Pairing]:
@@ -212,6 +217,13 @@ def _pairing(raw: dict[str, Any], where: str, base: Path) -> Pairing:
         modes = [modes]
     if not isinstance(modes, list) or not modes or any(m not in RUN_MODES for m in modes):
         raise ConfigError(f"{where}: field 'modes': must be a list drawn from {list(RUN_MODES)}, got {modes!r}")
+    concurrency = raw.get("concurrency", list(_FIELDS["concurrency"].default))
+    if isinstance(concurrency, int) and not isinstance(concurrency, bool):
+        concurrency = [concurrency]
+    if (not isinstance(concurrency, list) or not concurrency
+            or any(not isinstance(n, int) or isinstance(n, bool) or n < 1 for n in concurrency)):
+        raise ConfigError(f"{where}: field 'concurrency': must be a positive integer or a list of them, "
+                          f"got {concurrency!r}")
     tolerances = v.table("tolerances")
     for key, value in tolerances.items():
         if key not in TOLERANCE_KEYS:
@@ -245,7 +257,7 @@ def _pairing(raw: dict[str, Any], where: str, base: Path) -> Pairing:
         max_new_tokens=v.integer("max_new_tokens", minimum=1), temperature=v.number("temperature", minimum=0.0),
         top_p=v.number("top_p", minimum=0.0), top_k=v.integer("top_k", minimum=-1),
         seed=v.integer("seed", minimum=0), ignore_eos=v.boolean("ignore_eos"), instruct=v.boolean("instruct"),
-        dtype=v.string("dtype"), modes=tuple(modes), rounds=v.integer("rounds", minimum=1), engine=v.table("engine"), speculative=speculative,
+        dtype=v.string("dtype"), modes=tuple(modes), concurrency=tuple(concurrency), rounds=v.integer("rounds", minimum=1), engine=v.table("engine"), speculative=speculative,
         tolerances={k: float(x) for k, x in tolerances.items()},
     )
     if not 0.0 < p.top_p <= 1.0:

@@ -59,8 +59,9 @@ def llm_kwargs(condition: Condition) -> dict[str, Any]:
 
 
 def engine_key(condition: Condition) -> str:
-    """Conditions with equal keys can share one engine (they differ only in sampling or mode)."""
-    return repr(sorted(llm_kwargs(condition).items()))
+    """Conditions with equal keys can share one engine (they differ only in sampling or mode;
+    serving needs a server, which other modes cannot share)."""
+    return ("serving:" if condition.mode == "serving" else "") + repr(sorted(llm_kwargs(condition).items()))
 
 
 def sampling_kwargs(condition: Condition) -> dict[str, Any]:
@@ -249,8 +250,10 @@ def _release_memory() -> None:
 class EnginePool:
     """Holds at most one live engine; asking for one with other engine arguments closes it first."""
 
-    def __init__(self, log=None, stage_timers: bool = True, clock: str | None = None):
+    def __init__(self, log=None, stage_timers: bool = True, clock: str | None = None,
+                 server_urls: dict[str, str] | None = None):
         self.current: Engine | None = None
+        self.server_urls = server_urls or {}  # condition id -> running server to use instead of starting one
         self.log = log or (lambda msg: None)
         self.builds = 0
         self.stage_timers, self.clock = stage_timers, clock
@@ -264,7 +267,12 @@ class EnginePool:
             return self.current
         self.close()
         self.log(f"building engine {condition.id}")
-        engine = Engine(condition, self.stage_timers, self.clock)
+        if condition.mode == "serving":
+            from .serving import Server
+
+            engine = Server(condition, self.server_urls.get(condition.id))
+        else:
+            engine = Engine(condition, self.stage_timers, self.clock)
         try:
             engine.build()
         except EngineError as exc:

@@ -64,6 +64,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="report folder: results.json, charts (PNG), summary.md; default: the specgate_reports "
                          "ini value")
     group.addoption("--specgate-no-reports", action="store_true", help="write no report folder")
+    group.addoption("--specgate-server-url", metavar="CONDITION=URL", action="append", default=[],
+                    help="serving mode: use the vLLM server at URL for this condition id instead of starting "
+                         "`vllm serve` (repeatable; the control needs its own server)")
+    group.addoption("--specgate-shard", metavar="I/N",
+                    help="run only shard I of N (0-based): pairings I, I+N, I+2N, ... with their controls; "
+                         "merge the shards' results with `specgate merge`")
     group.addoption("--specgate-no-stage-timers", action="store_true",
                     help="do not time proposal, scoring and verification inside the engine")
     group.addoption("--specgate-stage-clock", choices=("events", "sync"),
@@ -159,6 +165,25 @@ def spec_prompts(spec_condition: Condition, specgate_session) -> list[Prompt]:
     return specgate_session.prompts(spec_condition)
 
 
+def _server_urls(values: list[str]) -> dict[str, str]:
+    urls = {}
+    for value in values:
+        cid, sep, url = value.partition("=")
+        if not sep or not cid or not url.startswith(("http://", "https://")):
+            raise pytest.UsageError(f"--specgate-server-url {value!r}: expected CONDITION_ID=http://HOST:PORT")
+        urls[cid] = url
+    return urls
+
+
+def parse_shard(value: str | None) -> tuple[int, int] | None:
+    if value is None:
+        return None
+    index, sep, count = value.partition("/")
+    if not (sep and index.isdigit() and count.isdigit() and 0 <= int(index) < int(count)):
+        raise pytest.UsageError(f"--specgate-shard {value!r}: expected I/N with 0 <= I < N, e.g. 0/4")
+    return int(index), int(count)
+
+
 def _usage_error(message: str):
     """Fail collection with this one line (CollectError prints no traceback); exit status 2."""
     raise pytest.Collector.CollectError(f"specgate: {message}")
@@ -170,7 +195,9 @@ class SpecgateSession:
     def __init__(self, config: pytest.Config):
         self.config = config
         self.pool = EnginePool(log=self.log, stage_timers=not config.getoption("--specgate-no-stage-timers"),
-                               clock=config.getoption("--specgate-stage-clock"))
+                               clock=config.getoption("--specgate-stage-clock"),
+                               server_urls=_server_urls(config.getoption("--specgate-server-url")))
+        self.order: dict[str, int] = {}  # condition id -> position in the whole (unsharded) matrix
         self.runs: dict[str, tuple[Condition, RunResult, RunMetrics]] = {}
         self.verdicts: dict[str, Verdict] = {}
         self.staged: dict[str, dict] = {}
@@ -300,6 +327,11 @@ class SpecgateSession:
                     _usage_error(f"--specgate-pairing {sorted(unknown)} not in {path}; "
                                  f"pairings there: {', '.join(p.name for p in matrix.pairings)}")
                 matrix = config_mod.Matrix(matrix.source, tuple(p for p in matrix.pairings if p.name in wanted))
+            self.order = {c.id: i for i, c in enumerate(matrix.conditions())}
+            shard = parse_shard(opt("--specgate-shard"))
+            if shard is not None:
+                index, count = shard
+                matrix = config_mod.Matrix(matrix.source, matrix.pairings[index::count])
             self._matrix = matrix
         return self._matrix
 
@@ -374,10 +406,11 @@ class SpecgateSession:
 
     def results(self) -> dict:
         runs = {}
-        for cid, (c, r, m) in self.runs.items():
+        # Matrix order, not run order: shards merged by `specgate merge` then read like one run.
+        for cid, (c, r, m) in sorted(self.runs.items(), key=lambda kv: self.order.get(kv[0], len(self.order))):
             v = self.verdicts.get(cid)
             runs[cid] = {"conditions": baselines_mod.condition_facts(c), "tolerances": c.pairing.tolerances,
-                         "control": None if c.is_control else c.control.id,
+                         "control": None if c.is_control else c.control.id, "order": self.order.get(cid),
                          "metrics": m.as_dict(), "run": r.to_dict(),
                          "verdict": None if v is None else {
                              "status": v.status, "reason": v.reason,

@@ -10,7 +10,8 @@ from .baselines import BaselineError, write_atomic
 from .report import markdown_summary
 
 
-def write_report(doc: dict, folder: Path, with_results: bool = True) -> tuple[str, list[Path]]:
+def write_report(doc: dict, folder: Path, with_results: bool = True,
+                 reference: dict | None = None) -> tuple[str, list[Path]]:
     """-> (Markdown summary, files written). Charts need matplotlib (a specgate dependency)."""
     from .charts import write_charts
 
@@ -19,7 +20,7 @@ def write_report(doc: dict, folder: Path, with_results: bool = True) -> tuple[st
         written = [folder / "results.json"] if with_results else []
         if with_results:
             write_atomic(folder / "results.json", json.dumps(doc, indent=1) + "\n")
-        charts = write_charts(doc, folder)
+        charts = write_charts(doc, folder, reference)
         summary = markdown_summary(doc, [p.name for p in charts])
         write_atomic(folder / "summary.md", summary)
     except OSError as exc:

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from . import theory
 
-SERIES_KEYS = ("pairing", "method", "mode", "prompt_set")
+SERIES_KEYS = ("pairing", "method", "mode", "prompt_set", "concurrency")
 
 
 @dataclass(frozen=True)
@@ -40,7 +40,8 @@ def series(doc: dict) -> list[Series]:
     varying = [i for i in range(1, len(SERIES_KEYS)) if len({key[i] for key in groups}) > 1]
     out = []
     for key, pts in groups.items():
-        label = key[0] + "".join(f" {key[i]}" for i in varying)
+        label = key[0] + "".join(f" {'c=' if SERIES_KEYS[i] == 'concurrency' else ''}{key[i]}" for i in varying
+                                 if key[i] is not None)
         control_id = next((c for _, _, c in pts if c), None)
         control = runs[control_id]["metrics"] if control_id in runs else None
         out.append(Series(label, facts_of[key], tuple(sorted(((k, m) for k, m, _ in pts), key=lambda p: p[0])),

