@@ -3,6 +3,7 @@ and measured vs predicted speedup: results document -> one PNG per chart (matplo
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 from .sweep import Series, series
@@ -81,10 +82,10 @@ def write_charts(doc: dict, folder: Path, reference: dict | None = None) -> list
                 ax.plot(ks, values, linestyle=":", marker=".", alpha=0.7, label=f"{s.label} (reference, not a gate)")
         if metric in CONTROL_REFERENCE:
             controls = {(s.facts.get("prompt_set"), s.facts.get("mode")): s.control for s in all_series if s.control}
-            for (prompt_set, mode), control in controls.items():
+            for style, ((prompt_set, mode), control) in zip(itertools.cycle(("--", "-.", ":")), controls.items()):
                 if control.get(metric) is not None:
                     label = "no speculation" + (f" ({prompt_set}, {mode})" if len(controls) > 1 else "")
-                    ax.axhline(control[metric], color="black", linestyle="--", linewidth=1, label=label)
+                    ax.axhline(control[metric], color="black", linestyle=style, linewidth=1, label=label)
         if not drawn:
             plt.close(fig)
             continue
