@@ -8,19 +8,12 @@ from pathlib import Path
 
 import pytest
 
+from small_matrix import defaults
 from specgate.charts import CHART_NAMES
 
 pytestmark = pytest.mark.engine
 ROOT = Path(__file__).resolve().parents[1]
-SMALL = """
-[defaults]
-target = "{models}/target"
-target_name = "fixture"
-num_prompts = 3
-max_new_tokens = 8
-dtype = "float32"
-engine = {{ enforce_eager = true, max_model_len = 512, kv_cache_memory_bytes = 67108864 }}
-
+SMALL = defaults(3).replace("{", "{{").replace("}", "}}") + """
 [[pairing]]
 name = "tiny"
 method = "draft_model"

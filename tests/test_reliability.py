@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from small_matrix import defaults
 from specgate import config, prompts
 from specgate.baselines import BaselineFile
 from specgate.engine import EngineError, EnginePool
@@ -20,16 +21,7 @@ from specgate.runner import drafter, wrapped
 pytestmark = pytest.mark.engine
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURE = ROOT / "models" / "fixture"
-MATRIX = f"""
-[defaults]
-target = "{FIXTURE}/target"
-target_name = "fixture"
-num_prompts = 2
-max_new_tokens = 8
-dtype = "float32"
-engine = {{ enforce_eager = true, max_model_len = 512, kv_cache_memory_bytes = 67108864 }}
-tolerances = {{ latency = 10.0 }}
-
+MATRIX = defaults(2, "tolerances = { latency = 10.0 }") + f"""
 [[pairing]]
 name = "good-draft"
 method = "draft_model"
@@ -119,6 +111,7 @@ def test_a_crash_mid_run_is_reported_and_the_next_run_gets_a_fresh_engine():
 REPEATED_BUILDS = """
 import gc, json, sys
 sys.path.insert(0, {src!r})
+from small_matrix import defaults
 from specgate import config, prompts
 from specgate.engine import Engine
 

@@ -57,6 +57,19 @@ def _finish(plt, fig, ax, path: Path, title: str, subtitle: str, xlabel: str, yl
     return path
 
 
+def _chart(plt, draw, path: Path, title: str, sub: str, xlabel: str, ylabel: str) -> Path | None:
+    """One figure: ``draw(ax)`` plots and says whether there was anything to plot."""
+    fig, ax = plt.subplots(figsize=(9, 4.5))
+    if not draw(ax):
+        plt.close(fig)
+        return None
+    return _finish(plt, fig, ax, path, title, sub, xlabel, ylabel)
+
+
+def _ks(all_series: list[Series]) -> list[int]:
+    return sorted({k for s in all_series for k, _ in s.points})
+
+
 def write_charts(doc: dict, folder: Path, reference: dict | None = None) -> list[Path]:
     """Write every chart that has data; returns the paths written. ``reference`` (a results-like
     document, e.g. origin.origin_reference()) is drawn dotted beside the run, for shape only."""
@@ -67,41 +80,48 @@ def write_charts(doc: dict, folder: Path, reference: dict | None = None) -> list
         return []
     sub = _subtitle(doc, all_series)
     ref_series = series(reference) if reference else []
-    written = []
-    for stem, title, ylabel, metric in LINE_CHARTS:
-        fig, ax = plt.subplots(figsize=(9, 4.5))
-        drawn = False
-        for s in all_series:
-            ks, values = s.values(metric)
-            if ks:
-                ax.plot(ks, values, marker="o", label=s.label)
-                drawn = True
-        for s in ref_series:
-            ks, values = s.values(metric)
-            if ks:
-                ax.plot(ks, values, linestyle=":", marker=".", alpha=0.7, label=f"{s.label} (reference, not a gate)")
-        if metric in CONTROL_REFERENCE:
-            controls = {(s.facts.get("prompt_set"), s.facts.get("mode")): s.control for s in all_series if s.control}
-            for style, ((prompt_set, mode), control) in zip(itertools.cycle(("--", "-.", ":")), controls.items()):
-                if control.get(metric) is not None:
-                    label = "no speculation" + (f" ({prompt_set}, {mode})" if len(controls) > 1 else "")
-                    ax.axhline(control[metric], color="black", linestyle=style, linewidth=1, label=label)
-        if not drawn:
-            plt.close(fig)
-            continue
-        if metric in ("acceptance_rate", "system_efficiency"):
-            ax.set_ylim(0, 1.02)
-        else:
-            ax.set_ylim(bottom=0)
-        ax.set_xticks(sorted({k for s in all_series + ref_series for k, _ in s.points}))
-        written.append(_finish(plt, fig, ax, folder / f"{stem}.png", title, sub,
-                               "number of speculative tokens k", ylabel))
-    written += [p for p in (_per_position(plt, all_series, folder, sub), _speedup(plt, all_series, folder, sub),
-                            _serving(plt, all_series, folder, sub)) if p]
-    return written
+    k_axis = "number of speculative tokens k"
+    charts = [(lambda ax, metric=metric: _metric_lines(ax, metric, all_series, ref_series), stem, title, k_axis, ylabel)
+              for stem, title, ylabel, metric in LINE_CHARTS]
+    charts += [
+        (lambda ax: _per_position(ax, all_series), "per_position_acceptance", "Per-position acceptance",
+         "draft position i", "steps whose i-th draft token was accepted / steps"),
+        (lambda ax: _speedup(ax, all_series), "speedup", "Speedup: measured vs predicted (Leviathan et al. 2023)",
+         k_axis, "tokens/s over no speculation (x)"),
+        (lambda ax: _serving(ax, all_series), "serving_speedup", "Serving: speedup under load",
+         "concurrent requests", "output tokens/s over no speculation (x)"),
+    ]
+    written = [_chart(plt, draw, folder / f"{stem}.png", title, sub, xlabel, ylabel)
+               for draw, stem, title, xlabel, ylabel in charts]
+    return [p for p in written if p is not None]
 
 
-def _serving(plt, all_series: list[Series], folder: Path, sub: str) -> Path | None:
+def _metric_lines(ax, metric: str, all_series: list[Series], ref_series: list[Series]) -> bool:
+    drawn = False
+    for s in all_series:
+        ks, values = s.values(metric)
+        if ks:
+            ax.plot(ks, values, marker="o", label=s.label)
+            drawn = True
+    for s in ref_series:
+        ks, values = s.values(metric)
+        if ks:
+            ax.plot(ks, values, linestyle=":", marker=".", alpha=0.7, label=f"{s.label} (reference, not a gate)")
+    if metric in CONTROL_REFERENCE:
+        controls = {(s.facts.get("prompt_set"), s.facts.get("mode")): s.control for s in all_series if s.control}
+        for style, ((prompt_set, mode), control) in zip(itertools.cycle(("--", "-.", ":")), controls.items()):
+            if control.get(metric) is not None:
+                label = "no speculation" + (f" ({prompt_set}, {mode})" if len(controls) > 1 else "")
+                ax.axhline(control[metric], color="black", linestyle=style, linewidth=1, label=label)
+    if metric in ("acceptance_rate", "system_efficiency"):
+        ax.set_ylim(0, 1.02)
+    else:
+        ax.set_ylim(bottom=0)
+    ax.set_xticks(_ks(all_series + ref_series))
+    return drawn
+
+
+def _serving(ax, all_series: list[Series]) -> bool:
     """Serving mode: speedup against concurrency, one line per (pairing, k)."""
     lines: dict[tuple, list[tuple[int, float]]] = {}
     for s in all_series:
@@ -111,41 +131,34 @@ def _serving(plt, all_series: list[Series], folder: Path, sub: str) -> Path | No
             if m.get("speedup") is not None:
                 name = f"{s.facts['pairing']} {s.facts['method']}"
                 lines.setdefault((name, k), []).append((s.facts.get("concurrency", 1), m["speedup"]))
-    if not lines:
-        return None
-    fig, ax = plt.subplots(figsize=(9, 4.5))
     for (pairing, k), pts in sorted(lines.items()):
         pts.sort()
         ax.plot([c for c, _ in pts], [v for _, v in pts], marker="o", label=f"{pairing} k={k}")
-    ax.axhline(1.0, color="black", linewidth=1, linestyle=":", label="no speculation")
-    ax.set_xscale("log", base=2)
-    ax.set_xticks(sorted({c for pts in lines.values() for c, _ in pts}))
-    ax.get_xaxis().set_major_formatter(plt.matplotlib.ticker.ScalarFormatter())
-    ax.set_ylim(bottom=0)
-    return _finish(plt, fig, ax, folder / "serving_speedup.png", "Serving: speedup under load", sub,
-                   "concurrent requests", "output tokens/s over no speculation (x)")
+    if lines:
+        import matplotlib.ticker
+
+        ax.axhline(1.0, color="black", linewidth=1, linestyle=":", label="no speculation")
+        ax.set_xscale("log", base=2)
+        ax.set_xticks(sorted({c for pts in lines.values() for c, _ in pts}))
+        ax.get_xaxis().set_major_formatter(matplotlib.ticker.ScalarFormatter())
+        ax.set_ylim(bottom=0)
+    return bool(lines)
 
 
-def _per_position(plt, all_series: list[Series], folder: Path, sub: str) -> Path | None:
-    fig, ax = plt.subplots(figsize=(9, 4.5))
-    drawn = False
+def _per_position(ax, all_series: list[Series]) -> bool:
+    longest = 0
     for s in all_series:
         k, m = s.points[-1]  # the largest k shows every position
         rates = m.get("per_position_acceptance") or []
         if rates:
             ax.plot(range(1, len(rates) + 1), rates, marker="o", label=f"{s.label} (k={k})")
-            drawn = True
-    if not drawn:
-        plt.close(fig)
-        return None
+            longest = max(longest, len(rates))
     ax.set_ylim(0, 1.02)
-    ax.set_xticks(range(1, max(len(s.points[-1][1].get("per_position_acceptance") or []) for s in all_series) + 1))
-    return _finish(plt, fig, ax, folder / "per_position_acceptance.png", "Per-position acceptance", sub,
-                   "draft position i", "steps whose i-th draft token was accepted / steps")
+    ax.set_xticks(range(1, longest + 1))
+    return longest > 0
 
 
-def _speedup(plt, all_series: list[Series], folder: Path, sub: str) -> Path | None:
-    fig, ax = plt.subplots(figsize=(9, 4.5))
+def _speedup(ax, all_series: list[Series]) -> bool:
     drawn = False
     for s in all_series:
         ks, measured = s.values("speedup")
@@ -156,11 +169,7 @@ def _speedup(plt, all_series: list[Series], folder: Path, sub: str) -> Path | No
         if pk:
             ax.plot(pk, predicted, marker="x", linestyle="--", color=line.get_color(), label=f"{s.label} predicted")
         drawn = True
-    if not drawn:
-        plt.close(fig)
-        return None
     ax.axhline(1.0, color="black", linewidth=1, linestyle=":", label="no speculation")
     ax.set_ylim(bottom=0)
-    ax.set_xticks(sorted({k for s in all_series for k, _ in s.points}))
-    return _finish(plt, fig, ax, folder / "speedup.png", "Speedup: measured vs predicted (Leviathan et al. 2023)",
-                   sub, "number of speculative tokens k", "tokens/s over no speculation (x)")
+    ax.set_xticks(_ks(all_series))
+    return drawn
