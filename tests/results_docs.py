@@ -12,7 +12,7 @@ def sweep_doc():
     def run(cid, k, accepted, wall):
         steps = 125 if k else 60
         stages = StageTimes(steps, wall * 0.9, wall * 0.5, wall * 0.3 if k else 0.0, steps if k else 0,
-                            wall * 0.05 if k else 0.0, steps if k else 0, steps * k)
+                            wall * 0.05 if k else 0.0, steps if k else 0, steps * k, drafts=steps if k else 0)
         if not k:
             return RunResult(cid, "sequential", k, wall, (RequestRecord(5, 60, wall),), SpecCounters(), stages)
         per_pos = tuple(accepted // k + (i < accepted % k) for i in range(k))  # sums to A, never rises

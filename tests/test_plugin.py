@@ -19,8 +19,10 @@ name = "tiny"
 method = "draft_model"
 draft = "{models}/aligned-draft"
 k = [1, 2]
-# Timing on a shared 2-core machine is not what these tests check (test_regression_gate.py does).
-tolerances = {{ min_acceptance_rate = {floor}, latency = 1.0 }}
+# Timing is not what these tests check (test_regression_gate.py does, with measured noise). Latency
+# is the only noisy check here (3 requests of ~30 ms on a shared 2-core machine), and an unchanged
+# rerun failed this file once in about ten runs, so it is effectively off.
+tolerances = {{ min_acceptance_rate = {floor}, latency = 10.0 }}
 """
 
 

@@ -111,7 +111,6 @@ def test_a_crash_mid_run_is_reported_and_the_next_run_gets_a_fresh_engine():
 REPEATED_BUILDS = """
 import gc, json, sys
 sys.path.insert(0, {src!r})
-from small_matrix import defaults
 from specgate import config, prompts
 from specgate.engine import Engine
 

@@ -44,11 +44,21 @@ def test_speedup_model_from_stage_times():
     # k=3, D=10 steps, A=8.75 per 10 -> mean acceptance length 1.875 -> alpha 0.5 (see above);
     # 30 draft tokens in 0.03 s -> 1 ms each -> c = 1 / 2 = 0.5.
     run = RunResult("r", "sequential", 3, 1.0, (RequestRecord(1, 100, 1.0),), SpecCounters(80, 240, 70, (40, 20, 10)),
-                    stages=StageTimes(80, 0.5, 0.3, 0.03, 10, 0.01, 10, 30))
+                    stages=StageTimes(80, 0.5, 0.3, 0.03, 80, 0.01, 80, 30, drafts=10))
     assert cost_ratio(run, control) == pytest.approx(0.5)
     model = speedup_model(run, control)
     assert model["alpha"] == pytest.approx(0.5, abs=1e-9)
-    assert model["predicted_speedup"] == pytest.approx(1.875 / 2.5)  # (1 + .5 + .25 + .125) / (3 * 0.5 + 1)
+    # D = 10 of the 80 steps verified drafts: coverage 1/8. Tokens per step 1/8 * 1.875 + 7/8 = 1.109375;
+    # cost per step 1 + 1/8 * 3 * 0.5 = 1.1875.
+    assert model["draft_coverage"] == pytest.approx(0.125)
+    assert model["predicted_speedup"] == pytest.approx(1.109375 / 1.1875)
+
+
+def test_coverage_one_is_leviathans_formula_and_zero_is_plain_decoding():
+    assert theory.expected_speedup_with_coverage(0.5, 3, 0.5, 1.0) == pytest.approx(1.875 / 2.5)
+    assert theory.expected_speedup_with_coverage(0.9, 5, 0.2, 0.0) == pytest.approx(1.0)
+    # Half the steps draft k=1 at alpha 0.8, c 0.1: (0.5 * 1.8 + 0.5) / (1 + 0.5 * 0.1) = 1.4 / 1.05.
+    assert theory.expected_speedup_with_coverage(0.8, 1, 0.1, 0.5) == pytest.approx(1.4 / 1.05)
 
 
 def test_stage_metrics_by_hand():

@@ -44,7 +44,8 @@ def test_speculative_stages_are_timed_and_cover_the_step(timed_runs):
         s = timed_runs[cid].stages
         assert s.steps > 0 and s.scoring_s > 0 and s.proposal_s > 0 and s.verification_s > 0, (cid, s)
         assert s.proposal_calls == s.steps and s.verification_calls > 0
-        assert s.draft_tokens == timed_runs[cid].counters.draft_tokens
+        assert s.draft_tokens == timed_runs[cid].counters.draft_tokens and s.drafts == timed_runs[cid].counters.drafts
+        assert s.drafts < s.steps  # prefill steps carry no drafts
         covered = (s.scoring_s + s.proposal_s + s.verification_s) / s.step_s
         assert 0.9 <= covered <= 1.0, f"{cid}: stages cover {covered:.1%} of the step time"
 

@@ -212,7 +212,7 @@ class Engine:
         wall = time.perf_counter() - started
         counters = read_counters(self.llm) - before
         return RunResult(condition.id, condition.mode, condition.k, wall, tuple(records), counters,
-                         timer.result(counters.draft_tokens))
+                         timer.result(counters.draft_tokens, counters.drafts))
 
 
 def _reason(exc: Exception) -> str:

@@ -68,6 +68,7 @@ class RunMetrics:
     # Leviathan et al.'s model fed with this run's acceptance and measured draft/target cost
     alpha: float | None = None
     cost_ratio: float | None = None
+    draft_coverage: float | None = None  # share of engine steps that carried drafts
     predicted_speedup: float | None = None
 
     def as_dict(self) -> dict:
@@ -132,16 +133,26 @@ def cost_ratio(run: RunResult, control: RunResult | None) -> float | None:
     return run.stages.proposal_s / run.stages.draft_tokens / target_step if target_step > 0 else None
 
 
+def draft_coverage(run: RunResult) -> float | None:
+    """Steps that verified drafts (D) / all engine steps (prefills and steps without a proposal
+    count too; the rejection sampler runs on every step, so its calls cannot tell them apart)."""
+    s = run.stages
+    return min(1.0, s.drafts / s.steps) if s is not None and s.steps and s.drafts else None
+
+
 def speedup_model(run: RunResult, control: RunResult | None) -> dict:
-    """alpha from the measured mean acceptance length at this k, c from the stage timers, and the
-    speedup the model predicts from them (to compare with the measured one)."""
+    """alpha from the measured mean acceptance length at this k, c from the stage timers, the
+    share of steps that drafted, and the speedup the model predicts from them (to compare with
+    the measured one)."""
     mal = mean_acceptance_length(run.counters)
     if mal is None or run.k < 1:
         return {}
     alpha = theory.alpha_from_mean_acceptance_length(min(max(mal, 1.0), run.k + 1.0), run.k)
-    c = cost_ratio(run, control)
-    return {"alpha": alpha, "cost_ratio": c,
-            "predicted_speedup": None if c is None else theory.expected_speedup(alpha, run.k, c)}
+    c, coverage = cost_ratio(run, control), draft_coverage(run)
+    predicted = None
+    if c is not None and coverage is not None:
+        predicted = theory.expected_speedup_with_coverage(alpha, run.k, c, coverage)
+    return {"alpha": alpha, "cost_ratio": c, "draft_coverage": coverage, "predicted_speedup": predicted}
 
 
 def tokens_per_s(run: RunResult) -> float:

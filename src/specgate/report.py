@@ -27,6 +27,7 @@ STAGE_COLUMNS = [
     ("share score/prop/verif/other", "stage_shares"),
     ("alpha", "alpha"),
     ("c", "cost_ratio"),
+    ("drafting steps", "draft_coverage"),
     ("predicted speedup", "predicted_speedup"),
     ("measured speedup", "speedup"),
 ]
@@ -102,7 +103,8 @@ def markdown_summary(doc: dict, charts: list[str] | None = None) -> str:
     if stages:
         parts += ["### Stage times and speedup model",
                   "Proposal time per draft token; scoring (target forward) and verification (rejection sampling) "
-                  "per step; alpha and c feed the Leviathan et al. model behind the predicted speedup.", stages]
+                  "per step; alpha, c and the share of steps that drafted feed the Leviathan et al. model behind "
+                  "the predicted speedup.", stages]
     best = best_k_table(doc, markdown=True)
     if best:
         parts += ["### Best k", best]

@@ -63,6 +63,7 @@ class StageTimes:
     verification_calls: int
     draft_tokens: int  # T of the same run, so per-token figures survive summing rounds
     clock: str = "wall"
+    drafts: int = 0  # D of the same run (steps that verified drafts)
 
     def __add__(self, other: StageTimes) -> StageTimes:
         fields = [f for f in self.__dataclass_fields__ if f != "clock"]

@@ -23,6 +23,18 @@ def expected_speedup(alpha: float, k: int, cost_ratio: float) -> float:
     return expected_tokens_per_step(alpha, k) / (k * cost_ratio + 1.0)
 
 
+def expected_speedup_with_coverage(alpha: float, k: int, cost_ratio: float, coverage: float) -> float:
+    """The same model when only a share ``coverage`` of steps carries drafts (ngram finds no match
+    on the others, and prefill steps never draft): those steps emit one token and run no drafter.
+    coverage = 1 is Leviathan et al.'s formula."""
+    if not 0.0 <= coverage <= 1.0:
+        raise ValueError(f"coverage must be in [0, 1], got {coverage}")
+    if cost_ratio < 0:
+        raise ValueError(f"cost ratio must be >= 0, got {cost_ratio}")
+    tokens = coverage * expected_tokens_per_step(alpha, k) + (1.0 - coverage)
+    return tokens / (coverage * k * cost_ratio + 1.0)
+
+
 def best_k(alpha: float, cost_ratio: float, k_max: int = 16) -> int:
     """The k in 1..k_max with the highest expected speedup (the smallest k on ties)."""
     return max(range(1, k_max + 1), key=lambda k: (expected_speedup(alpha, k, cost_ratio), -k))

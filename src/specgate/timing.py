@@ -178,7 +178,7 @@ class StageTimer:
     def __exit__(self, *exc) -> None:
         self._stack.close()
 
-    def result(self, draft_tokens: int) -> StageTimes:
+    def result(self, draft_tokens: int, drafts: int = 0) -> StageTimes:
         self._acc.clock.resolve()
         scoring, steps = self._acc.total("scoring")
         sample, _ = self._acc.total("sample")
@@ -187,7 +187,7 @@ class StageTimer:
         return StageTimes(steps=steps, step_s=scoring + sample, scoring_s=scoring, proposal_s=proposal,
                           proposal_calls=proposal_calls, verification_s=verification,
                           verification_calls=verify_calls, draft_tokens=draft_tokens,
-                          clock=self._acc.clock.name)
+                          clock=self._acc.clock.name, drafts=drafts)
 
 
 def stage_timer(llm, enabled: bool = True, clock: str | None = None):
@@ -201,5 +201,5 @@ def stage_timer(llm, enabled: bool = True, clock: str | None = None):
 
 
 class _NoTimer(contextlib.nullcontext):
-    def result(self, draft_tokens: int) -> None:
+    def result(self, draft_tokens: int, drafts: int = 0) -> None:
         return None
