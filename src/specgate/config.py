@@ -39,6 +39,7 @@ TOLERANCE_KEYS = {
     "tokens_per_s": "largest allowed relative drop of output tokens/s (batch mode)",
     "min_acceptance_rate": "floor on the draft acceptance rate at every k (absolute)",
 }
+CONTROL_TOLERANCES = ("latency", "tokens_per_s")
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.]*(-[A-Za-z0-9_.]+)*$")
 
 
@@ -103,9 +104,11 @@ class Condition:
 
 def _control_pairing(p: Pairing) -> Pairing:
     # Controls are shared by every pairing with the same target and workload, so their
-    # identity must not carry the draft, method or k.
+    # identity must not carry the draft, method or k. Timing tolerances (the file's, e.g. a
+    # shared machine's 50% latency) apply to the control too; acceptance ones have nothing to judge.
+    timing = {k: v for k, v in p.tolerances.items() if k in CONTROL_TOLERANCES}
     return dataclasses.replace(p, name=p.control_name, draft=None, method=CONTROL_METHOD, k=(0,),
-                               speculative={}, tolerances={})
+                               speculative={}, tolerances=timing)
 
 
 @dataclass(frozen=True)
