@@ -15,7 +15,7 @@ from typing import Any
 
 from .config import Condition
 from .vllm_compat import guard_llvmlite_against_kernel_scan
-from .prompts import Prompt, render
+from .prompts import Prompt, render_for
 from .results import RequestRecord, RunResult, SpecCounters, combine_rounds
 from .timing import TimerError, stage_timer
 
@@ -169,7 +169,7 @@ class Engine:
     def _texts(self, condition: Condition, prompts: list[Prompt]) -> list[str]:
         p = condition.pairing
         tokenizer = self.llm.get_tokenizer() if p.instruct else None
-        return render(prompts, p.prompt_set, tokenizer, p.instruct, p.prompt_options.get("system_prompt"))
+        return render_for(p, prompts, tokenizer)
 
     def _generate(self, condition: Condition, prompts: list[Prompt], first_index: int = 0, **override):
         params = [self._sampling(condition, first_index + i, **override) for i in range(len(prompts))]

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import functools
 import json
-import os
 from pathlib import Path
 
 from . import prompts as prompt_sets
@@ -23,10 +22,6 @@ class PreflightError(ValueError):
         self.reason, self.pairing = reason, pairing
 
 
-def _hub_offline() -> bool:
-    return any(os.environ.get(v, "").lower() in ("1", "true", "yes", "on") for v in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"))
-
-
 def model_dir(ref: str, role: str) -> Path | None:
     """The local folder of a model (a path, or a hub id's cached snapshot); None when only the
     hub has it and the hub answers (vLLM will download it)."""
@@ -37,8 +32,9 @@ def model_dir(ref: str, role: str) -> Path | None:
     cached = try_to_load_from_cache(ref, "config.json")
     if isinstance(cached, str):
         return Path(cached).parent
-    if _hub_offline() or not prompt_sets.hub_reachable("https://huggingface.co/api/models?limit=1"):
-        why = "HF_HUB_OFFLINE is set" if _hub_offline() else "the hub (huggingface.co) is unreachable"
+    offline = prompt_sets.offline_flag()
+    if offline or not prompt_sets.hub_reachable("https://huggingface.co/api/models?limit=1"):
+        why = "HF_HUB_OFFLINE is set" if offline else "the hub (huggingface.co) is unreachable"
         raise PreflightError(f"{role} {ref!r} is not in the local Hugging Face cache and {why}: run "
                              f"`hf download {ref}` where the hub is reachable (or copy its cache), "
                              f"or give a local path")
@@ -116,7 +112,7 @@ def check_prompts(p: Pairing, target: Path | None) -> None:
         if target is None:
             return
         tok = tokenizer(target)
-        texts = prompt_sets.render(sample, p.prompt_set, tok, p.instruct, p.prompt_options.get("system_prompt"))
+        texts = prompt_sets.render_for(p, sample, tok)
     except prompt_sets.PromptSetError as exc:
         raise PreflightError(str(exc)) from None
     limit = p.engine.get("max_model_len") or model_config(target).get("max_position_embeddings")

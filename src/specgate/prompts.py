@@ -110,7 +110,8 @@ def _datasets():
     return datasets
 
 
-def _offline() -> bool:
+def offline_flag() -> bool:
+    """HF_HUB_OFFLINE / HF_DATASETS_OFFLINE / TRANSFORMERS_OFFLINE set: never ask the hub."""
     return any(os.environ.get(v, "").lower() in ("1", "true", "yes", "on")
                for v in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE"))
 
@@ -126,7 +127,7 @@ def hub_reachable(url: str = "https://huggingface.co/api/datasets?limit=1", time
 
 
 @contextlib.contextmanager
-def _hub_offline(datasets):
+def _cache_only(datasets):
     """Cache only, for this call: both libraries read their offline flag once, at import."""
     import huggingface_hub.constants as hub_constants
 
@@ -142,12 +143,12 @@ def _from_hub(set_name: str, repo: str, config: str | None, split: str):
     """A hub data set from the local cache; the hub itself only when it answers within seconds."""
     datasets = _datasets()
     try:
-        with _hub_offline(datasets):
+        with _cache_only(datasets):
             return datasets.load_dataset(repo, config, split=split)
     except Exception as cached_miss:  # noqa: BLE001 - datasets raises many types for "not cached"
         reason = f"{type(cached_miss).__name__}"
-    if _offline() or not hub_reachable():
-        why = "HF_HUB_OFFLINE/HF_DATASETS_OFFLINE is set" if _offline() else "the hub (huggingface.co) is unreachable"
+    if offline_flag() or not hub_reachable():
+        why = "HF_HUB_OFFLINE/HF_DATASETS_OFFLINE is set" if offline_flag() else "the hub (huggingface.co) is unreachable"
         raise PromptSetError(
             f"prompt set {set_name!r} needs {repo}{'/' + config if config else ''} ({split}), which is not in the "
             f"local datasets cache ({reason}) and {why}. On a machine with network access run: "
@@ -282,3 +283,8 @@ def render(prompts: list[Prompt], set_name: str, tokenizer=None, instruct: bool 
     head = [{"role": "system", "content": system}] if system else []
     return [tokenizer.apply_chat_template(head + [{"role": "user", "content": p.text}], tokenize=False,
                                           add_generation_prompt=True) for p in prompts]
+
+
+def render_for(p, prompts: list[Prompt], tokenizer=None) -> list[str]:
+    """The texts a pairing (config.Pairing) sends: its set, instruct mode and system prompt."""
+    return render(prompts, p.prompt_set, tokenizer, p.instruct, p.prompt_options.get("system_prompt"))

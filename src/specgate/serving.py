@@ -218,10 +218,8 @@ class Server:
         return RunResult(condition.id, condition.mode, condition.k, wall, tuple(records), after - before)
 
     def _texts(self, condition: Condition, prompts: list[Prompt]) -> list[str]:
-        p = condition.pairing
-        if not p.instruct:
-            return [x.text for x in prompts]
         from .preflight import tokenizer
-        from .prompts import render
+        from .prompts import render_for
 
-        return render(prompts, p.prompt_set, tokenizer(Path(p.target)), True, p.prompt_options.get("system_prompt"))
+        p = condition.pairing
+        return render_for(p, prompts, tokenizer(Path(p.target)) if p.instruct else None)
