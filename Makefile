@@ -15,7 +15,7 @@ $(VENV)/.specgate-setup: pyproject.toml scripts/setup.sh
 # (results.json, eight charts, summary.md, and pytest-benchmark's benchmark.json).
 bench: setup
 	mkdir -p reports
-	$(PYTEST) benchmarks -v -p no:cacheprovider --specgate-reports reports \
+	$(PYTEST) benchmarks -v -p no:cacheprovider --specgate-strict --specgate-reports reports \
 		--benchmark-json reports/benchmark.json $(ARGS)
 
 test: setup

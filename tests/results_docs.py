@@ -1,5 +1,6 @@
 """A saved run (results document) built from hand-made records, for tests of reports and the CLI."""
 
+from specgate.baselines import SCHEMA
 from specgate.metrics import summarize
 from specgate.results import RequestRecord, RunResult, SpecCounters, StageTimes
 
@@ -25,8 +26,9 @@ def sweep_doc():
         for k in (1, 2, 3):
             r = run(f"{pairing}-draft_model-k{k}", k, accepted[k - 1], 1.0 + 0.1 * k)
             runs[r.condition_id] = ({"pairing": pairing, "method": "draft_model", "k": k}, r, "t-nospec")
-    return {"schema": 1, "environment": {"hardware": "cpu-test-2c", "vllm": "0.32.0"}, "runs": {
+    return {"schema": SCHEMA, "environment": {"hardware": "cpu-test-2c", "vllm": "0.32.0"}, "runs": {
         cid: {"conditions": {"mode": "sequential", "prompt_set": "code", **facts},
               "metrics": summarize(r, None if control_id is None else control).as_dict(), "run": r.to_dict(),
-              "control": control_id, "order": order}
+              "control": control_id, "order": order,
+              "verdict": {"status": "pass", "reason": "5 checks within tolerance", "notes": [], "checks": []}}
         for order, (cid, (facts, r, control_id)) in enumerate(runs.items())}}

@@ -55,10 +55,10 @@ def _results(tmp_path, hardware="cpu-test-2c") -> Path:
     return path
 
 
-def _baselines(tmp_path, text: str) -> Path:
+def _baselines(tmp_path, text: str, name: str = "portable.json") -> Path:
     folder = tmp_path / "baselines"
-    folder.mkdir(exist_ok=True)
-    (folder / "cpu-test-2c.json").write_text(text)
+    (folder / name).parent.mkdir(parents=True, exist_ok=True)
+    (folder / name).write_text(text)
     return folder
 
 
@@ -68,7 +68,8 @@ def _blocked(tmp_path) -> Path:
     return tmp_path / "a-file" / "out"
 
 
-GOOD_BASELINE = json.dumps({"schema": SCHEMA, "hardware": "cpu-test-2c", "records": {}})
+GOOD_BASELINE = json.dumps({"schema": SCHEMA, "kind": "portable", "records": {}})
+TIMING_BASELINE = json.dumps({"schema": SCHEMA, "kind": "timing", "hardware": "nvidia-h100-x1", "records": {}})
 
 # (id, builds the argv from tmp_path, words the one error line must contain)
 CASES = [
@@ -115,11 +116,11 @@ CASES = [
     ("baseline from a newer schema", lambda t: ["compare", str(_results(t)), "--baselines", str(_baselines(
         t, GOOD_BASELINE.replace(f'"schema": {SCHEMA}', f'"schema": {SCHEMA + 1}')))],
      f"written by a newer specgate (schema {SCHEMA + 1}"),
-    ("baseline for other hardware", lambda t: ["compare", str(_results(t)), "--baselines", str(_baselines(
-        t, GOOD_BASELINE.replace("cpu-test-2c", "nvidia-h100-x1")))], "holds records for hardware 'nvidia-h100-x1'"),
-    ("results from other hardware", lambda t: ["compare", str(_results(t)), str(_results(t, "nvidia-h100-x1"))],
-     "timings from different hardware are not compared"),
-    ("not a results file", lambda t: ["table", str(_baselines(t, GOOD_BASELINE) / "cpu-test-2c.json")],
+    ("timing baseline for other hardware", lambda t: ["compare", str(_results(t)), "--baselines", str(_baselines(
+        t, TIMING_BASELINE, "timing/cpu-test-2c.json"))], "holds timing records for hardware 'nvidia-h100-x1'"),
+    ("schema-1 baseline file", lambda t: ["compare", str(_results(t)), "--baselines", str(_baselines(
+        t, json.dumps({"schema": 1, "hardware": "cpu-test-2c", "records": {}})))], "specgate baseline migrate"),
+    ("not a results file", lambda t: ["table", str(_baselines(t, GOOD_BASELINE) / "portable.json")],
      "not a specgate results file"),
     ("unwritable baseline folder", lambda t: ["baseline", "update", str(_results(t)), "--baselines", str(_blocked(t))],
      "cannot write"),

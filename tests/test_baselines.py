@@ -21,60 +21,76 @@ def condition():
     return {c.id: c for c in config.load(ROOT / "configs" / "cpu.toml").conditions()}["fixture-aligned-draft_model-k2"]
 
 
+RUN = {"condition_id": "x", "mode": "sequential", "k": 2, "wall_s": 1.0, "counters": {
+    "drafts": 1, "draft_tokens": 2, "accepted": 1, "accepted_per_pos": [1, 0]}, "requests": [
+    {"prompt_tokens": 3, "output_tokens": 4, "latency_s": 0.5, "output_token_ids": [1, 2, 3, 4],
+     "spec": {"drafts": 1, "draft_tokens": 2, "accepted": 1, "accepted_per_pos": [1, 0]}}]}
+
+
 def make_record(condition, **env):
-    run = {"condition_id": condition.id, "mode": "sequential", "k": 2, "wall_s": 1.0, "counters": {
-        "drafts": 1, "draft_tokens": 2, "accepted": 1, "accepted_per_pos": [1, 0]}, "requests": [
-        {"prompt_tokens": 3, "output_tokens": 4, "latency_s": 0.5, "output_token_ids": [1, 2, 3, 4],
-         "spec": {"drafts": 1, "draft_tokens": 2, "accepted": 1, "accepted_per_pos": [1, 0]}}]}
-    return baselines.record(baselines.condition_facts(condition), {**ENV, **env}, {"acceptance_rate": 0.5}, run)
+    return baselines.portable_record(baselines.condition_facts(condition), {**ENV, **env}, {"acceptance_rate": 0.5}, RUN)
 
 
-def saved(tmp_path, records, hardware="cpu-test-2c"):
-    path = tmp_path / f"{hardware}.json"
-    BaselineFile(path, hardware, {}).update(records)
+def saved(tmp_path, records, kind=baselines.PORTABLE, hardware=None):
+    path = tmp_path / ("portable.json" if kind == baselines.PORTABLE else f"{hardware}.json")
+    BaselineFile(path, kind, hardware, {}).update(records)
     return path
 
 
-def test_round_trip_and_match(tmp_path, condition):
-    path = saved(tmp_path, {condition.id: make_record(condition)})
-    loaded = BaselineFile.load(path, "cpu-test-2c")
-    rec, why = loaded.find(condition.id, baselines.condition_facts(condition), ENV)
-    assert why == "" and rec["metrics"] == {"acceptance_rate": 0.5}
-    assert "output_token_ids" not in rec["run"]["requests"][0]  # kept out of baselines: bulk, not needed
-    assert rec["conditions"]["draft"] == "local:aligned-draft"  # checkouts differ in absolute paths
-
-
-def test_other_versions_or_conditions_are_no_baseline(tmp_path, condition):
-    path = saved(tmp_path, {condition.id: make_record(condition, vllm="0.31.0")})
-    loaded = BaselineFile.load(path, "cpu-test-2c")
-    rec, why = loaded.find(condition.id, baselines.condition_facts(condition), ENV)
-    assert rec is None and "recorded with vllm 0.31.0, this run uses 0.32.0" in why
-    other = {**baselines.condition_facts(condition), "num_prompts": 8}
-    saved(tmp_path, {condition.id: make_record(condition)})
-    rec, why = BaselineFile.load(path, "cpu-test-2c").find(condition.id, other, ENV)
+def test_portable_record_matches_by_model_content_on_any_machine_and_version(tmp_path, condition):
+    cond = condition
+    path = saved(tmp_path, {cond.id: make_record(cond, hardware="cpu-other-4c", vllm="0.31.0")})
+    rec, why = BaselineFile.load(path, baselines.PORTABLE).find(cond.id, baselines.condition_facts(cond))
+    assert rec is not None, why
+    assert rec["conditions"]["draft"].startswith("sha256:") and "draft_path" not in rec["conditions"]
+    assert rec["recorded"]["vllm"] == "0.31.0"  # kept for the verdict's version line, never matched
+    assert rec["requests"][0]["tokens"]  # temperature 0: the digest of the emitted tokens
+    other = {**baselines.condition_facts(cond), "rounds": 7}
+    assert BaselineFile.load(path, baselines.PORTABLE).find(cond.id, other)[0] is not None  # timing-only fact
+    other = {**baselines.condition_facts(cond), "num_prompts": 8}
+    rec, why = BaselineFile.load(path, baselines.PORTABLE).find(cond.id, other)
     assert rec is None and "num_prompts=32 there, 8 here" in why
-    rec, why = BaselineFile.load(path, "cpu-test-2c").find("unknown-id", other, ENV)
-    assert rec is None and "no baseline for unknown-id" in why
+    rec, why = BaselineFile.load(path, baselines.PORTABLE).find("unknown-id", other)
+    assert rec is None and "no portable baseline for unknown-id" in why
+
+
+def test_a_changed_model_file_changes_the_model_id(tmp_path):
+    import shutil
+
+    from specgate.fingerprint import model_id
+
+    copy = tmp_path / "draft"
+    shutil.copytree(ROOT / "models" / "fixture" / "aligned-draft", copy)
+    assert model_id(str(copy)) == model_id(str(ROOT / "models" / "fixture" / "aligned-draft"))
+    (copy / "config.json").write_text((copy / "config.json").read_text() + " ")
+    assert model_id(str(copy)) != model_id(str(ROOT / "models" / "fixture" / "aligned-draft"))
+
+
+def test_timing_records_are_per_hardware(tmp_path):
+    path = saved(tmp_path, {"a": {"conditions": {}, "recorded": {}, "metrics": {}}}, baselines.TIMING, "cpu-test-2c")
+    assert BaselineFile.load(path, baselines.TIMING, "cpu-test-2c").records
+    with pytest.raises(BaselineError, match="timing records for hardware 'cpu-test-2c', not 'cpu-x'"):
+        BaselineFile.load(path, baselines.TIMING, "cpu-x")
 
 
 def test_absent_file_has_no_records(tmp_path):
-    assert BaselineFile.load(tmp_path / "cpu-x.json", "cpu-x").records == {}
+    assert BaselineFile.load(tmp_path / "portable.json", baselines.PORTABLE).records == {}
 
 
 @pytest.mark.parametrize("content, message", [
-    ('{"schema": 1, "hardware": "cpu-test-2c", "records": {', "is not valid JSON"),
-    ("", "is not valid JSON"),
-    ('{"schema": 99, "hardware": "cpu-test-2c", "records": {}}', "newer specgate (schema 99"),
-    ('{"hardware": "cpu-test-2c", "records": {}}', "no integer 'schema'"),
-    ('{"schema": 1, "hardware": "nvidia-h100-x1", "records": {}}', "holds records for hardware 'nvidia-h100-x1'"),
-    ('{"schema": 1, "hardware": "cpu-test-2c", "records": {"a": {"metrics": {}}}}', "record 'a' is incomplete"),
-    ("[]", "must hold a JSON object"),
+    ('{"schema": 2, "kind": "portable", "records": {', "is not valid JSON"),
+    ('[1, 2]', "must hold a JSON object"),
+    ('{"schema": 99, "kind": "portable", "records": {}}', "newer specgate (schema 99"),
+    ('{"kind": "portable", "records": {}}', "no integer 'schema'"),
+    ('{"schema": 1, "hardware": "cpu-test-2c", "records": {}}', "specgate baseline migrate"),
+    ('{"schema": 2, "kind": "timing", "hardware": "x", "records": {}}', "holds 'timing' records, not 'portable'"),
+    ('{"schema": 2, "kind": "portable", "records": {"a": {"metrics": {}}}}', "record 'a' is incomplete"),
 ])
-def test_bad_files_give_one_clear_error(tmp_path, content, message):
-    path = tmp_path / "cpu-test-2c.json"
+def test_bad_baseline_files_fail_with_one_clear_message(tmp_path, content, message):
+    path = tmp_path / "portable.json"
     path.write_text(content)
-    with pytest.raises(BaselineError, match=message.replace("(", r"\(")):
-        BaselineFile.load(path, "cpu-test-2c")
+    with pytest.raises(BaselineError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        BaselineFile.load(path, baselines.PORTABLE)
 
 
 def test_dumps_is_stable_sorted_and_compact():

@@ -4,6 +4,7 @@ import json
 from pathlib import Path
 
 from specgate import cli
+from specgate.baselines import SCHEMA
 from specgate.metrics import summarize
 from results_docs import sweep_doc
 from specgate.results import RequestRecord, RunResult, SpecCounters
@@ -28,7 +29,7 @@ def test_validate_bad_file_exits_2_with_one_line(tmp_path, capsys):
 def test_table_from_results_file(tmp_path, capsys):
     run = RunResult("a-draft_model-k2", "sequential", 2, 2.0, (RequestRecord(5, 10, 2.0),), SpecCounters(4, 8, 6, (4, 2)))
     path = tmp_path / "results.json"
-    path.write_text(json.dumps({"schema": 1, "environment": {}, "runs": {"a-draft_model-k2": {
+    path.write_text(json.dumps({"schema": SCHEMA, "environment": {}, "runs": {"a-draft_model-k2": {
         "conditions": {}, "metrics": summarize(run).as_dict(), "run": run.to_dict()}}}))
     assert cli.main(["table", str(path), "--markdown"]) == 0
     out = capsys.readouterr().out
@@ -43,22 +44,38 @@ def test_table_of_a_non_results_file_is_a_clear_error(tmp_path, capsys):
     assert "not a specgate results file" in capsys.readouterr().err
 
 
-def test_compare_refuses_results_from_other_hardware(tmp_path, capsys):
-    run = RunResult("a-draft_model-k2", "sequential", 2, 2.0, (RequestRecord(5, 10, 2.0),), SpecCounters(4, 8, 6, (4, 2)))
+def test_compare_across_hardware_judges_acceptance_but_not_timing(tmp_path, capsys):
+    run = RunResult("a-draft_model-k2", "sequential", 2, 2.0, (RequestRecord(5, 10, 2.0, SpecCounters(4, 8, 6, (4, 2))),),
+                    SpecCounters(4, 8, 6, (4, 2)))
     paths = []
-    for name, hw in (("new.json", "cpu-a-2c"), ("old.json", "nvidia-b-x1")):
+    for name, hw, vllm in (("old.json", "nvidia-b-x1", "0.31.0"), ("new.json", "cpu-a-2c", "0.32.0")):
         path = tmp_path / name
-        path.write_text(json.dumps({"schema": 1, "environment": {"hardware": hw}, "runs": {"a-draft_model-k2": {
-            "conditions": {}, "metrics": summarize(run).as_dict(), "run": run.to_dict()}}}))
+        path.write_text(json.dumps({"schema": SCHEMA, "environment": {"hardware": hw, "vllm": vllm}, "runs": {
+            "a-draft_model-k2": {"conditions": {}, "metrics": summarize(run).as_dict(), "run": run.to_dict()}}}))
         paths.append(str(path))
-    assert cli.main(["compare", *paths]) == 2
-    assert "timings from different hardware are not compared" in capsys.readouterr().err
+    assert cli.main(["compare", paths[1], paths[0]]) == 0
+    out = capsys.readouterr().out
+    assert "a-draft_model-k2: pass: vLLM 0.31.0 -> 0.32.0: 5 checks within tolerance" in out
+    assert "from nvidia-b-x1 (vllm 0.31.0 -> 0.32.0" in out and "timing not judged" in out
+
+
+def test_compare_and_merge_fail_when_nothing_was_judged(tmp_path, capsys):
+    run = RunResult("a-draft_model-k2", "sequential", 2, 2.0, (RequestRecord(5, 10, 2.0),), SpecCounters(4, 8, 6, (4, 2)))
+    path = tmp_path / "r.json"
+    path.write_text(json.dumps({"schema": SCHEMA, "environment": {"hardware": "cpu-a-2c"}, "runs": {
+        "a-draft_model-k2": {"conditions": {"pairing": "a", "method": "draft_model", "k": 2, "mode": "sequential"},
+                             "metrics": summarize(run).as_dict(), "run": run.to_dict(),
+                             "verdict": {"status": "no-baseline", "reason": "no record", "checks": []}}}}))
+    assert cli.main(["compare", str(path), "--baselines", str(tmp_path / "empty")]) == 1
+    assert "nothing was judged" in capsys.readouterr().err
+    assert cli.main(["merge", str(path), "--out", str(tmp_path / "m")]) == 1
+    assert "nothing was judged" in capsys.readouterr().err
 
 
 def test_compare_two_results_files_judges_them(tmp_path, capsys):
     run = RunResult("a-draft_model-k2", "sequential", 2, 2.0, (RequestRecord(5, 10, 2.0),), SpecCounters(4, 8, 6, (4, 2)))
     path = tmp_path / "r.json"
-    path.write_text(json.dumps({"schema": 1, "environment": {"hardware": "cpu-a-2c", "vllm": "1", "torch": "1"},
+    path.write_text(json.dumps({"schema": SCHEMA, "environment": {"hardware": "cpu-a-2c", "vllm": "1", "torch": "1"},
                                 "runs": {"a-draft_model-k2": {"conditions": {}, "metrics": summarize(run).as_dict(),
                                                               "run": run.to_dict()}}}))
     assert cli.main(["compare", str(path), str(path)]) == 0
@@ -144,6 +161,8 @@ def test_baseline_update_records_a_saved_run(tmp_path, capsys):
     path.write_text(json.dumps(sweep_doc()))
     assert cli.main(["baseline", "update", str(path), "--baselines", str(tmp_path / "b"),
                      "--only", "good-draft_model-k1"]) == 0
-    stored = json.loads((tmp_path / "b" / "cpu-test-2c.json").read_text())
+    stored = json.loads((tmp_path / "b" / "portable.json").read_text())
     assert list(stored["records"]) == ["good-draft_model-k1"]
+    timing = json.loads((tmp_path / "b" / "timing" / "cpu-test-2c.json").read_text())
+    assert timing["records"]["good-draft_model-k1"]["control"]["latency_s"] == [1.2]  # its control, same run
     assert "1 baseline records written" in capsys.readouterr().out

@@ -144,6 +144,6 @@ def test_prompt_file_paths_resolve_against_the_pairings_file(tmp_path):
 def test_controls_keep_the_timing_tolerances_of_their_pairing():
     matrix = config.load(ROOT / "configs" / "cpu.toml")
     control = matrix.conditions()[0]
-    assert control.is_control and control.pairing.tolerances == {"latency": 0.5}  # the file's [defaults]
+    assert control.is_control and control.pairing.tolerances == {"control_latency": 0.5}  # the file's [defaults]
     aligned = next(c for c in matrix.conditions() if c.id == "fixture-aligned-draft_model-k1")
-    assert aligned.control.pairing.tolerances == {"latency": 0.5}  # min_acceptance_rate dropped
+    assert aligned.control.pairing.tolerances == {"control_latency": 0.5}  # min_acceptance_rate dropped

@@ -19,10 +19,9 @@ name = "tiny"
 method = "draft_model"
 draft = "{models}/aligned-draft"
 k = [1, 2]
-# Timing is not what these tests check (test_regression_gate.py does, with measured noise). Latency
-# is the only noisy check here (3 requests of ~30 ms on a shared 2-core machine), and an unchanged
-# rerun failed this file once in about ten runs, so it is effectively off.
-tolerances = {{ min_acceptance_rate = {floor}, latency = 10.0 }}
+# Timing is not what these tests check (test_regression_gate.py does, with measured noise): 3
+# requests of ~30 ms on a shared, loaded 2-core machine once moved +1203%, so it is off (inf).
+tolerances = {{ min_acceptance_rate = {floor}, latency = inf, control_latency = inf }}
 """
 
 
@@ -41,7 +40,7 @@ def run_benchmarks(tmp_path, floor=0.0, *extra, env=None):
 def test_benchmarks_run_controls_first_and_print_the_table(tmp_path):
     step_summary = tmp_path / "step_summary.md"
     step_summary.write_text("earlier step\n")
-    proc, results = run_benchmarks(tmp_path, 0.0, "--update-baselines", env={"GITHUB_STEP_SUMMARY": str(step_summary)})
+    proc, results = run_benchmarks(tmp_path, 0.0, "--specgate-update-baselines", env={"GITHUB_STEP_SUMMARY": str(step_summary)})
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     order = [line.split("::")[1].split(" ")[0] for line in proc.stdout.splitlines() if "PASSED" in line]
     assert order == ["test_speculative[fixture-nospec]", "test_speculative[tiny-draft_model-k1]",
@@ -66,19 +65,35 @@ def test_benchmarks_run_controls_first_and_print_the_table(tmp_path):
     assert json.loads((reports / "results.json").read_text())["runs"].keys() == doc.keys()
 
 
-def test_baselines_recorded_then_compared_then_skipped_on_other_hardware(tmp_path):
-    proc, _ = run_benchmarks(tmp_path, 0.0, "--update-baselines", "--specgate-hardware-tag", "cpu-test-2c")
+def test_baselines_recorded_then_compared_here_and_on_other_hardware(tmp_path):
+    proc, _ = run_benchmarks(tmp_path, 0.0, "--specgate-update-baselines", "--specgate-hardware-tag", "cpu-test-2c")
     assert proc.returncode == 0, proc.stdout[-3000:]
-    stored = json.loads((tmp_path / "baselines" / "cpu-test-2c.json").read_text())
-    assert set(stored["records"]) == {"fixture-nospec", "tiny-draft_model-k1", "tiny-draft_model-k2"}
-    # Temperature 0 and fixed seeds: acceptance is identical on a rerun.
-    proc, results = run_benchmarks(tmp_path, 0.0, "--specgate-hardware-tag", "cpu-test-2c")
+    ids = {"fixture-nospec", "tiny-draft_model-k1", "tiny-draft_model-k2"}
+    assert set(json.loads((tmp_path / "baselines" / "portable.json").read_text())["records"]) == ids
+    assert set(json.loads((tmp_path / "baselines" / "timing" / "cpu-test-2c.json").read_text())["records"]) == ids
+    # Temperature 0 and fixed seeds: acceptance and tokens are identical on a rerun.
+    proc, results = run_benchmarks(tmp_path, 0.0, "--specgate-strict", "--specgate-hardware-tag", "cpu-test-2c")
     assert proc.returncode == 0, proc.stdout[-3000:]
-    verdicts = {cid: e["verdict"]["status"] for cid, e in json.loads(results.read_text())["runs"].items()}
-    assert verdicts == {"fixture-nospec": "pass", "tiny-draft_model-k1": "pass", "tiny-draft_model-k2": "pass"}
-    proc, _ = run_benchmarks(tmp_path, 0.0, "--specgate-hardware-tag", "nvidia-other-x1")
-    assert proc.returncode == 0 and "3 skipped" in proc.stdout
-    assert "no baseline for tiny-draft_model-k1" in proc.stdout
+    runs = json.loads(results.read_text())["runs"]
+    assert {cid: e["verdict"]["status"] for cid, e in runs.items()} == dict.fromkeys(ids, "pass")
+    checks = {c["metric"] for c in runs["tiny-draft_model-k2"]["verdict"]["checks"]}
+    assert {"acceptance_rate", "drafts_per_token", "tokens", "latency_vs_control"} <= checks
+    # Another machine: acceptance and tokens are still judged; timing is not, and one line says why.
+    proc, results = run_benchmarks(tmp_path, 0.0, "--specgate-strict", "--specgate-hardware-tag", "nvidia-other-x1")
+    assert proc.returncode == 0 and "3 passed" in proc.stdout, proc.stdout[-3000:]
+    assert "acceptance and tokens judged for 3 of 3 conditions" in proc.stdout
+    assert "timing NOT judged for 3 of 3 conditions: no timing records for this hardware (nvidia-other-x1)" in proc.stdout
+    checks = {c["metric"] for c in json.loads(results.read_text())["runs"]["tiny-draft_model-k2"]["verdict"]["checks"]}
+    assert "tokens" in checks and "latency_vs_control" not in checks
+
+
+def test_a_strict_run_without_comparable_baselines_fails(tmp_path):
+    proc, _ = run_benchmarks(tmp_path, 0.0, "--specgate-strict", "-k", "k1")
+    assert proc.returncode == 1, proc.stdout[-3000:]
+    assert "no comparable baseline (--specgate-strict)" in proc.stdout
+    assert "acceptance and tokens judged for 0 of 1 conditions; NOT judged: tiny-draft_model-k1" in proc.stdout
+    proc, _ = run_benchmarks(tmp_path, 0.0, "-k", "k1")  # not strict: skips, and says what was not judged
+    assert proc.returncode == 0 and "1 skipped" in proc.stdout
 
 
 def test_acceptance_floor_fails_the_benchmark_with_a_reason(tmp_path):
@@ -125,6 +140,7 @@ def test_shards_split_the_matrix_and_merge_back_into_it(tmp_path):
     ran = [set(json.loads(f.read_text())["runs"]) for f in shard_files]
     assert ran == [{"fixture-nospec", "tiny-draft_model-k1", "tiny-draft_model-k2"},
                    {"fixture-nospec", "other-draft_model-k2"}]  # each shard runs the control it needs
-    assert cli.main(["merge", *map(str, shard_files), "--out", str(tmp_path / "merged")]) == 0
+    # Nothing had a baseline here: merge reports and says so, with exit status 1.
+    assert cli.main(["merge", *map(str, shard_files), "--out", str(tmp_path / "merged")]) == 1
     merged = json.loads((tmp_path / "merged" / "results.json").read_text())["runs"]
     assert list(merged) == [c.id for c in config.load(cfg).conditions()]  # the unsharded run's order

@@ -59,7 +59,7 @@ def _pytest(tmp_path, *extra, **popen):
 
 
 def test_a_broken_pairing_errors_alone_and_the_matrix_completes(tmp_path):
-    proc = _pytest(tmp_path, "--update-baselines", "-rE")
+    proc = _pytest(tmp_path, "--specgate-update-baselines", "-rE")
     out, _ = proc.communicate(timeout=600)
     assert proc.returncode == 1, out[-3000:]
     outcome = dict(re.findall(r"::test_speculative\[(.+?)\] (PASSED|ERROR|FAILED|SKIPPED)", out))
@@ -73,7 +73,8 @@ def test_a_broken_pairing_errors_alone_and_the_matrix_completes(tmp_path):
     assert "pairing 'fails-preflight': prompt set 'file': no file" in out
     assert "Traceback" not in out
     # The good conditions were recorded; the broken ones were not.
-    stored = json.loads((tmp_path / "baselines" / "cpu-test-2c.json").read_text())["records"]
+    stored = json.loads((tmp_path / "baselines" / "portable.json").read_text())["records"]
+    assert set(stored) == set(json.loads((tmp_path / "baselines" / "timing" / "cpu-test-2c.json").read_text())["records"])
     assert set(stored) == {"fixture-nospec", "good-draft-draft_model-k1", "fixture.good-ngram-nospec",
                            "good-ngram-ngram-k1"}
 
@@ -153,9 +154,9 @@ baselines.write_atomic(baselines.Path({path!r}), "x" * 5_000_000)
 
 
 def test_killing_the_baseline_writer_mid_write_leaves_the_previous_file_intact(tmp_path):
-    path = tmp_path / "cpu-test-2c.json"
-    BaselineFile(path, "cpu-test-2c", {}).update({"a-ngram-k1": {"conditions": {}, "environment": {},
-                                                                 "metrics": {"acceptance_rate": 0.5}, "run": {}}})
+    path = tmp_path / "portable.json"
+    BaselineFile(path, "portable", None, {}).update({"a-ngram-k1": {"conditions": {}, "recorded": {},
+                                                                    "metrics": {"acceptance_rate": 0.5}}})
     before = path.read_bytes()
     proc = subprocess.Popen([sys.executable, "-c", KILLED_WRITER.format(src=str(ROOT / "src"), path=str(path))],
                             stdout=subprocess.PIPE, text=True)
@@ -164,22 +165,22 @@ def test_killing_the_baseline_writer_mid_write_leaves_the_previous_file_intact(t
     proc.wait(timeout=30)
     assert proc.returncode == -signal.SIGKILL
     assert path.read_bytes() == before
-    loaded = BaselineFile.load(path, "cpu-test-2c")
+    loaded = BaselineFile.load(path, "portable")
     assert loaded.records["a-ngram-k1"]["metrics"] == {"acceptance_rate": 0.5}
     # What the killed writer left is a hidden temporary file beside it, never the baseline itself.
     leftovers = [p.name for p in tmp_path.iterdir() if p != path]
-    assert all(name.startswith(".cpu-test-2c.json.") and name.endswith(".tmp") for name in leftovers)
+    assert all(name.startswith(".portable.json.") and name.endswith(".tmp") for name in leftovers)
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_an_interrupted_baseline_update_saves_nothing_and_says_so(tmp_path, signum):
     baselines = tmp_path / "baselines"
     baselines.mkdir()
-    stored = baselines / "cpu-test-2c.json"
-    BaselineFile(stored, "cpu-test-2c", {}).update({"old-record": {"conditions": {}, "environment": {},
-                                                                   "metrics": {}, "run": {}}})
+    stored = baselines / "portable.json"
+    BaselineFile(stored, "portable", None, {}).update({"old-record": {"conditions": {}, "recorded": {},
+                                                                      "metrics": {}}})
     before = stored.read_bytes()
-    proc = _pytest(tmp_path, "--update-baselines", "--specgate-pairing", "good-draft", "--specgate-pairing",
+    proc = _pytest(tmp_path, "--specgate-update-baselines", "--specgate-pairing", "good-draft", "--specgate-pairing",
                    "good-ngram")
     lines = []
     for line in proc.stdout:  # interrupt once the first condition has been staged
@@ -191,5 +192,5 @@ def test_an_interrupted_baseline_update_saves_nothing_and_says_so(tmp_path, sign
     out = "".join(lines) + rest
     assert proc.returncode == 2, out[-3000:]  # pytest's "interrupted"
     assert "run interrupted: 1 staged baseline records NOT saved (fixture-nospec)" in out, out[-3000:]
-    assert f"{stored} is unchanged" in out
+    assert f"{baselines} is unchanged" in out
     assert stored.read_bytes() == before

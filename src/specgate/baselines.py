@@ -1,12 +1,22 @@
-"""Baseline files: load, match and save records (atomically; a file is never half-written).
+"""Baseline records: build, load, match and save them (atomically; a file is never half-written).
 
-One file per hardware tag, ``baselines/<tag>.json``::
+Each record is keyed on what physically determines its figures (docs/baselines.md):
 
-    {"schema": 1, "hardware": TAG, "records": {CONDITION_ID: RECORD}}
+- ``baselines/portable.json``: acceptance (per-request vLLM counters) and, at temperature 0, a
+  digest of every request's emitted tokens. They depend on the models' content, dtype, workload,
+  sampling, method, k and speculative config, not on the machine or the vLLM version, so they
+  are judged on any machine::
 
-A record is what a results file holds for one condition (its ``conditions``, ``metrics`` and
-per-request ``run``) plus the ``environment`` it was measured in. A run is only compared with a
-record of the same conditions on the same hardware with the same vLLM and torch versions.
+      {"schema": 2, "kind": "portable", "records": {CONDITION_ID: RECORD}}
+
+- ``baselines/timing/<hardware-tag>.json``: latencies, each speculative request paired with the
+  no-speculation control's latency for the same prompt in the same run. Judged only on the same
+  hardware tag::
+
+      {"schema": 2, "kind": "timing", "hardware": TAG, "records": {CONDITION_ID: RECORD}}
+
+Every record carries the environment it was recorded in (vLLM, torch, hardware, date, commit):
+versions are shown in each verdict and never a reason to skip a comparison.
 """
 
 from __future__ import annotations
@@ -19,10 +29,15 @@ from pathlib import Path
 from typing import Any
 
 from .config import Condition
+from .fingerprint import model_id, tokens_digest
 
-SCHEMA = 1
-# Environment facts that must match before timings or acceptance are compared.
-MUST_MATCH = ("vllm", "torch")
+SCHEMA = 2
+PORTABLE, TIMING = "portable", "timing"
+# Facts that change timings but not what the engine emits or accepts.
+TIMING_ONLY = ("rounds", "paired_control")
+# Shown in results, never matched: where the models were on the recording machine.
+DISPLAY_ONLY = ("target_path", "draft_path")
+RECORDED = ("vllm", "torch", "hardware", "date", "commit")
 
 
 class BaselineError(ValueError):
@@ -30,83 +45,119 @@ class BaselineError(ValueError):
 
 
 def condition_facts(c: Condition) -> dict[str, Any]:
-    """Everything about a condition that changes its numbers, as plain JSON values."""
+    """Everything about a condition that changes its numbers, as plain JSON values; models by content."""
     p = c.pairing  # for a control, the control pairing: no draft, no speculative keys
     return {
         "pairing": p.name, "method": c.method, "k": c.k, "mode": c.mode,
-        **({"concurrency": c.concurrency} if c.mode == "serving" else {}), "target": p.target, "draft": p.draft,
+        **({"concurrency": c.concurrency} if c.mode == "serving" else {}),
+        "target": model_id(p.target), "draft": model_id(p.draft), "target_path": p.target, "draft_path": p.draft,
         "prompt_set": p.prompt_set, **({"prompt_options": dict(sorted(p.prompt_options.items()))}
-                                       if p.prompt_options else {}), "num_prompts": p.num_prompts, "max_new_tokens": p.max_new_tokens,
+                                       if p.prompt_options else {}),
+        "num_prompts": p.num_prompts, "max_new_tokens": p.max_new_tokens,
         "temperature": p.temperature, "top_p": p.top_p, "top_k": p.top_k, "seed": p.seed,
         "ignore_eos": p.ignore_eos, "instruct": p.instruct, "dtype": p.dtype, "rounds": p.rounds,
+        **({"paired_control": True} if p.paired_control and c.mode == "sequential" and not c.is_control else {}),
         "engine": dict(sorted(p.engine.items())), "speculative": dict(sorted(p.speculative.items())),
     }
 
 
-def portable_facts(facts: dict[str, Any]) -> dict[str, Any]:
-    """Local model paths differ between checkouts; compare them by folder name only."""
-    out = dict(facts)
-    for key in ("target", "draft"):
-        if isinstance(out.get(key), str) and out[key].startswith("/"):
-            out[key] = "local:" + Path(out[key]).name
-    return out
+def matching_facts(facts: dict[str, Any], kind: str) -> dict[str, Any]:
+    drop = DISPLAY_ONLY + (TIMING_ONLY if kind == PORTABLE else ())
+    return {k: v for k, v in facts.items() if k not in drop}
 
 
-def record(facts: dict, environment: dict, metrics: dict, run: dict) -> dict:
-    run = {**run, "requests": [{k: v for k, v in r.items() if k != "output_token_ids"} for r in run["requests"]]}
-    env = {k: environment.get(k) for k in ("vllm", "torch", "date", "commit")}
-    return {"conditions": portable_facts(facts), "environment": env, "metrics": metrics, "run": run}
+def recorded(environment: dict) -> dict:
+    return {k: environment.get(k) for k in RECORDED}
+
+
+def portable_record(facts: dict, environment: dict, metrics: dict, run: dict) -> dict:
+    """Acceptance counts per request and, at temperature 0, each request's token digest."""
+    greedy = facts.get("temperature") == 0.0
+    requests = [{"spec": r.get("spec"), "output_tokens": r["output_tokens"],
+                 **({"tokens": tokens_digest(r["output_token_ids"])} if greedy and r.get("output_token_ids") else {})}
+                for r in run["requests"]]
+    keep = ("acceptance_rate", "mean_acceptance_length", "per_position_acceptance", "draft_coverage")
+    return {"conditions": matching_facts(facts, PORTABLE), "recorded": recorded(environment),
+            "metrics": {k: metrics.get(k) for k in keep}, "requests": requests, "counters": run["counters"]}
+
+
+def timing_record(facts: dict, environment: dict, metrics: dict, run: dict, control_run: dict | None) -> dict:
+    """Per-request latency, paired with the control's latency for the same prompt (None for a control)."""
+    keep = ("latency_mean_s", "latency_p50_s", "tokens_per_s", "speedup", "step_ms", "wall_s")
+    return {"conditions": matching_facts(facts, TIMING), "recorded": recorded(environment),
+            "metrics": {k: metrics.get(k) for k in keep}, "mode": run["mode"], "wall_s": run["wall_s"],
+            "latency_s": [r["latency_s"] for r in run["requests"]],
+            "output_tokens": [r["output_tokens"] for r in run["requests"]],
+            "control": _paired(run) or (None if control_run is None else {
+                "wall_s": control_run["wall_s"], "latency_s": [r["latency_s"] for r in control_run["requests"]],
+                "output_tokens": [r["output_tokens"] for r in control_run["requests"]]})}
+
+
+def _paired(run: dict) -> dict | None:
+    """The control latencies timed beside each request (paired_control), if the run has them."""
+    lats = [r.get("control_latency_s") for r in run["requests"]]
+    if not lats or any(x is None for x in lats):
+        return None
+    return {"wall_s": None, "latency_s": lats, "output_tokens": [r["output_tokens"] for r in run["requests"]]}
 
 
 @dataclass
 class BaselineFile:
+    """One file of records of one kind (portable, or timing for one hardware tag)."""
+
     path: Path
-    hardware: str
+    kind: str
+    hardware: str | None
     records: dict[str, dict]
 
     @classmethod
-    def load(cls, path: Path, hardware: str) -> BaselineFile:
+    def load(cls, path: Path, kind: str, hardware: str | None = None) -> BaselineFile:
         """The file's records; an absent file has none. Corrupt or foreign files raise BaselineError."""
         if not path.exists():
-            return cls(path, hardware, {})
+            return cls(path, kind, hardware, {})
         doc = read_json(path, "baseline file")
         schema = doc.get("schema")
         if not isinstance(schema, int):
             raise BaselineError(f"{path}: not a specgate baseline file (no integer 'schema'); "
-                                f"move it away or re-record with --update-baselines")
+                                f"move it away or re-record with --specgate-update-baselines")
         if schema > SCHEMA:
             raise BaselineError(f"{path}: written by a newer specgate (schema {schema}; this one reads {SCHEMA}); "
                                 f"upgrade specgate")
-        if doc.get("hardware") != hardware or not isinstance(doc.get("records"), dict):
-            raise BaselineError(f"{path}: holds records for hardware {doc.get('hardware')!r}, not {hardware!r}, "
-                                f"or has no 'records' table; rename the file to its hardware tag")
+        if schema < SCHEMA:
+            raise BaselineError(f"{path}: schema {schema} baselines (keyed on hardware and vLLM version); convert "
+                                f"them with `specgate baseline migrate {path.parent}`")
+        if doc.get("kind") != kind or not isinstance(doc.get("records"), dict):
+            raise BaselineError(f"{path}: holds {doc.get('kind')!r} records, not {kind!r}, or has no 'records' "
+                                f"table; restore it from version control")
+        if kind == TIMING and doc.get("hardware") != hardware:
+            raise BaselineError(f"{path}: holds timing records for hardware {doc.get('hardware')!r}, not "
+                                f"{hardware!r}; rename the file to its hardware tag")
         for cid, rec in doc["records"].items():
-            if not all(key in rec for key in ("conditions", "environment", "metrics", "run")):
+            if not all(key in rec for key in ("conditions", "recorded", "metrics")):
                 raise BaselineError(f"{path}: record {cid!r} is incomplete; restore the file from version control "
-                                    f"or re-record it with --update-baselines")
-        return cls(path, hardware, doc["records"])
+                                    f"or re-record it with --specgate-update-baselines")
+        return cls(path, kind, hardware, doc["records"])
 
-    def find(self, cid: str, facts: dict, environment: dict) -> tuple[dict | None, str]:
-        """(record, "") when comparable; else (None, why not)."""
+    def find(self, cid: str, facts: dict) -> tuple[dict | None, str]:
+        """(record, "") when its conditions match; else (None, why not)."""
         rec = self.records.get(cid)
+        where = self.path if self.path.exists() else f"{self.path} (absent)"
         if rec is None:
-            where = self.path if self.path.exists() else f"{self.path} (absent)"
-            return None, f"no baseline for {cid} in {where}; record one with --update-baselines"
-        wanted = portable_facts(facts)
+            return None, f"no {self.kind} baseline for {cid} in {where}; record one with --specgate-update-baselines"
+        wanted = matching_facts(facts, self.kind)
         diffs = [f"{k}={rec['conditions'].get(k)!r} there, {wanted.get(k)!r} here"
                  for k in sorted(set(wanted) | set(rec["conditions"])) if rec["conditions"].get(k) != wanted.get(k)]
         if diffs:
-            return None, f"baseline for {cid} was measured under other conditions: {'; '.join(diffs[:3])}"
-        for key in MUST_MATCH:
-            if rec["environment"].get(key) != environment.get(key):
-                return None, (f"baseline for {cid} was recorded with {key} {rec['environment'].get(key)}, this run "
-                              f"uses {environment.get(key)}; re-record with --update-baselines to compare")
+            return None, (f"{self.kind} baseline for {cid} was measured under other conditions: {'; '.join(diffs[:3])}"
+                          f"; re-record with --specgate-update-baselines if the change is intended")
         return rec, ""
 
     def update(self, records: dict[str, dict]) -> None:
         merged = {**self.records, **records}
+        doc = {"schema": SCHEMA, "kind": self.kind, **({"hardware": self.hardware} if self.kind == TIMING else {}),
+               "records": merged}
         try:
-            write_atomic(self.path, dumps({"schema": SCHEMA, "hardware": self.hardware, "records": merged}))
+            write_atomic(self.path, dumps(doc))
         except OSError as exc:
             raise BaselineError(f"cannot write {self.path}: {exc.strerror or exc}; the previous file is unchanged. "
                                 f"Fix the folder's permissions or choose another with --specgate-baselines DIR "
@@ -114,8 +165,40 @@ class BaselineFile:
         self.records = merged
 
 
-def baseline_path(directory: Path, hardware: str) -> Path:
-    return directory / f"{hardware}.json"
+@dataclass
+class BaselineStore:
+    """The baseline folder: the portable records and this hardware's timing records."""
+
+    folder: Path
+    hardware: str
+
+    @property
+    def portable_path(self) -> Path:
+        return self.folder / "portable.json"
+
+    @property
+    def timing_path(self) -> Path:
+        return self.folder / "timing" / f"{self.hardware}.json"
+
+    def portable(self) -> BaselineFile:
+        return BaselineFile.load(self.portable_path, PORTABLE)
+
+    def timing(self) -> BaselineFile:
+        return BaselineFile.load(self.timing_path, TIMING, self.hardware)
+
+    def timing_hardware(self) -> list[str]:
+        """Hardware tags that have timing records in this folder."""
+        return sorted(p.stem for p in (self.folder / "timing").glob("*.json"))
+
+    def save(self, portable: dict[str, dict], timing: dict[str, dict]) -> list[Path]:
+        """Write both kinds; each file atomically. Returns the files written."""
+        written = []
+        for load, records in ((self.portable, portable), (self.timing, timing)):
+            if records:
+                target = load()
+                target.update(records)
+                written.append(target.path)
+        return written
 
 
 def read_json(path: Path, what: str) -> dict:

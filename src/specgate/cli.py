@@ -7,12 +7,14 @@ import sys
 from pathlib import Path
 
 from . import config, preflight
-from .baselines import SCHEMA, BaselineError, BaselineFile, baseline_path, read_json, record
+from . import gate
+from .baselines import (PORTABLE, SCHEMA, TIMING, BaselineError, BaselineFile, BaselineStore, portable_record,
+                        read_json, timing_record)
 from .merge import MergeError, merge
 from .publish import append_step_summary, write_report
 from .report import markdown_table, stage_table, text_table
 from .results import RunResult
-from .verdict import DEFAULT_TOLERANCES, judge, no_baseline
+from .verdict import DEFAULT_TOLERANCES
 
 
 def _validate(args) -> int:
@@ -79,9 +81,23 @@ def _merge(args) -> int:
     append_step_summary(summary)
     print(summary)
     print(f"specgate: {len(args.results)} shards, {len(merged['runs'])} runs merged into {args.out / 'results.json'}")
-    failed = [cid for cid, e in merged["runs"].items() if (e.get("verdict") or {}).get("status") == "fail"]
+    statuses = {cid: (e.get("verdict") or {}).get("status") for cid, e in merged["runs"].items()}
+    return _exit_status(statuses, args.allow_missing)
+
+
+def _exit_status(statuses: dict[str, str | None], allow_missing: bool) -> int:
+    """1 on any regression; also 1 when a condition was not judged (unless allowed) or nothing was."""
+    failed = [cid for cid, s in statuses.items() if s == "fail"]
+    missing = [cid for cid, s in statuses.items() if s not in ("pass", "fail", "recorded")]
     if failed:
         print(f"specgate: regressions in {', '.join(failed)}", file=sys.stderr)
+        return 1
+    if len(missing) == len(statuses):
+        print("specgate: nothing was judged: no condition had a comparable baseline", file=sys.stderr)
+        return 1
+    if missing and not allow_missing:
+        print(f"specgate: not judged (no comparable baseline): {', '.join(missing)}; pass --allow-missing to "
+              f"accept that", file=sys.stderr)
         return 1
     return 0
 
@@ -94,43 +110,68 @@ def _report(args) -> int:
     return 0
 
 
+def _records(doc: dict, environment: dict) -> tuple[dict, dict]:
+    """Portable and timing records of every run of a results document."""
+    portable, timing = {}, {}
+    for cid, e in doc["runs"].items():
+        control = doc["runs"].get(e.get("control") or "", {}).get("run")
+        portable[cid] = portable_record(e["conditions"], environment, e["metrics"], e["run"])
+        timing[cid] = timing_record(e["conditions"], environment, e["metrics"], e["run"], control)
+    return portable, timing
+
+
 def _baseline_update(args) -> int:
     doc = load_results(args.results)
     env = {**doc["environment"], **({"hardware": args.hardware_tag} if args.hardware_tag else {})}
-    target = BaselineFile.load(baseline_path(args.baselines, env["hardware"]), env["hardware"])
     chosen = {cid: e for cid, e in doc["runs"].items() if not args.only or cid in args.only}
     missing = set(args.only or ()) - set(chosen)
     if missing:
         raise BaselineError(f"{args.results}: no runs {sorted(missing)}; it has {', '.join(doc['runs'])}")
-    target.update({cid: record(e["conditions"], env, e["metrics"], e["run"]) for cid, e in chosen.items()})
-    print(f"{len(chosen)} baseline records written to {target.path}")
+    portable, timing = _records(doc, env)
+    written = BaselineStore(args.baselines, env["hardware"]).save(
+        {cid: portable[cid] for cid in chosen}, {cid: timing[cid] for cid in chosen})
+    print(f"{len(chosen)} baseline records written to {' and '.join(map(str, written))}")
+    return 0
+
+
+def _baseline_migrate(args) -> int:
+    from .migrate import migrate
+
+    for line in migrate(args.baselines, args.pairings):
+        print(line)
     return 0
 
 
 def _compare(args) -> int:
-    """NEW against BASE (a results file) or against the baseline folder; exit 1 on any regression."""
+    """NEW against BASE (a results file) or against the baseline folder. Acceptance and tokens are
+    judged whatever the machines and versions; timing only between runs on the same hardware."""
     new = load_results(args.new)
     env = new["environment"]
     if args.base is not None:
         base = load_results(args.base)
-        if base["environment"].get("hardware") != env.get("hardware"):
-            raise BaselineError(f"{args.base} was measured on {base['environment'].get('hardware')}, {args.new} on "
-                                f"{env.get('hardware')}: timings from different hardware are not compared")
-        records = BaselineFile(args.base, env["hardware"], {
-            cid: record(e["conditions"], base["environment"], e["metrics"], e["run"]) for cid, e in base["runs"].items()})
+        portable, timing = _records(base, base["environment"])
+        same_hw = base["environment"].get("hardware") == env.get("hardware")
+        files = (BaselineFile(args.base, PORTABLE, None, portable),
+                 BaselineFile(args.base, TIMING, env.get("hardware"), timing if same_hw else {}))
     else:
-        records = BaselineFile.load(baseline_path(args.baselines, env["hardware"]), env["hardware"])
+        store = BaselineStore(args.baselines, env["hardware"])
+        files = (store.portable(), store.timing())
     rows, verdicts, lines = [], {}, []
     for cid, entry in new["runs"].items():
-        rec, why = records.find(cid, entry["conditions"], env)
-        v = no_baseline(why) if rec is None else judge(RunResult.from_dict(rec["run"]), RunResult.from_dict(entry["run"]),
-                                                     _tolerances(args, entry))
+        run = RunResult.from_dict(entry["run"])
+        control_entry = new["runs"].get(entry.get("control") or "")
+        control = RunResult.from_dict(control_entry["run"]) if control_entry else None
+        found = [f.find(cid, entry["conditions"]) for f in files]
+        if found[1][0] is None and not files[1].records:
+            found[1] = (None, f"no timing records for {env.get('hardware')} to compare with")
+        v = gate.judge_condition(run, control, env, _tolerances(args, entry), found[0], found[1],
+                                 [str(i) for i in range(len(run.requests))])
         rows.append((cid, entry["metrics"]))
         verdicts[cid] = v.status
-        lines.append(f"{cid}: {v.status}: {v.reason}")
+        lines.append(f"{cid}: {v.status}: {v.reason}" + "".join(f"\n    {n}" for n in v.notes))
     print(text_table(rows, verdicts))
     print("\n".join(lines))
-    return 1 if any(v == "fail" for v in verdicts.values()) else 0
+    return _exit_status(verdicts, args.allow_missing)
 
 
 def _tolerances(args, entry) -> dict:
@@ -163,6 +204,8 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("results", type=Path, nargs="+")
     m.add_argument("--out", type=Path, default=Path("reports"), help="output folder (default: reports)")
     m.add_argument("--reference", choices=["origin-h100"], help=REFERENCE_HELP)
+    m.add_argument("--allow-missing", action="store_true",
+                   help="exit 0 even when some conditions had no comparable baseline (never when none had)")
     m.set_defaults(func=_merge)
     b = sub.add_parser("baseline", help="manage baseline records")
     bsub = b.add_subparsers(dest="baseline_command", required=True)
@@ -172,10 +215,17 @@ def build_parser() -> argparse.ArgumentParser:
     u.add_argument("--hardware-tag", help="override the results file's hardware tag")
     u.add_argument("--only", action="append", metavar="CONDITION", help="only this condition id (repeatable)")
     u.set_defaults(func=_baseline_update)
+    g = bsub.add_parser("migrate", help="convert schema-1 baseline files (one per hardware tag and vLLM version) "
+                                        "into portable and timing records, without re-measuring")
+    g.add_argument("baselines", type=Path, help="baseline folder holding the schema-1 files")
+    g.add_argument("pairings", type=Path, help="the pairings file the records were measured from (for model paths)")
+    g.set_defaults(func=_baseline_migrate)
     c = sub.add_parser("compare", help="judge a results file against another one or against the baselines")
     c.add_argument("new", type=Path)
     c.add_argument("base", type=Path, nargs="?", help="results file to compare with (default: the baseline folder)")
-    c.add_argument("--baselines", type=Path, default=Path("baselines"))
+    c.add_argument("--baselines", type=Path, default=Path("baselines"), help="baseline folder (default: baselines)")
+    c.add_argument("--allow-missing", action="store_true",
+                   help="exit 0 even when some conditions had no comparable baseline (never when none had)")
     c.add_argument("--acceptance-tolerance", type=float, metavar="REL",
                    help=f"relative acceptance drop allowed (default: the pairing's, else "
                         f"{DEFAULT_TOLERANCES['acceptance_rate']})")

@@ -35,11 +35,14 @@ CONTROL_METHOD = "none"
 RUN_MODES = ("sequential", "batch", "serving")
 TOLERANCE_KEYS = {
     "acceptance_rate": "largest allowed relative drop of acceptance rate, mean acceptance length and per-position rates",
-    "latency": "largest allowed relative rise of request latency (paired geometric mean)",
+    "latency": "largest allowed relative rise of request latency relative to the no-speculation control (paired "
+               "geometric mean), or against the baseline's latency when there is no control",
+    "control_latency": "largest allowed relative rise of a control's own latency against its baseline",
+    "cross_hardware_tokens": "share of requests whose tokens may differ from a baseline recorded on other hardware",
     "tokens_per_s": "largest allowed relative drop of output tokens/s (batch mode)",
     "min_acceptance_rate": "floor on the draft acceptance rate at every k (absolute)",
 }
-CONTROL_TOLERANCES = ("latency", "tokens_per_s")
+CONTROL_TOLERANCES = ("latency", "tokens_per_s", "control_latency", "cross_hardware_tokens")
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.]*(-[A-Za-z0-9_.]+)*$")
 
 
@@ -67,6 +70,9 @@ class Pairing:
     modes: tuple[str, ...] = ("sequential",)
     concurrency: tuple[int, ...] = (1, 4, 16)  # serving mode: requests in flight at once
     rounds: int = 1
+    # Sequential mode: time each prompt on the no-speculation engine right beside the speculative
+    # one (both engines alive), so latency is judged as a paired ratio that machine drift cannot move.
+    paired_control: bool = False
     engine: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
     speculative: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
     tolerances: dict[str, float] = field(default_factory=dict, hash=False, compare=False)
@@ -260,7 +266,8 @@ def _pairing(raw: dict[str, Any], where: str, base: Path) -> Pairing:
         max_new_tokens=v.integer("max_new_tokens", minimum=1), temperature=v.number("temperature", minimum=0.0),
         top_p=v.number("top_p", minimum=0.0), top_k=v.integer("top_k", minimum=-1),
         seed=v.integer("seed", minimum=0), ignore_eos=v.boolean("ignore_eos"), instruct=v.boolean("instruct"),
-        dtype=v.string("dtype"), modes=tuple(modes), concurrency=tuple(concurrency), rounds=v.integer("rounds", minimum=1), engine=v.table("engine"), speculative=speculative,
+        dtype=v.string("dtype"), modes=tuple(modes), concurrency=tuple(concurrency), rounds=v.integer("rounds", minimum=1),
+        paired_control=v.boolean("paired_control"), engine=v.table("engine"), speculative=speculative,
         tolerances={k: float(x) for k, x in tolerances.items()},
     )
     if not 0.0 < p.top_p <= 1.0:

@@ -108,8 +108,12 @@ class Engine:
     ``clock`` picks the CUDA clock ("events" or "sync"; CPU always uses the wall clock).
     """
 
-    def __init__(self, condition: Condition, stage_timers: bool = True, clock: str | None = None):
+    def __init__(self, condition: Condition, stage_timers: bool = True, clock: str | None = None,
+                 counters: bool = True):
         self.condition = condition
+        # In one process vLLM keeps one set of Prometheus counters: an engine built with stats on
+        # unregisters the previous engine's. A paired control needs no counters, so it must not.
+        self.counters = counters
         self.stage_timers = stage_timers
         self.clock = clock
         self.llm = None
@@ -131,7 +135,7 @@ class Engine:
         # twenty engines in one process would prefix every uncaught error twenty times.
         excepthook = sys.excepthook
         try:
-            self.llm = LLM(**llm_kwargs(self.condition))
+            self.llm = LLM(**{**llm_kwargs(self.condition), **({} if self.counters else {"disable_log_stats": True})})
         except BaseException as exc:
             self.close()  # whatever was allocated before the failure (or Ctrl-C) is freed
             if not isinstance(exc, Exception):
@@ -175,16 +179,24 @@ class Engine:
         params = [self._sampling(condition, first_index + i, **override) for i in range(len(prompts))]
         return self.llm.generate(self._texts(condition, prompts), params, use_tqdm=False)
 
-    def run(self, prompts: list[Prompt], condition: Condition | None = None) -> RunResult:
+    def run(self, prompts: list[Prompt], condition: Condition | None = None, paired: Engine | None = None) -> RunResult:
         """Run every prompt under ``condition``'s sampling and mode (default: the one built for),
         ``rounds`` times; latencies are the per-request median over rounds.
 
         'sequential' sends one request at a time and times each; 'batch' submits all at once.
         """
         condition = condition or self.condition
-        return combine_rounds([self.run_once(prompts, condition) for _ in range(condition.pairing.rounds)])
+        return combine_rounds([self.run_once(prompts, condition, paired) for _ in range(condition.pairing.rounds)])
 
-    def run_once(self, prompts: list[Prompt], condition: Condition | None = None) -> RunResult:
+    def _timed(self, condition: Condition, prompt: Prompt, index: int):
+        t0 = time.perf_counter()
+        out = self._generate(condition, [prompt], first_index=index)[0]
+        return out, time.perf_counter() - t0
+
+    def run_once(self, prompts: list[Prompt], condition: Condition | None = None,
+                 paired: Engine | None = None) -> RunResult:
+        """``paired``: the no-speculation engine; each prompt also runs there, right before or after
+        (alternating, so neither side always follows the other), and its latency is kept beside."""
         condition = condition or self.condition
         if engine_key(condition) != engine_key(self.condition):
             raise EngineError(f"{condition.id}: needs a different engine than {self.condition.id}")
@@ -201,9 +213,13 @@ class Engine:
                 if condition.mode == "sequential":
                     records = []
                     for i, prompt in enumerate(prompts):
-                        t0 = time.perf_counter()
-                        out = self._generate(condition, [prompt], first_index=i)[0]
-                        records.append(_record(out, time.perf_counter() - t0))
+                        control_s = None
+                        if paired is not None and i % 2 == 0:
+                            control_s = paired._timed(condition.control, prompt, i)[1]
+                        out, latency = self._timed(condition, prompt, i)
+                        if paired is not None and i % 2 == 1:
+                            control_s = paired._timed(condition.control, prompt, i)[1]
+                        records.append(_record(out, latency, control_s))
                 else:
                     records = [_record(out, _batch_latency(out)) for out in self._generate(condition, prompts)]
         except Exception as exc:
@@ -228,11 +244,11 @@ def _reason(exc: Exception) -> str:
     return lines[-1] if lines else type(exc).__name__
 
 
-def _record(output, latency: float | None) -> RequestRecord:
+def _record(output, latency: float | None, control_latency: float | None = None) -> RequestRecord:
     completion = output.outputs[0]
     return RequestRecord(prompt_tokens=len(output.prompt_token_ids), output_tokens=len(completion.token_ids),
                          latency_s=latency, spec=_request_spec(completion),
-                         output_token_ids=tuple(completion.token_ids))
+                         output_token_ids=tuple(completion.token_ids), control_latency_s=control_latency)
 
 
 def _release_memory() -> None:
@@ -253,6 +269,7 @@ class EnginePool:
     def __init__(self, log=None, stage_timers: bool = True, clock: str | None = None,
                  server_urls: dict[str, str] | None = None):
         self.current: Engine | None = None
+        self.paired: Engine | None = None  # the no-speculation engine kept beside (paired_control)
         self.server_urls = server_urls or {}  # condition id -> running server to use instead of starting one
         self.log = log or (lambda msg: None)
         self.builds = 0
@@ -265,7 +282,9 @@ class EnginePool:
             raise self.failed[key]
         if self.current is not None and engine_key(self.current.condition) == key and not self.current.broken:
             return self.current
-        self.close()
+        current, self.current = self.current, None
+        if current is not None:
+            current.close()
         self.log(f"building engine {condition.id}")
         if condition.mode == "serving":
             from .serving import Server
@@ -284,7 +303,34 @@ class EnginePool:
         self.current = engine
         return engine
 
+    def paired_control(self, condition: Condition) -> Engine | None:
+        """The live no-speculation engine to time beside ``condition`` (paired_control pairings in
+        sequential mode), built once per control and kept while the speculative engines change."""
+        if not condition.pairing.paired_control or condition.is_control or condition.mode != "sequential":
+            return None
+        control = condition.control
+        key = engine_key(control)
+        if key in self.failed:
+            raise self.failed[key]
+        if self.paired is not None and engine_key(self.paired.condition) == key and not self.paired.broken:
+            return self.paired
+        if self.paired is not None:
+            self.paired.close()
+        self.paired = None
+        self.log(f"building the paired control engine {control.id}")
+        engine = Engine(control, stage_timers=False, counters=False)
+        try:
+            engine.build()
+        except EngineError as exc:
+            self.failed[key] = exc
+            raise
+        self.builds += 1
+        self.paired = engine
+        return engine
+
     def close(self) -> None:
         engine, self.current = self.current, None
-        if engine is not None:
-            engine.close()
+        paired, self.paired = self.paired, None
+        for e in (engine, paired):
+            if e is not None:
+                e.close()

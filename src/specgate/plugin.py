@@ -22,7 +22,7 @@ from . import environment as environment_mod
 from . import export
 from . import prompts as prompts_mod
 from . import verdict as verdict_mod
-from .baselines import BaselineError, BaselineFile
+from .baselines import BaselineError, BaselineStore
 from .config import Condition, ConfigError, control_key
 from . import preflight as preflight_mod
 from .engine import EngineError, EnginePool
@@ -33,6 +33,7 @@ from .publish import append_step_summary, write_report
 from .report import markdown_summary
 from .results import RunResult
 from .verdict import Verdict
+from . import correctness, gate
 
 _SESSION = pytest.StashKey["SpecgateSession"]()
 _SIGTERM = pytest.StashKey[object]()
@@ -52,8 +53,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="override rounds (runs of the prompt set per condition) of every pairing")
     group.addoption("--specgate-results", metavar="PATH",
                     help="write every run, its metrics and verdict to this JSON file")
-    group.addoption("--update-baselines", action="store_true",
+    group.addoption("--specgate-update-baselines", action="store_true",
                     help="record this run's results as the baselines instead of comparing with them")
+    group.addoption("--specgate-strict", action="store_true",
+                    help="fail a condition that has no comparable baseline, and a run that judged nothing "
+                         "(use in CI: a skipped verdict is a green light for a regression)")
     group.addoption("--specgate-baselines", metavar="DIR",
                     help="baseline folder; default: the specgate_baselines ini value")
     group.addoption("--specgate-hardware-tag", metavar="TAG",
@@ -75,6 +79,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--specgate-stage-clock", choices=("events", "sync"),
                     help="CUDA clock of the stage timers: events (default; GPU time, no serialisation) or sync "
                          "(wall time, synchronises the device at each stage boundary)")
+    group.addoption("--specgate-lossless-config", metavar="PATH",
+                    help="pairings file of the lossless-sampling tests (default: configs/lossless-cpu.toml)")
+    group.addoption("--specgate-lossless-samples", metavar="N", type=int,
+                    help="continuations sampled per lossless cell (default 3000)")
     parser.addini("specgate_config", "pairings file used when --specgate-config is not given",
                   default="configs/cpu.toml")
     parser.addini("specgate_baselines", "baseline folder used when --specgate-baselines is not given",
@@ -209,7 +217,8 @@ class SpecgateSession:
         self._controls: dict[tuple, RunResult] = {}
         self._matrix: config_mod.Matrix | None = None
         self._environment: dict | None = None
-        self._baselines: BaselineFile | BaselineError | None = None
+        self._files: dict[str, object] = {}  # "portable" / "timing" -> BaselineFile or BaselineError
+        self.staged_timing: dict[str, dict] = {}
         self._preflight: dict[str, str | None] = {}
         self.messages: list[tuple[str, bool]] = []  # (line, is_error) for the terminal summary
         self.summary = ""
@@ -232,34 +241,49 @@ class SpecgateSession:
         return self._environment
 
     @property
-    def baseline_path(self) -> Path:
-        folder = self._path_option("--specgate-baselines", "specgate_baselines")
-        return baselines_mod.baseline_path(folder, self.environment["hardware"])
+    def store(self) -> BaselineStore:
+        return BaselineStore(self._path_option("--specgate-baselines", "specgate_baselines"),
+                             self.environment["hardware"])
 
-    def baselines(self) -> BaselineFile:
-        """The hardware's baseline file, loaded once; a broken file fails every benchmark that needs it."""
-        if self._baselines is None:
+    def baseline_file(self, kind: str):
+        """The portable or this hardware's timing file, loaded once; a broken file fails every
+        benchmark that needs it."""
+        if kind not in self._files:
             try:
-                self._baselines = BaselineFile.load(self.baseline_path, self.environment["hardware"])
+                self._files[kind] = self.store.portable() if kind == baselines_mod.PORTABLE else self.store.timing()
             except BaselineError as exc:
-                self._baselines = exc
-        if isinstance(self._baselines, BaselineError):
-            raise self._baselines
-        return self._baselines
+                self._files[kind] = exc
+        found = self._files[kind]
+        if isinstance(found, BaselineError):
+            raise found
+        return found
 
-    def judge(self, condition: Condition, result: RunResult, metrics: RunMetrics) -> Verdict:
-        """Stage the run as a baseline (--update-baselines) or compare it with the stored one."""
+    def judge(self, condition: Condition, result: RunResult, metrics: RunMetrics, prompts: list[Prompt],
+              decode=None) -> Verdict:
+        """Stage the run as a baseline (--specgate-update-baselines) or judge it against the stored ones."""
         facts = baselines_mod.condition_facts(condition)
-        if self.config.getoption("--update-baselines"):
-            self.staged[condition.id] = baselines_mod.record(facts, self.environment, metrics.as_dict(),
-                                                             result.to_dict())
-            verdict = Verdict("recorded", f"staged as the baseline for {condition.id}")
-        else:
-            rec, why = self.baselines().find(condition.id, facts, self.environment)
-            if rec is None:
-                verdict = verdict_mod.no_baseline(why)
+        control = None if condition.is_control else self.control_result(condition)
+        problems = correctness.in_run_problems(condition, result, control, [p.id for p in prompts], decode)
+        if self.config.getoption("--specgate-update-baselines"):
+            if problems:
+                verdict = verdict_mod.combine([], problems, prefix="not recorded: ")
             else:
-                verdict = verdict_mod.judge(RunResult.from_dict(rec["run"]), result, condition.pairing.tolerances)
+                self.staged[condition.id] = baselines_mod.portable_record(facts, self.environment, metrics.as_dict(),
+                                                                          result.to_dict())
+                self.staged_timing[condition.id] = baselines_mod.timing_record(
+                    facts, self.environment, metrics.as_dict(), result.to_dict(),
+                    None if control is None else control.to_dict())
+                verdict = Verdict("recorded", f"staged as the baseline for {condition.id}")
+        else:
+            portable = self.baseline_file(baselines_mod.PORTABLE).find(condition.id, facts)
+            timing = self.baseline_file(baselines_mod.TIMING).find(condition.id, facts)
+            if timing[0] is None and not self.baseline_file(baselines_mod.TIMING).records:
+                have = [t for t in self.store.timing_hardware() if t != self.environment["hardware"]]
+                timing = (None, f"no timing records for this hardware ({self.environment['hardware']})"
+                                + (f"; {self.store.folder} has them for {', '.join(have)}" if have else "")
+                                + "; record them here with --specgate-update-baselines")
+            verdict = gate.judge_condition(result, control, self.environment, condition.pairing.tolerances,
+                                           portable, timing, [p.id for p in prompts], problems)
         self.verdicts[condition.id] = verdict
         return verdict
 
@@ -274,6 +298,14 @@ class SpecgateSession:
                 self._preflight[p.name] = f"specgate: {exc}"
         return self._preflight[p.name]
 
+    def paired_control(self, condition: Condition):
+        """The no-speculation engine to time beside this condition (None unless paired_control)."""
+        try:
+            return self.pool.paired_control(condition)
+        except EngineError as exc:
+            problem = str(exc)
+        pytest.fail(problem, pytrace=False)
+
     def require_ready(self, condition: Condition) -> None:
         for c in _needs(condition):
             problem = self.preflight(c)
@@ -286,17 +318,36 @@ class SpecgateSession:
         if not self.staged:
             return True
         if interrupted:
-            self.messages.append((f"specgate: run interrupted: {len(self.staged)} staged baseline records NOT saved "
-                                  f"({', '.join(self.staged)}); {self.baseline_path} is unchanged", True))
+            self.messages.append((f"run interrupted: {len(self.staged)} staged baseline records NOT saved "
+                                  f"({', '.join(self.staged)}); {self.store.folder} is unchanged", True))
             return False
         try:
-            target = self.baselines()
-            target.update(self.staged)
+            written = self.store.save(self.staged, self.staged_timing)
         except BaselineError as exc:  # also an unwritable file: BaselineFile.update says so
-            self.messages.append((f"specgate: baselines NOT saved: {exc}", True))
+            self.messages.append((f"baselines NOT saved: {exc}", True))
             return False
-        self.messages.append((f"specgate: {len(self.staged)} baseline records written to {target.path}", False))
+        self.messages.append((f"{len(self.staged)} baseline records written to "
+                              f"{' and '.join(str(p) for p in written)}", False))
         return True
+
+    def judged_summary(self) -> list[tuple[str, bool]]:
+        """One line on what was judged (acceptance, timing), and whether a strict run must fail."""
+        verdicts = [(cid, v) for cid, v in self.verdicts.items()]
+        if not verdicts or all(v.status == "recorded" for _, v in verdicts):
+            return []
+        unjudged = [cid for cid, v in verdicts if any(n.startswith("acceptance/tokens not judged") for n in v.notes)]
+        timing = [n for _, v in verdicts for n in v.notes if n.startswith("timing")]
+        strict = self.config.getoption("--specgate-strict")
+        lines = [(f"acceptance and tokens judged for {len(verdicts) - len(unjudged)} of {len(verdicts)} conditions"
+                  + (f"; NOT judged: {', '.join(unjudged[:5])}{' ...' if len(unjudged) > 5 else ''}" if unjudged else ""),
+                  bool(unjudged) and strict)]
+        untimed = [n for n in timing if n.startswith("timing not judged")]
+        if untimed:
+            lines.append((f"timing NOT judged for {len(untimed)} of {len(timing)} conditions: {untimed[0].split(': ', 1)[1]}", False))
+        else:
+            lines.append((f"timing judged for all {len(timing)} conditions on {self.environment['hardware']}, "
+                          f"relative to the no-speculation control of the same run", False))
+        return lines
 
     def log(self, message: str) -> None:
         """Progress for long runs; shown even while pytest captures the test's output."""
@@ -306,7 +357,7 @@ class SpecgateSession:
             return
         with capture.global_and_fixture_disabled() if capture else contextlib.nullcontext():
             reporter.ensure_newline()
-            reporter.write_line(f"specgate: {message}")
+            reporter.write_line(message if message.startswith("specgate:") else f"specgate: {message}")
 
     def matrix(self) -> config_mod.Matrix:
         if self._matrix is None:
@@ -413,7 +464,7 @@ class SpecgateSession:
                          "control": None if c.is_control else c.control.id, "order": self.order.get(cid),
                          "metrics": m.as_dict(), "run": r.to_dict(),
                          "verdict": None if v is None else {
-                             "status": v.status, "reason": v.reason,
+                             "status": v.status, "reason": v.reason, "notes": list(v.notes),
                              "checks": [{"metric": x.metric, "passed": x.passed, "change": x.change,
                                          "interval": x.interval, "tolerance": x.tolerance} for x in v.checks]}}
         return {"schema": baselines_mod.SCHEMA, "environment": self.environment, "runs": runs}
@@ -434,6 +485,12 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus) -> None:
         _drop_unfinished_benchmarks(session.config)
     saved = state.save_baselines(interrupted)
     written = state.write_outputs()  # also after an interrupt: the finished conditions are reported
+    judged = state.judged_summary()
+    state.messages += judged
+    if any(is_error for _, is_error in judged):
+        state.messages.append(("strict: conditions without a comparable baseline fail this run "
+                               "(--specgate-strict)", True))
+        saved = False
     if not (saved and written) and session.exitstatus == pytest.ExitCode.OK:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
@@ -454,4 +511,4 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config)
     terminalreporter.write_sep("=", "specgate metrics")
     terminalreporter.write_line(session.summary)
     for line, is_error in session.messages:
-        terminalreporter.write_line(line, red=is_error)
+        terminalreporter.write_line(line if line.startswith("specgate:") else f"specgate: {line}", red=is_error)

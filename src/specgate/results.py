@@ -48,6 +48,7 @@ class RequestRecord:
     latency_s: float | None  # None where the run mode cannot time requests one by one
     spec: SpecCounters | None = None  # vLLM's per-request acceptance counts, when reported
     output_token_ids: tuple[int, ...] = ()
+    control_latency_s: float | None = None  # the same prompt on the no-speculation engine, timed right beside it
 
 
 @dataclass(frozen=True)
@@ -89,7 +90,8 @@ class RunResult:
             return None if c is None else SpecCounters(c["drafts"], c["draft_tokens"], c["accepted"],
                                                        tuple(c["accepted_per_pos"]))
         requests = tuple(RequestRecord(r["prompt_tokens"], r["output_tokens"], r["latency_s"],
-                                       counters(r.get("spec")), tuple(r.get("output_token_ids", ())))
+                                       counters(r.get("spec")), tuple(r.get("output_token_ids", ())),
+                                       r.get("control_latency_s"))
                          for r in d["requests"])
         stages = d.get("stages")
         return cls(d["condition_id"], d["mode"], d["k"], d["wall_s"], requests, counters(d["counters"]),
@@ -111,7 +113,9 @@ def combine_rounds(runs: list[RunResult]) -> RunResult:
         mid = len(vals) // 2
         return vals[mid] if len(vals) % 2 else (vals[mid - 1] + vals[mid]) / 2
 
-    requests = tuple(replace(r, latency_s=median([run.requests[i].latency_s for run in runs]))
+    requests = tuple(replace(r, latency_s=median([run.requests[i].latency_s for run in runs]),
+                             control_latency_s=median([run.requests[i].control_latency_s for run in runs])
+                             if r.control_latency_s is not None else None)
                      for i, r in enumerate(first.requests))
     stages = None
     if all(run.stages is not None for run in runs):

@@ -36,12 +36,23 @@ def problems(condition: Condition, run: RunResult, m: RunMetrics) -> list[str]:
             found.append(f"per-position accepted counts sum to {sum(c.accepted_per_pos)}, not A={c.accepted}")
         if any(a < b for a, b in zip(c.accepted_per_pos, c.accepted_per_pos[1:])):
             found.append(f"per-position accepted counts rise with position: {c.accepted_per_pos}")
+    if any(a > c.drafts for a in c.accepted_per_pos):
+        found.append(f"a position's acceptance exceeds 1: accepted per position {c.accepted_per_pos} over "
+                     f"D={c.drafts} drafts")
     per_request = request_counter_total(run)
-    if per_request is not None and run.mode == "sequential" and (
-            per_request.accepted, per_request.draft_tokens) != (c.accepted, c.draft_tokens):
-        found.append(f"per-request counts (A={per_request.accepted}, T={per_request.draft_tokens}) disagree "
-                     f"with the engine counters (A={c.accepted}, T={c.draft_tokens})")
+    if per_request is not None and run.mode == "sequential":
+        engine = (c.drafts, c.accepted, c.draft_tokens, _padded(c.accepted_per_pos, condition.k))
+        requests = (per_request.drafts, per_request.accepted, per_request.draft_tokens,
+                    _padded(per_request.accepted_per_pos, condition.k))
+        if engine != requests:
+            found.append(f"vLLM's counters disagree: engine D={engine[0]}, A={engine[1]}, T={engine[2]}, "
+                         f"per position {list(engine[3])}; sum of per-request histograms D={requests[0]}, "
+                         f"A={requests[1]}, T={requests[2]}, per position {list(requests[3])}")
     floor = p.tolerances.get("min_acceptance_rate")
     if floor is not None and m.acceptance_rate is not None and m.acceptance_rate < floor:
         found.append(f"acceptance rate {m.acceptance_rate:.3f} is below the pairing's floor {floor:.3f}")
     return found
+
+
+def _padded(values: tuple[int, ...], k: int) -> tuple[int, ...]:
+    return tuple(values) + (0,) * (k - len(values))

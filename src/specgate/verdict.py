@@ -6,9 +6,10 @@ bootstrap over requests (resampling whole requests, the same indices for both ru
 from treating tokens as independent.
 
 A check fails only when the change is beyond the pairing's tolerance *and* significant: the
-one-sided bootstrap bound at level alpha excludes no change. Under no real change a check
-therefore fails with probability at most alpha (lower with a tolerance). The acceptance
-checks share alpha (Bonferroni); latency has its own.
+bootstrap bound at level alpha excludes no change. Under no real change a check therefore fails
+with probability at most alpha (lower with a tolerance). Acceptance is two-sided (a rise at
+temperature 0 means verification changed); the acceptance checks share alpha (Bonferroni);
+latency has its own.
 """
 
 from __future__ import annotations
@@ -19,7 +20,9 @@ import numpy as np
 
 from .results import RunResult, SpecCounters
 
-DEFAULT_TOLERANCES = {"acceptance_rate": 0.03, "latency": 0.10, "tokens_per_s": 0.10}
+DEFAULT_TOLERANCES = {"acceptance_rate": 0.03, "latency": 0.10, "tokens_per_s": 0.10, "control_latency": 0.5,
+                      "cross_hardware_tokens": 0.25}
+RERECORD = "if the change is intended, re-record with --specgate-update-baselines"
 ALPHA = 0.01
 BOOTSTRAP = 2000
 
@@ -38,9 +41,10 @@ class Check:
 
 @dataclass(frozen=True)
 class Verdict:
-    status: str  # "pass", "fail" or "no-baseline"
+    status: str  # "pass", "fail", "no-baseline" or "recorded"
     reason: str
     checks: tuple[Check, ...] = field(default=())
+    notes: tuple[str, ...] = field(default=())  # what was and was not judged, and against what
 
     @property
     def failures(self) -> list[Check]:
@@ -56,8 +60,10 @@ def _fmt(value: float) -> str:
 
 
 def _ratio_check(metric: str, num: tuple[np.ndarray, np.ndarray], den: tuple[np.ndarray, np.ndarray],
-                 tolerance: float, alpha: float, rng: np.random.Generator) -> Check:
-    """Ratio-of-sums metric (higher is better), e.g. acceptance = sum(A) / sum(T) over requests."""
+                 tolerance: float, alpha: float, rng: np.random.Generator, exact: bool = False) -> Check:
+    """Ratio-of-sums metric, e.g. acceptance = sum(A) / sum(T) over requests. ``exact``: the runs
+    are deterministic (temperature 0), so any change beyond tolerance is a fact, not a sample, and
+    no significance is required; the interval is still reported."""
     (nb, nn), (db, dn) = num, den
     base = nb.sum() / db.sum() if db.sum() else float("nan")
     new = nn.sum() / dn.sum() if dn.sum() else float("nan")
@@ -69,15 +75,19 @@ def _ratio_check(metric: str, num: tuple[np.ndarray, np.ndarray], den: tuple[np.
         boot = (nn[idx].sum(1) / dn[idx].sum(1)) / (nb[idx].sum(1) / db[idx].sum(1)) - 1.0
     boot = np.nan_to_num(boot, nan=0.0, posinf=0.0, neginf=0.0)
     change = new / base - 1.0
-    upper = float(np.quantile(boot, 1.0 - alpha))
-    failed = change < -tolerance and upper < 0.0
+    # Two-sided: alpha is split between the tails.
+    lower, upper = float(np.quantile(boot, alpha / 2)), float(np.quantile(boot, 1.0 - alpha / 2))
+    fell = change < -tolerance and (exact or upper < 0.0)
+    rose = change > tolerance and (exact or lower > 0.0)
     word = "fell" if change < 0 else "rose"
-    reason = (f"{metric} {word} {abs(change):.1%} ({_fmt(base)} -> {_fmt(new)}; {1 - alpha:.0%} upper bound of the "
-              f"change {upper:+.1%}); tolerance {tolerance:.0%}")
-    return Check(metric, not failed, base, new, change, (float(np.quantile(boot, alpha)), upper), tolerance, reason)
+    bound = f"{1 - alpha:.2%} interval of the change [{lower:+.1%}, {upper:+.1%}]"
+    reason = f"{metric} {word} {abs(change):.1%} ({_fmt(base)} -> {_fmt(new)}; {bound}); tolerance {tolerance:.0%}"
+    if rose:
+        reason += f"; {RERECORD} (e.g. a better draft)"
+    return Check(metric, not (fell or rose), base, new, change, (lower, upper), tolerance, reason)
 
 
-def _latency_check(base: np.ndarray, new: np.ndarray, tolerance: float, alpha: float,
+def latency_check(base: np.ndarray, new: np.ndarray, tolerance: float, alpha: float,
                    rng: np.random.Generator) -> Check:
     """Paired per-request latency ratio (lower is better): geometric mean of new / baseline."""
     logs = np.log(new / base)
@@ -101,43 +111,102 @@ def _throughput_check(base: float, new: float, tolerance: float) -> Check:
     return Check("tokens_per_s", not failed, base, new, change, None, tolerance, reason)
 
 
-def _spec(run: RunResult) -> list[SpecCounters] | None:
-    if any(r.spec is None for r in run.requests):
+def _spec(requests) -> list[SpecCounters] | None:
+    if not requests or any(r.spec is None for r in requests):
         return None
-    return [r.spec for r in run.requests]
+    return [r.spec for r in requests]
+
+
+def acceptance_checks(sb: list[SpecCounters], sn: list[SpecCounters], out_b: list[int], out_n: list[int],
+                      tolerance: float, alpha: float, rng: np.random.Generator, exact: bool = False) -> list[Check]:
+    """Acceptance rate, mean acceptance length, each position, and how often speculation drafted
+    (draft steps per output token), per request, against the baseline's: two-sided. ``exact`` at
+    temperature 0 (see _ratio_check)."""
+    if sum(s.drafts for s in sb) == 0:
+        return []
+    k = max(len(s.accepted_per_pos) for s in sb + sn)
+    pos = lambda specs, i: np.array([s.accepted_per_pos[i] if i < len(s.accepted_per_pos) else 0 for s in specs], float)
+    col = lambda specs, attr: np.array([getattr(s, attr) for s in specs], float)
+    ratios = {
+        "acceptance_rate": ((col(sb, "accepted"), col(sn, "accepted")), (col(sb, "draft_tokens"), col(sn, "draft_tokens"))),
+        "mean_acceptance_length": ((col(sb, "accepted") + col(sb, "drafts"), col(sn, "accepted") + col(sn, "drafts")),
+                                   (col(sb, "drafts"), col(sn, "drafts"))),
+        "drafts_per_token": ((col(sb, "drafts"), col(sn, "drafts")), (np.array(out_b, float), np.array(out_n, float))),
+    }
+    for i in range(k):
+        ratios[f"acceptance_pos{i + 1}"] = ((pos(sb, i), pos(sn, i)), (col(sb, "drafts"), col(sn, "drafts")))
+    return [_ratio_check(metric, num, den, tolerance, alpha / len(ratios), rng, exact)
+            for metric, (num, den) in ratios.items()]
+
+
+def token_check(base: list[str | None], new: list[str | None], allowed: int, prompt_ids: list[str]) -> Check:
+    """Each request's emitted-token digest against the baseline's (temperature 0)."""
+    differ = [i for i, (b, n) in enumerate(zip(base, new)) if b is not None and b != n]
+    names = ", ".join(prompt_ids[i] if i < len(prompt_ids) else f"#{i}" for i in differ[:3])
+    reason = (f"tokens: {len(differ)} of {len(base)} requests emit other tokens than the baseline"
+              + (f" ({names}{', ...' if len(differ) > 3 else ''})" if differ else "")
+              + f"; allowed {allowed}")
+    return Check("tokens", len(differ) <= allowed, float(len(base)), float(len(base) - len(differ)),
+                 -len(differ) / max(len(base), 1), None, float(allowed), reason)
+
+
+def paired_ratio_check(base: tuple[np.ndarray, np.ndarray], new: tuple[np.ndarray, np.ndarray], tolerance: float,
+                       alpha: float, rng: np.random.Generator) -> Check:
+    """Speculative latency over the control's, prompt by prompt, in this run against the baseline's
+    run: machine-wide drift between the two runs cancels (lower is better)."""
+    (lat_b, ctl_b), (lat_n, ctl_n) = base, new
+    logs = np.log(lat_n / ctl_n) - np.log(lat_b / ctl_b)
+    idx = rng.integers(0, len(logs), size=(BOOTSTRAP, len(logs)))
+    boot = np.exp(logs[idx].mean(1)) - 1.0
+    change = float(np.exp(logs.mean()) - 1.0)
+    lower = float(np.quantile(boot, alpha))
+    failed = change > tolerance and lower > 0.0
+    word = "rose" if change > 0 else "fell"
+    rb, rn = float(np.exp(np.log(lat_b / ctl_b).mean())), float(np.exp(np.log(lat_n / ctl_n).mean()))
+    reason = (f"latency_vs_control {word} {abs(change):.1%} (speculative / control latency per prompt {_fmt(rb)} -> "
+              f"{_fmt(rn)}; {1 - alpha:.0%} lower bound of the change {lower:+.1%}); tolerance {tolerance:.0%}")
+    return Check("latency_vs_control", not failed, rb, rn, change, (lower, float(np.quantile(boot, 1.0 - alpha))),
+                 tolerance, reason)
+
+
+def versions(recorded: dict, environment: dict) -> str:
+    """'vllm 0.31.0 -> 0.32.0, torch 2.13.0+cpu' (or one version where both agree)."""
+    parts = []
+    for key in ("vllm", "torch"):
+        old, new = recorded.get(key), environment.get(key)
+        parts.append(f"{key} {new}" if old == new else f"{key} {old} -> {new}")
+    return ", ".join(parts)
 
 
 def judge(base: RunResult, new: RunResult, tolerances: dict[str, float] | None = None,
           alpha: float = ALPHA, seed: int = 0) -> Verdict:
-    """Compare a run with its baseline run (same prompts, same order)."""
+    """Compare a run with another run of the same prompts in the same order (acceptance, tokens/s
+    and absolute latency): what `specgate compare` does with two results files."""
     tol = {**DEFAULT_TOLERANCES, **(tolerances or {})}
     if len(base.requests) != len(new.requests):
         return no_baseline(f"baseline has {len(base.requests)} requests, this run {len(new.requests)}")
     rng = np.random.default_rng(seed)
     checks: list[Check] = []
-    sb, sn = _spec(base), _spec(new)
-    if sb is not None and sn is not None and sum(s.drafts for s in sb) > 0:
-        k = max(len(s.accepted_per_pos) for s in sb + sn)
-        pos = lambda specs, i: np.array([s.accepted_per_pos[i] if i < len(s.accepted_per_pos) else 0 for s in specs], float)
-        col = lambda specs, attr: np.array([getattr(s, attr) for s in specs], float)
-        ratios = {
-            "acceptance_rate": ((col(sb, "accepted"), col(sn, "accepted")), (col(sb, "draft_tokens"), col(sn, "draft_tokens"))),
-            "mean_acceptance_length": ((col(sb, "accepted") + col(sb, "drafts"), col(sn, "accepted") + col(sn, "drafts")),
-                                       (col(sb, "drafts"), col(sn, "drafts"))),
-        }
-        for i in range(k):
-            ratios[f"acceptance_pos{i + 1}"] = ((pos(sb, i), pos(sn, i)), (col(sb, "drafts"), col(sn, "drafts")))
-        for metric, (num, den) in ratios.items():
-            checks.append(_ratio_check(metric, num, den, tol["acceptance_rate"], alpha / len(ratios), rng))
+    sb, sn = _spec(base.requests), _spec(new.requests)
+    if sb is not None and sn is not None:
+        checks += acceptance_checks(sb, sn, [r.output_tokens for r in base.requests],
+                                    [r.output_tokens for r in new.requests], tol["acceptance_rate"], alpha, rng)
     lat_b = np.array([r.latency_s or np.nan for r in base.requests], float)
     lat_n = np.array([r.latency_s or np.nan for r in new.requests], float)
     if np.isfinite(lat_b).all() and np.isfinite(lat_n).all() and (lat_b > 0).all() and (lat_n > 0).all():
-        checks.append(_latency_check(lat_b, lat_n, tol["latency"], alpha, rng))
+        checks.append(latency_check(lat_b, lat_n, tol["latency"], alpha, rng))
     if new.mode == "batch":
         from .metrics import tokens_per_s
 
         checks.append(_throughput_check(tokens_per_s(base), tokens_per_s(new), tol["tokens_per_s"]))
-    failed = [c for c in checks if not c.passed]
+    return combine(checks)
+
+
+def combine(checks: list[Check], problems: list[str] = (), notes: list[str] = (), prefix: str = "") -> Verdict:
+    """Checks and in-run problems -> one verdict; nothing judged -> 'no-baseline'."""
+    failed = [c.reason for c in checks if not c.passed] + list(problems)
     if failed:
-        return Verdict("fail", "; ".join(c.reason for c in failed), tuple(checks))
-    return Verdict("pass", f"{len(checks)} checks within tolerance", tuple(checks))
+        return Verdict("fail", prefix + "; ".join(failed), tuple(checks), tuple(notes))
+    if not checks:
+        return Verdict("no-baseline", prefix + "; ".join(notes) if notes else "nothing to judge", (), tuple(notes))
+    return Verdict("pass", f"{prefix}{len(checks)} checks within tolerance", tuple(checks), tuple(notes))

@@ -1,0 +1,88 @@
+"""Bugs planted inside vLLM (tests/vllm_plants.py) are each caught by the checks a benchmark runs:
+in-run correctness (tokens equal the control's, speculation happened) and the verdict against a
+baseline recorded from clean vLLM in the same test. Clean vLLM passes the same checks."""
+
+from pathlib import Path
+
+import pytest
+
+import vllm_plants
+from specgate import baselines, config, correctness, gate, prompts, sanity
+from specgate.engine import EnginePool
+from specgate.environment import environment
+from specgate.metrics import summarize
+
+pytestmark = pytest.mark.engine
+ROOT = Path(__file__).resolve().parents[1]
+SPEC = "fixture-aligned-draft_model-k3"
+
+
+@pytest.fixture(scope="module")
+def lab():
+    matrix = config.load(ROOT / "configs" / "cpu.toml", {"num_prompts": 8, "max_new_tokens": 32, "rounds": 1,
+                                                         "paired_control": False})
+    spec = next(c for c in matrix.conditions() if c.id == SPEC)
+    pool = EnginePool()
+    try:
+        yield Lab(pool, spec)
+    finally:
+        pool.close()
+
+
+class Lab:
+    """Runs the control and the speculative condition, and judges a run the way a benchmark does."""
+
+    def __init__(self, pool, spec):
+        import dataclasses
+
+        self.spec, self.pool = spec, pool
+        self.batch = dataclasses.replace(spec, mode="batch")
+        self.prompts = prompts.load(spec.pairing.prompt_set, spec.pairing.num_prompts, spec.pairing.seed)
+        self.ids = [p.id for p in self.prompts]
+        self.env = environment(None, ROOT)
+        self.control = {c.mode: self.run(c) for c in (spec.control, self.batch.control)}
+        self.records = {c.mode: self.record(c, self.run(c)) for c in (spec, self.batch)}
+
+    def run(self, condition):
+        return self.pool.get(condition).run(self.prompts, condition)
+
+    def record(self, condition, run):
+        facts = baselines.condition_facts(condition)
+        return baselines.portable_record(facts, self.env, summarize(run).as_dict(), run.to_dict())
+
+    def verdict(self, condition):
+        run = self.run(condition)
+        control = self.control[condition.mode]
+        problems = sanity.problems(condition, run, summarize(run, control))
+        problems += correctness.in_run_problems(condition, run, control, self.ids)
+        return gate.judge_condition(run, control, self.env, {}, (self.records[condition.mode], ""),
+                                    (None, "not judged here"), self.ids, problems)
+
+
+def test_clean_vllm_passes_every_check(lab):
+    for condition in (lab.spec, lab.batch):
+        v = lab.verdict(condition)
+        assert v.status == "pass", v.reason
+
+
+def test_every_draft_accepted_at_temperature_0_is_caught(lab):
+    with vllm_plants.every_draft_accepted():
+        v = lab.verdict(lab.spec)
+    assert v.status == "fail"
+    assert "emit other tokens than without speculation" in v.reason
+    assert "acceptance_rate rose" in v.reason and "re-record" in v.reason
+
+
+def test_speculation_silently_off_for_half_the_requests_is_caught(lab):
+    with vllm_plants.speculation_off_for_half():
+        v = lab.verdict(lab.spec)
+    assert v.status == "fail"
+    assert "speculation did not happen for" in v.reason
+    assert "drafts_per_token fell" in v.reason
+
+
+def test_acceptance_that_depends_on_batch_size_is_caught(lab):
+    with vllm_plants.acceptance_depends_on_batch_size():
+        sequential, batch = lab.verdict(lab.spec), lab.verdict(lab.batch)
+    assert sequential.status == "pass", "one request per step: the planted bug must not fire"
+    assert batch.status == "fail" and "acceptance_rate fell" in batch.reason

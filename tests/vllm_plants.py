@@ -1,0 +1,142 @@
+"""Bugs planted inside vLLM's own code at run time (monkeypatching vLLM, never specgate), for the
+tests that prove specgate's checks catch each class of failure. Each is a context manager that
+puts vLLM back on exit."""
+
+from __future__ import annotations
+
+import contextlib
+import zlib
+
+import pytest
+
+
+@contextlib.contextmanager
+def _patched(owner, name: str, make):
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(owner, name, make(getattr(owner, name)))
+        yield
+
+
+def every_draft_accepted():
+    """Greedy verification accepts every draft token: the target's argmax is replaced by the draft."""
+    import vllm.v1.sample.rejection_sampler as rs
+
+    def make(original):
+        def planted(output, cu, draft_token_ids, target_argmax, *args, **kwargs):
+            return original(output, cu, draft_token_ids, draft_token_ids.to(target_argmax.dtype), *args, **kwargs)
+        return planted
+
+    return _patched(rs, "_rejection_greedy_sample", make)
+
+
+def speculation_off_for_half():
+    """The scheduler drops the drafts of about half the requests (by a hash of the request id)."""
+    from vllm.v1.core.sched.scheduler import Scheduler
+
+    def make(original):
+        def planted(self, draft_token_ids):
+            kept = [ids if zlib.crc32(rid.encode()) % 2 == 0 else []
+                    for rid, ids in zip(draft_token_ids.req_ids, draft_token_ids.draft_token_ids)]
+            draft_token_ids.draft_token_ids = kept
+            return original(self, draft_token_ids)
+        return planted
+
+    return _patched(Scheduler, "update_draft_token_ids", make)
+
+
+def acceptance_depends_on_batch_size():
+    """With more than one request in a step, each request's first draft token is corrupted (so
+    rejected): the emitted tokens stay right, only acceptance moves."""
+    import vllm.v1.sample.rejection_sampler as rs
+
+    def make(original):
+        def planted(draft_token_ids, num_draft_tokens, max_spec_len, cu_num_draft_tokens, *args, **kwargs):
+            if sum(1 for n in num_draft_tokens if n) > 1:
+                draft_token_ids = draft_token_ids.clone()
+                starts = [int(c) - n for c, n in zip(cu_num_draft_tokens.tolist(), num_draft_tokens) if n]
+                draft_token_ids[starts] = (draft_token_ids[starts] + 1) % 4096
+            return original(draft_token_ids, num_draft_tokens, max_spec_len, cu_num_draft_tokens, *args, **kwargs)
+        return planted
+
+    return _patched(rs, "rejection_sample", make)
+
+
+# Planted bugs in vLLM's sampling at temperature > 0 (tests/test_lossless_engine.py).
+
+def lossless_ignore_top_p():
+    """Speculative positions skip top-k / top-p (the first token, from the plain sampler, keeps them)."""
+    import vllm.v1.sample.rejection_sampler as rs
+
+    return _patched(rs, "apply_top_k_top_p", lambda original: lambda logits, k, p: logits)
+
+
+def lossless_draft_probs_wrong_temperature():
+    """Probabilistic drafting samples its token at the request's temperature but reports draft
+    probabilities at twice that temperature to the rejection sampler."""
+    import torch
+    from vllm.v1.spec_decode import llm_base_proposer as lbp
+
+    def make(original):
+        def planted(logits, sampling_metadata, *args, **kwargs):
+            raw = logits.clone()
+            tokens, probs = original(logits, sampling_metadata, *args, **kwargs)
+            if sampling_metadata.all_greedy:
+                return tokens, probs
+            wrong = (raw / (2 * sampling_metadata.temperature.view(-1, 1))).softmax(-1, dtype=torch.float32)
+            return tokens, wrong
+        return planted
+
+    return _patched(lbp, "compute_probs_and_sample_next_token", make)
+
+
+def lossless_recovery_reuses_acceptance_noise():
+    """The recovered token's noise is the acceptance test's uniform again instead of fresh noise:
+    the same number decides acceptance and recovery, so recovery is no longer a fresh sample."""
+    import torch
+    import vllm.v1.sample.rejection_sampler as rs
+
+    def make(original):
+        def planted(max_spec_len, num_draft_tokens, cu_num_draft_tokens, draft_token_ids, draft_probs,
+                    target_probs, sampling_metadata, device, *args, **kwargs):
+            residual = target_probs.clone()
+            if draft_probs is None:
+                residual[torch.arange(len(draft_token_ids)), draft_token_ids.long()] = 0
+            else:
+                residual = (residual - draft_probs).clamp(min=0)
+            # One shared noise value per request (what the acceptance test drew) for every token:
+            # the recovered token becomes the residual's argmax.
+            return residual.argmax(-1).to(draft_token_ids.dtype)
+        return planted
+
+    return _patched(rs, "sample_recovered_tokens", make)
+
+
+def lossless_recovered_from_target():
+    """After a rejection the token is drawn from the target distribution instead of the residual
+    max(0, p - q), so the rejected draft token can come back."""
+    import torch
+    import vllm.v1.sample.rejection_sampler as rs
+
+    def make(original):
+        def planted(max_spec_len, num_draft_tokens, cu_num_draft_tokens, draft_token_ids, draft_probs,
+                    target_probs, *args, **kwargs):
+            zeros = torch.zeros_like(target_probs)
+            return original(max_spec_len, num_draft_tokens, cu_num_draft_tokens, draft_token_ids, zeros,
+                            target_probs, *args, **kwargs)
+        return planted
+
+    return _patched(rs, "sample_recovered_tokens", make)
+
+
+def lossless_no_temperature_on_speculative_positions():
+    """Speculative positions are scored at temperature 1 whatever the request asked for."""
+    import torch
+    import vllm.v1.sample.rejection_sampler as rs
+
+    def make(original):
+        def planted(x, cu_num_tokens, num_tokens, replace_from=0, replace_to=0):
+            out = original(x, cu_num_tokens, num_tokens, replace_from, replace_to)
+            return torch.ones_like(out) if out.is_floating_point() and replace_to == 1 else out
+        return planted
+
+    return _patched(rs, "expand_batch_to_tokens", make)
