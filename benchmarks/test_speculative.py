@@ -16,8 +16,9 @@ from specgate.baselines import BaselineError
 
 def test_speculative(benchmark, spec_condition, spec_engine, spec_prompts, specgate_session):
     benchmark.group = spec_condition.pairing.target_name
-    paired = specgate_session.paired_control(spec_condition)
-    result = benchmark.pedantic(spec_engine.run, args=(spec_prompts, spec_condition), kwargs={"paired": paired},
+    beside = {"paired": specgate_session.paired_control(spec_condition),
+              "reference": specgate_session.pool.machine_reference(spec_condition)}
+    result = benchmark.pedantic(spec_engine.run, args=(spec_prompts, spec_condition), kwargs=beside,
                                 rounds=1, iterations=1)
     metrics = specgate_session.record(spec_condition, result)
     benchmark.extra_info.update({"condition": spec_condition.id, "method": spec_condition.method,

@@ -34,7 +34,7 @@ from .fingerprint import model_id, tokens_digest
 SCHEMA = 2
 PORTABLE, TIMING = "portable", "timing"
 # Facts that change timings but not what the engine emits or accepts.
-TIMING_ONLY = ("rounds", "paired_control")
+TIMING_ONLY = ("rounds", "paired_control", "machine_reference")
 # Shown in results, never matched: where the models were on the recording machine.
 DISPLAY_ONLY = ("target_path", "draft_path")
 RECORDED = ("vllm", "torch", "hardware", "date", "commit")
@@ -57,6 +57,7 @@ def condition_facts(c: Condition) -> dict[str, Any]:
         "temperature": p.temperature, "top_p": p.top_p, "top_k": p.top_k, "seed": p.seed,
         "ignore_eos": p.ignore_eos, "instruct": p.instruct, "dtype": p.dtype, "rounds": p.rounds,
         **({"paired_control": True} if p.paired_control and c.mode == "sequential" and not c.is_control else {}),
+        **({"machine_reference": True} if p.machine_reference and c.mode == "sequential" and c.is_control else {}),
         "engine": dict(sorted(p.engine.items())), "speculative": dict(sorted(p.speculative.items())),
     }
 
@@ -88,14 +89,15 @@ def timing_record(facts: dict, environment: dict, metrics: dict, run: dict, cont
             "metrics": {k: metrics.get(k) for k in keep}, "mode": run["mode"], "wall_s": run["wall_s"],
             "latency_s": [r["latency_s"] for r in run["requests"]],
             "output_tokens": [r["output_tokens"] for r in run["requests"]],
+            "reference": _paired(run, "reference_latency_s"),
             "control": _paired(run) or (None if control_run is None else {
                 "wall_s": control_run["wall_s"], "latency_s": [r["latency_s"] for r in control_run["requests"]],
                 "output_tokens": [r["output_tokens"] for r in control_run["requests"]]})}
 
 
-def _paired(run: dict) -> dict | None:
-    """The control latencies timed beside each request (paired_control), if the run has them."""
-    lats = [r.get("control_latency_s") for r in run["requests"]]
+def _paired(run: dict, key: str = "control_latency_s") -> dict | None:
+    """The latencies timed beside each request (the control's, or the machine reference's), if any."""
+    lats = [r.get(key) for r in run["requests"]]
     if not lats or any(x is None for x in lats):
         return None
     return {"wall_s": None, "latency_s": lats, "output_tokens": [r["output_tokens"] for r in run["requests"]]}

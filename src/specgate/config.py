@@ -73,6 +73,9 @@ class Pairing:
     # Sequential mode: time each prompt on the no-speculation engine right beside the speculative
     # one (both engines alive), so latency is judged as a paired ratio that machine drift cannot move.
     paired_control: bool = False
+    # Sequential controls: time the target through transformers beside each request
+    # (reference_timing.py), so a slowdown in every vLLM step is seen against a vLLM-free clock.
+    machine_reference: bool = False
     engine: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
     speculative: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
     tolerances: dict[str, float] = field(default_factory=dict, hash=False, compare=False)
@@ -267,7 +270,8 @@ def _pairing(raw: dict[str, Any], where: str, base: Path) -> Pairing:
         top_p=v.number("top_p", minimum=0.0), top_k=v.integer("top_k", minimum=-1),
         seed=v.integer("seed", minimum=0), ignore_eos=v.boolean("ignore_eos"), instruct=v.boolean("instruct"),
         dtype=v.string("dtype"), modes=tuple(modes), concurrency=tuple(concurrency), rounds=v.integer("rounds", minimum=1),
-        paired_control=v.boolean("paired_control"), engine=v.table("engine"), speculative=speculative,
+        paired_control=v.boolean("paired_control"), machine_reference=v.boolean("machine_reference"),
+        engine=v.table("engine"), speculative=speculative,
         tolerances={k: float(x) for k, x in tolerances.items()},
     )
     if not 0.0 < p.top_p <= 1.0:

@@ -179,14 +179,24 @@ class Engine:
         params = [self._sampling(condition, first_index + i, **override) for i in range(len(prompts))]
         return self.llm.generate(self._texts(condition, prompts), params, use_tqdm=False)
 
-    def run(self, prompts: list[Prompt], condition: Condition | None = None, paired: Engine | None = None) -> RunResult:
+    def run(self, prompts: list[Prompt], condition: Condition | None = None, paired: Engine | None = None,
+            reference=None) -> RunResult:
         """Run every prompt under ``condition``'s sampling and mode (default: the one built for),
         ``rounds`` times; latencies are the per-request median over rounds.
 
         'sequential' sends one request at a time and times each; 'batch' submits all at once.
         """
         condition = condition or self.condition
-        return combine_rounds([self.run_once(prompts, condition, paired) for _ in range(condition.pairing.rounds)])
+        return combine_rounds([self.run_once(prompts, condition, paired, reference)
+                               for _ in range(condition.pairing.rounds)])
+
+    def _beside(self, condition: Condition, prompt: Prompt, index: int, paired, reference, texts):
+        if paired is not None:
+            return paired._timed(condition.control, prompt, index)[1]
+        if reference is not None:
+            ids = self.llm.get_tokenizer().encode(texts[index])
+            return reference.seconds(ids, condition.pairing.max_new_tokens)
+        return None
 
     def _timed(self, condition: Condition, prompt: Prompt, index: int):
         t0 = time.perf_counter()
@@ -194,9 +204,10 @@ class Engine:
         return out, time.perf_counter() - t0
 
     def run_once(self, prompts: list[Prompt], condition: Condition | None = None,
-                 paired: Engine | None = None) -> RunResult:
-        """``paired``: the no-speculation engine; each prompt also runs there, right before or after
-        (alternating, so neither side always follows the other), and its latency is kept beside."""
+                 paired: Engine | None = None, reference=None) -> RunResult:
+        """``paired``: the no-speculation engine; ``reference``: a reference_timing.MachineReference.
+        Each prompt also runs there, right before or after (alternating, so neither side always
+        follows the other), and its latency is kept beside the request's."""
         condition = condition or self.condition
         if engine_key(condition) != engine_key(self.condition):
             raise EngineError(f"{condition.id}: needs a different engine than {self.condition.id}")
@@ -212,14 +223,16 @@ class Engine:
             with timer:
                 if condition.mode == "sequential":
                     records = []
+                    texts = self._texts(condition, prompts) if reference is not None else None
                     for i, prompt in enumerate(prompts):
-                        control_s = None
-                        if paired is not None and i % 2 == 0:
-                            control_s = paired._timed(condition.control, prompt, i)[1]
+                        beside = None
+                        if i % 2 == 0:
+                            beside = self._beside(condition, prompt, i, paired, reference, texts)
                         out, latency = self._timed(condition, prompt, i)
-                        if paired is not None and i % 2 == 1:
-                            control_s = paired._timed(condition.control, prompt, i)[1]
-                        records.append(_record(out, latency, control_s))
+                        if i % 2 == 1:
+                            beside = self._beside(condition, prompt, i, paired, reference, texts)
+                        records.append(_record(out, latency, beside if paired is not None else None,
+                                               beside if reference is not None else None))
                 else:
                     records = [_record(out, _batch_latency(out)) for out in self._generate(condition, prompts)]
         except Exception as exc:
@@ -244,11 +257,13 @@ def _reason(exc: Exception) -> str:
     return lines[-1] if lines else type(exc).__name__
 
 
-def _record(output, latency: float | None, control_latency: float | None = None) -> RequestRecord:
+def _record(output, latency: float | None, control_latency: float | None = None,
+            reference_latency: float | None = None) -> RequestRecord:
     completion = output.outputs[0]
     return RequestRecord(prompt_tokens=len(output.prompt_token_ids), output_tokens=len(completion.token_ids),
                          latency_s=latency, spec=_request_spec(completion),
-                         output_token_ids=tuple(completion.token_ids), control_latency_s=control_latency)
+                         output_token_ids=tuple(completion.token_ids), control_latency_s=control_latency,
+                         reference_latency_s=reference_latency)
 
 
 def _release_memory() -> None:
@@ -270,6 +285,7 @@ class EnginePool:
                  server_urls: dict[str, str] | None = None):
         self.current: Engine | None = None
         self.paired: Engine | None = None  # the no-speculation engine kept beside (paired_control)
+        self.references: dict[str, object] = {}  # target -> reference_timing.MachineReference
         self.server_urls = server_urls or {}  # condition id -> running server to use instead of starting one
         self.log = log or (lambda msg: None)
         self.builds = 0
@@ -302,6 +318,18 @@ class EnginePool:
         self.log(f"engine {condition.id} ready in {engine.build_s:.1f}s")
         self.current = engine
         return engine
+
+    def machine_reference(self, condition: Condition):
+        """The vLLM-free clock to time beside a control (machine_reference pairings), loaded once."""
+        p = condition.pairing
+        if not (p.machine_reference and condition.is_control and condition.mode == "sequential"):
+            return None
+        if p.target not in self.references:
+            from .reference_timing import MachineReference
+
+            self.log(f"loading the machine reference (transformers) for {p.target_name}")
+            self.references[p.target] = MachineReference(p.target, p.dtype)
+        return self.references[p.target]
 
     def paired_control(self, condition: Condition) -> Engine | None:
         """The live no-speculation engine to time beside ``condition`` (paired_control pairings in

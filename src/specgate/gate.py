@@ -55,6 +55,13 @@ def judge_timing(rec: dict, run: RunResult, control: RunResult | None, tolerance
     if len(lat_b) != len(lat_n) or not (np.isfinite(lat_b).all() and np.isfinite(lat_n).all()):
         return []  # a mode without per-request latency: tokens/s below
     checks = []
+    reference = [r.reference_latency_s for r in run.requests]
+    if control is None and rec.get("reference") and all(reference):
+        ref_b = np.array(rec["reference"]["latency_s"], float)
+        if len(ref_b) == len(lat_n):
+            checks.append(v.paired_ratio_check((lat_b, ref_b), (lat_n, np.array(reference, float)),
+                                               tolerances["latency"], alpha, rng, "latency_vs_reference",
+                                               "vLLM / transformers latency per prompt"))
     if rec.get("control") is None or control is None:
         checks.append(v.latency_check(lat_b, lat_n, tolerances["control_latency"], alpha, rng))
     else:

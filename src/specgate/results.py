@@ -49,6 +49,7 @@ class RequestRecord:
     spec: SpecCounters | None = None  # vLLM's per-request acceptance counts, when reported
     output_token_ids: tuple[int, ...] = ()
     control_latency_s: float | None = None  # the same prompt on the no-speculation engine, timed right beside it
+    reference_latency_s: float | None = None  # a control's prompt through transformers, timed right beside it
 
 
 @dataclass(frozen=True)
@@ -91,7 +92,7 @@ class RunResult:
                                                        tuple(c["accepted_per_pos"]))
         requests = tuple(RequestRecord(r["prompt_tokens"], r["output_tokens"], r["latency_s"],
                                        counters(r.get("spec")), tuple(r.get("output_token_ids", ())),
-                                       r.get("control_latency_s"))
+                                       r.get("control_latency_s"), r.get("reference_latency_s"))
                          for r in d["requests"])
         stages = d.get("stages")
         return cls(d["condition_id"], d["mode"], d["k"], d["wall_s"], requests, counters(d["counters"]),
@@ -115,7 +116,9 @@ def combine_rounds(runs: list[RunResult]) -> RunResult:
 
     requests = tuple(replace(r, latency_s=median([run.requests[i].latency_s for run in runs]),
                              control_latency_s=median([run.requests[i].control_latency_s for run in runs])
-                             if r.control_latency_s is not None else None)
+                             if r.control_latency_s is not None else None,
+                             reference_latency_s=median([run.requests[i].reference_latency_s for run in runs])
+                             if r.reference_latency_s is not None else None)
                      for i, r in enumerate(first.requests))
     stages = None
     if all(run.stages is not None for run in runs):

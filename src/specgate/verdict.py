@@ -151,9 +151,11 @@ def token_check(base: list[str | None], new: list[str | None], allowed: int, pro
 
 
 def paired_ratio_check(base: tuple[np.ndarray, np.ndarray], new: tuple[np.ndarray, np.ndarray], tolerance: float,
-                       alpha: float, rng: np.random.Generator) -> Check:
-    """Speculative latency over the control's, prompt by prompt, in this run against the baseline's
-    run: machine-wide drift between the two runs cancels (lower is better)."""
+                       alpha: float, rng: np.random.Generator, metric: str = "latency_vs_control",
+                       what: str = "speculative / control latency per prompt") -> Check:
+    """A latency over a reference latency timed beside it (the control's, or a vLLM-free one),
+    prompt by prompt, in this run against the baseline's run: machine-wide drift between the
+    two runs cancels (lower is better)."""
     (lat_b, ctl_b), (lat_n, ctl_n) = base, new
     logs = np.log(lat_n / ctl_n) - np.log(lat_b / ctl_b)
     idx = rng.integers(0, len(logs), size=(BOOTSTRAP, len(logs)))
@@ -163,9 +165,9 @@ def paired_ratio_check(base: tuple[np.ndarray, np.ndarray], new: tuple[np.ndarra
     failed = change > tolerance and lower > 0.0
     word = "rose" if change > 0 else "fell"
     rb, rn = float(np.exp(np.log(lat_b / ctl_b).mean())), float(np.exp(np.log(lat_n / ctl_n).mean()))
-    reason = (f"latency_vs_control {word} {abs(change):.1%} (speculative / control latency per prompt {_fmt(rb)} -> "
+    reason = (f"{metric} {word} {abs(change):.1%} ({what} {_fmt(rb)} -> "
               f"{_fmt(rn)}; {1 - alpha:.0%} lower bound of the change {lower:+.1%}); tolerance {tolerance:.0%}")
-    return Check("latency_vs_control", not failed, rb, rn, change, (lower, float(np.quantile(boot, 1.0 - alpha))),
+    return Check(metric, not failed, rb, rn, change, (lower, float(np.quantile(boot, 1.0 - alpha))),
                  tolerance, reason)
 
 
