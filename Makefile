@@ -4,7 +4,8 @@ VENV ?= .venv
 PYTEST = $(VENV)/bin/python -m pytest
 ARGS ?=
 
-.PHONY: setup bench test models clean
+.PHONY: setup bench test models clean ab
+VLLM_A ?= 0.31.0
 
 setup: $(VENV)/.specgate-setup
 
@@ -21,9 +22,15 @@ bench: setup
 test: setup
 	$(PYTEST) tests -v -p no:cacheprovider $(ARGS)
 
+# The same matrix under vLLM $(VLLM_A) (installed into .venv-$(VLLM_A)) and under .venv's vLLM:
+# one report in reports/ab with the version delta on every line; exit 1 on a regression.
+ab: setup
+	VENV=.venv-$(VLLM_A) SPECGATE_VLLM_VERSION=$(VLLM_A) bash scripts/setup.sh
+	$(VENV)/bin/specgate ab .venv-$(VLLM_A)/bin/python $(VENV)/bin/python --out reports/ab -- $(ARGS)
+
 # Retrain the fixture models (about 15 minutes on 2 cores); the shipped ones are in models/fixture.
 models: setup
 	$(VENV)/bin/python models/train_fixtures.py
 
 clean:
-	rm -rf $(VENV) reports .benchmarks .hypothesis
+	rm -rf $(VENV) .venv-* reports .benchmarks .hypothesis

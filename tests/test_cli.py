@@ -166,3 +166,36 @@ def test_baseline_update_records_a_saved_run(tmp_path, capsys):
     timing = json.loads((tmp_path / "b" / "timing" / "cpu-test-2c.json").read_text())
     assert timing["records"]["good-draft_model-k1"]["control"]["latency_s"] == [1.2]  # its control, same run
     assert "1 baseline records written" in capsys.readouterr().out
+
+
+def _fake_python(tmp_path, name, doc) -> Path:
+    """An 'interpreter' that writes ``doc`` where --specgate-results points, as a benchmark run would."""
+    saved = tmp_path / f"{name}.doc.json"
+    saved.write_text(json.dumps(doc))
+    script = tmp_path / name
+    script.write_text(f'#!/bin/sh\nwhile [ "$1" != "--specgate-results" ]; do shift; done\ncp {saved} "$2"\n')
+    script.chmod(0o755)
+    return script
+
+
+def test_ab_judges_b_against_a_with_the_version_delta_on_every_line(tmp_path, capsys):
+    a, b = sweep_doc(), sweep_doc()
+    a["environment"]["vllm"] = "0.31.0"
+    # B accepts 10% fewer drafts in every 'good' request: a regression that only an A/B shows.
+    for cid, entry in b["runs"].items():
+        for r in entry["run"]["requests"]:
+            if r["spec"] and cid.startswith("good"):
+                r["spec"]["accepted"] = int(r["spec"]["accepted"] * 0.9)
+    status = cli.main(["ab", str(_fake_python(tmp_path, "pa", a)), str(_fake_python(tmp_path, "pb", b)),
+                       "--out", str(tmp_path / "ab")])
+    out = capsys.readouterr().out
+    assert status == 1
+    assert "# specgate ab: vLLM 0.31.0 (A) -> 0.32.0 (B)" in out
+    assert "| good-draft_model-k2 |" in out and "vLLM 0.31.0 -> 0.32.0: acceptance_rate fell" in out
+    summary = (tmp_path / "ab" / "summary.md").read_text()
+    assert summary.count("vLLM 0.31.0 -> 0.32.0") >= 6  # every judged condition says which versions
+
+
+def test_ab_with_a_missing_interpreter_is_one_clear_error(tmp_path, capsys):
+    assert cli.main(["ab", str(tmp_path / "nope"), str(tmp_path / "nope2"), "--out", str(tmp_path / "ab")]) == 2
+    assert "no such interpreter" in capsys.readouterr().err

@@ -7,9 +7,8 @@ import sys
 from pathlib import Path
 
 from . import config, preflight
-from . import gate
-from .baselines import (PORTABLE, SCHEMA, TIMING, BaselineError, BaselineFile, BaselineStore, portable_record,
-                        read_json, timing_record)
+from . import compare
+from .baselines import SCHEMA, BaselineError, BaselineStore, read_json
 from .merge import MergeError, merge
 from .publish import append_step_summary, write_report
 from .report import markdown_table, stage_table, text_table
@@ -110,16 +109,6 @@ def _report(args) -> int:
     return 0
 
 
-def _records(doc: dict, environment: dict) -> tuple[dict, dict]:
-    """Portable and timing records of every run of a results document."""
-    portable, timing = {}, {}
-    for cid, e in doc["runs"].items():
-        control = doc["runs"].get(e.get("control") or "", {}).get("run")
-        portable[cid] = portable_record(e["conditions"], environment, e["metrics"], e["run"])
-        timing[cid] = timing_record(e["conditions"], environment, e["metrics"], e["run"], control)
-    return portable, timing
-
-
 def _baseline_update(args) -> int:
     doc = load_results(args.results)
     env = {**doc["environment"], **({"hardware": args.hardware_tag} if args.hardware_tag else {})}
@@ -127,7 +116,7 @@ def _baseline_update(args) -> int:
     missing = set(args.only or ()) - set(chosen)
     if missing:
         raise BaselineError(f"{args.results}: no runs {sorted(missing)}; it has {', '.join(doc['runs'])}")
-    portable, timing = _records(doc, env)
+    portable, timing = compare.records(doc, env)
     written = BaselineStore(args.baselines, env["hardware"]).save(
         {cid: portable[cid] for cid in chosen}, {cid: timing[cid] for cid in chosen})
     print(f"{len(chosen)} baseline records written to {' and '.join(map(str, written))}")
@@ -143,35 +132,24 @@ def _baseline_migrate(args) -> int:
 
 
 def _compare(args) -> int:
-    """NEW against BASE (a results file) or against the baseline folder. Acceptance and tokens are
-    judged whatever the machines and versions; timing only between runs on the same hardware."""
+    """NEW against BASE (a results file) or against the baseline folder."""
     new = load_results(args.new)
-    env = new["environment"]
-    if args.base is not None:
-        base = load_results(args.base)
-        portable, timing = _records(base, base["environment"])
-        same_hw = base["environment"].get("hardware") == env.get("hardware")
-        files = (BaselineFile(args.base, PORTABLE, None, portable),
-                 BaselineFile(args.base, TIMING, env.get("hardware"), timing if same_hw else {}))
-    else:
-        store = BaselineStore(args.baselines, env["hardware"])
-        files = (store.portable(), store.timing())
-    rows, verdicts, lines = [], {}, []
-    for cid, entry in new["runs"].items():
-        run = RunResult.from_dict(entry["run"])
-        control_entry = new["runs"].get(entry.get("control") or "")
-        control = RunResult.from_dict(control_entry["run"]) if control_entry else None
-        found = [f.find(cid, entry["conditions"]) for f in files]
-        if found[1][0] is None and not files[1].records:
-            found[1] = (None, f"no timing records for {env.get('hardware')} to compare with")
-        v = gate.judge_condition(run, control, env, _tolerances(args, entry), found[0], found[1],
-                                 [str(i) for i in range(len(run.requests))])
-        rows.append((cid, entry["metrics"]))
-        verdicts[cid] = v.status
-        lines.append(f"{cid}: {v.status}: {v.reason}" + "".join(f"\n    {n}" for n in v.notes))
-    print(text_table(rows, verdicts))
-    print("\n".join(lines))
-    return _exit_status(verdicts, args.allow_missing)
+    hardware = new["environment"]["hardware"]
+    files = (compare.files_from_results(load_results(args.base), args.base, hardware) if args.base is not None
+             else compare.files_from_folder(args.baselines, hardware))
+    verdicts = compare.judge_runs(new, files, lambda entry: _tolerances(args, entry))
+    print(text_table([(cid, e["metrics"]) for cid, e in new["runs"].items()], {c: v.status for c, v in verdicts.items()}))
+    print("\n".join(f"{cid}: {v.status}: {v.reason}" + "".join(f"\n    {n}" for n in v.notes)
+                    for cid, v in verdicts.items()))
+    return _exit_status({c: v.status for c, v in verdicts.items()}, args.allow_missing)
+
+
+def _ab(args) -> int:
+    """The same matrix under two Python environments (two vLLM installs); B judged against A."""
+    from .ab import run_ab
+
+    statuses = run_ab(args.python_a, args.python_b, args.out, args.pytest_args)
+    return _exit_status(statuses, allow_missing=False)
 
 
 def _tolerances(args, entry) -> dict:
@@ -232,6 +210,13 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--latency-tolerance", type=float, metavar="REL",
                    help=f"relative latency rise allowed (default: the pairing's, else {DEFAULT_TOLERANCES['latency']})")
     c.set_defaults(func=_compare)
+    ab = sub.add_parser("ab", help="run the benchmarks under two Python environments (e.g. two vLLM versions) and "
+                                   "judge B against A: one report, the version delta on every line")
+    ab.add_argument("python_a", type=Path, help="the Python of environment A (the old vLLM), e.g. .venv-0.31.0/bin/python")
+    ab.add_argument("python_b", type=Path, help="the Python of environment B (the new vLLM), e.g. .venv/bin/python")
+    ab.add_argument("--out", type=Path, default=Path("reports/ab"), help="output folder (default: reports/ab)")
+    ab.add_argument("pytest_args", nargs="*", help="after --: arguments for both pytest runs, e.g. --specgate-pairing X")
+    ab.set_defaults(func=_ab)
     return parser
 
 

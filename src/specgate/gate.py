@@ -54,14 +54,16 @@ def judge_timing(rec: dict, run: RunResult, control: RunResult | None, tolerance
     lat_b = np.array([x or np.nan for x in rec.get("latency_s") or []], float)
     if len(lat_b) != len(lat_n) or not (np.isfinite(lat_b).all() and np.isfinite(lat_n).all()):
         return []  # a mode without per-request latency: tokens/s below
-    checks = []
     reference = [r.reference_latency_s for r in run.requests]
-    if control is None and rec.get("reference") and all(reference):
+    if control is None and rec.get("reference") and all(reference) and len(rec["reference"]["latency_s"]) == len(lat_n):
+        # Measured on the shared 2-core machine: this ratio moved -25%..+7% between unchanged runs,
+        # so it has the control's wide tolerance (docs/baselines.md), not latency's. The control's
+        # absolute latency is not judged beside it: a one-core load multiplied it by 4.5.
         ref_b = np.array(rec["reference"]["latency_s"], float)
-        if len(ref_b) == len(lat_n):
-            checks.append(v.paired_ratio_check((lat_b, ref_b), (lat_n, np.array(reference, float)),
-                                               tolerances["latency"], alpha, rng, "latency_vs_reference",
-                                               "vLLM / transformers latency per prompt"))
+        return [v.paired_ratio_check((lat_b, ref_b), (lat_n, np.array(reference, float)),
+                                     tolerances["control_latency"], alpha, rng, "latency_vs_reference",
+                                     "vLLM / transformers latency per prompt")]
+    checks = []
     if rec.get("control") is None or control is None:
         checks.append(v.latency_check(lat_b, lat_n, tolerances["control_latency"], alpha, rng))
     else:

@@ -87,20 +87,23 @@ def _ratio_check(metric: str, num: tuple[np.ndarray, np.ndarray], den: tuple[np.
     return Check(metric, not (fell or rose), base, new, change, (lower, upper), tolerance, reason)
 
 
+def _geometric_change(logs: np.ndarray, alpha: float, rng: np.random.Generator) -> tuple[float, float, float]:
+    """Relative change exp(mean(log ratios)) - 1 with its bootstrap bounds at alpha, 1 - alpha."""
+    idx = rng.integers(0, len(logs), size=(BOOTSTRAP, len(logs)))
+    boot = np.exp(logs[idx].mean(1)) - 1.0
+    return float(np.exp(logs.mean()) - 1.0), float(np.quantile(boot, alpha)), float(np.quantile(boot, 1.0 - alpha))
+
+
 def latency_check(base: np.ndarray, new: np.ndarray, tolerance: float, alpha: float,
                    rng: np.random.Generator) -> Check:
     """Paired per-request latency ratio (lower is better): geometric mean of new / baseline."""
-    logs = np.log(new / base)
-    idx = rng.integers(0, len(logs), size=(BOOTSTRAP, len(logs)))
-    boot = np.exp(logs[idx].mean(1)) - 1.0
-    change = float(np.exp(logs.mean()) - 1.0)
-    lower = float(np.quantile(boot, alpha))
+    change, lower, upper = _geometric_change(np.log(new / base), alpha, rng)
     failed = change > tolerance and lower > 0.0
     word = "rose" if change > 0 else "fell"
     reason = (f"latency {word} {abs(change):.1%} (mean {_fmt(base.mean())}s -> {_fmt(new.mean())}s; "
               f"{1 - alpha:.0%} lower bound of the change {lower:+.1%}); tolerance {tolerance:.0%}")
-    return Check("latency", not failed, float(base.mean()), float(new.mean()), change,
-                 (lower, float(np.quantile(boot, 1.0 - alpha))), tolerance, reason)
+    return Check("latency", not failed, float(base.mean()), float(new.mean()), change, (lower, upper), tolerance,
+                 reason)
 
 
 def _throughput_check(base: float, new: float, tolerance: float) -> Check:
@@ -157,18 +160,13 @@ def paired_ratio_check(base: tuple[np.ndarray, np.ndarray], new: tuple[np.ndarra
     prompt by prompt, in this run against the baseline's run: machine-wide drift between the
     two runs cancels (lower is better)."""
     (lat_b, ctl_b), (lat_n, ctl_n) = base, new
-    logs = np.log(lat_n / ctl_n) - np.log(lat_b / ctl_b)
-    idx = rng.integers(0, len(logs), size=(BOOTSTRAP, len(logs)))
-    boot = np.exp(logs[idx].mean(1)) - 1.0
-    change = float(np.exp(logs.mean()) - 1.0)
-    lower = float(np.quantile(boot, alpha))
+    change, lower, upper = _geometric_change(np.log(lat_n / ctl_n) - np.log(lat_b / ctl_b), alpha, rng)
     failed = change > tolerance and lower > 0.0
     word = "rose" if change > 0 else "fell"
     rb, rn = float(np.exp(np.log(lat_b / ctl_b).mean())), float(np.exp(np.log(lat_n / ctl_n).mean()))
     reason = (f"{metric} {word} {abs(change):.1%} ({what} {_fmt(rb)} -> "
               f"{_fmt(rn)}; {1 - alpha:.0%} lower bound of the change {lower:+.1%}); tolerance {tolerance:.0%}")
-    return Check(metric, not failed, rb, rn, change, (lower, float(np.quantile(boot, 1.0 - alpha))),
-                 tolerance, reason)
+    return Check(metric, not failed, rb, rn, change, (lower, upper), tolerance, reason)
 
 
 def versions(recorded: dict, environment: dict) -> str:

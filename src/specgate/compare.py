@@ -1,0 +1,50 @@
+"""Saved runs judged against saved runs or the baseline folder (what `specgate compare` and
+`specgate ab` print): acceptance and tokens whatever the machines and versions, timing only
+between runs on the same hardware."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from . import gate
+from .baselines import PORTABLE, TIMING, BaselineFile, BaselineStore, portable_record, timing_record
+from .results import RunResult
+from .verdict import Verdict
+
+
+def records(doc: dict, environment: dict) -> tuple[dict, dict]:
+    """Portable and timing records of every run of a results document."""
+    portable, timing = {}, {}
+    for cid, e in doc["runs"].items():
+        control = doc["runs"].get(e.get("control") or "", {}).get("run")
+        portable[cid] = portable_record(e["conditions"], environment, e["metrics"], e["run"])
+        timing[cid] = timing_record(e["conditions"], environment, e["metrics"], e["run"], control)
+    return portable, timing
+
+
+def files_from_results(base: dict, source: Path, hardware: str | None) -> tuple[BaselineFile, BaselineFile]:
+    portable, timing = records(base, base["environment"])
+    same_hw = base["environment"].get("hardware") == hardware
+    return (BaselineFile(source, PORTABLE, None, portable),
+            BaselineFile(source, TIMING, hardware, timing if same_hw else {}))
+
+
+def files_from_folder(folder: Path, hardware: str) -> tuple[BaselineFile, BaselineFile]:
+    store = BaselineStore(folder, hardware)
+    return store.portable(), store.timing()
+
+
+def judge_runs(new: dict, files: tuple[BaselineFile, BaselineFile], tolerances) -> dict[str, Verdict]:
+    """Every run of ``new`` against the records; ``tolerances(entry)`` gives a run's tolerances."""
+    env = new["environment"]
+    verdicts = {}
+    for cid, entry in new["runs"].items():
+        run = RunResult.from_dict(entry["run"])
+        control_entry = new["runs"].get(entry.get("control") or "")
+        control = RunResult.from_dict(control_entry["run"]) if control_entry else None
+        found = [f.find(cid, entry["conditions"]) for f in files]
+        if found[1][0] is None and not files[1].records:
+            found[1] = (None, f"no timing records for {env.get('hardware')} to compare with")
+        verdicts[cid] = gate.judge_condition(run, control, env, tolerances(entry), found[0], found[1],
+                                             [str(i) for i in range(len(run.requests))])
+    return verdicts

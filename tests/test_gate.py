@@ -1,0 +1,86 @@
+"""The verdict of one condition against portable and timing records (pure, hand-made runs)."""
+
+import numpy as np
+
+from specgate import baselines, gate, verdict
+from specgate.results import RequestRecord, RunResult, SpecCounters
+
+ENV = {"hardware": "cpu-a-2c", "vllm": "0.32.0", "torch": "2.13.0"}
+FACTS = {"temperature": 0.0, "k": 2}
+
+
+def run(accepted=(5, 6, 7, 4), latency=0.2, control=0.2, tokens=None, drafts=4):
+    reqs = tuple(RequestRecord(3, 8, latency * (1 + i / 10), SpecCounters(drafts, 2 * drafts, a, (min(a, drafts), a - min(a, drafts))),
+                               tuple(tokens[i]) if tokens else (1, 2, 3, i), control * (1 + i / 10))
+                 for i, a in enumerate(accepted))
+    return RunResult("x", "sequential", 2, 1.0, reqs)
+
+
+def records(base: RunResult, env=ENV):
+    d = base.to_dict()
+    return (baselines.portable_record(FACTS, env, {}, d), baselines.timing_record(FACTS, env, {}, d, None))
+
+
+def judge(new, base_run=None, env=ENV, base_env=ENV):
+    p, t = records(base_run or run(), base_env)
+    return gate.judge_condition(new, new, env, {}, (p, ""), (t, ""), ["a", "b", "c", "d"])
+
+
+def test_unchanged_passes_with_every_check_and_notes():
+    v = judge(run())
+    assert v.status == "pass", v.reason
+    assert {"acceptance_rate", "drafts_per_token", "tokens", "latency_vs_control"} <= {c.metric for c in v.checks}
+    assert v.notes[0].startswith("acceptance/tokens judged against the portable record from cpu-a-2c")
+
+
+def test_acceptance_rise_at_temperature_0_fails_and_says_how_to_re_record():
+    v = judge(run(accepted=(7, 8, 8, 6)))
+    assert v.status == "fail" and "acceptance_rate rose" in v.reason and "re-record" in v.reason
+
+
+def test_changed_tokens_fail_on_the_recording_hardware_and_are_tolerated_elsewhere():
+    other = run(tokens=[(1, 2, 3, 0), (9, 9, 9, 9), (1, 2, 3, 2), (1, 2, 3, 3)])
+    assert judge(other).status == "fail" and "1 of 4 requests emit other tokens" in judge(other).reason
+    assert judge(other, env={**ENV, "hardware": "cpu-b-2c"}).status == "pass"  # 25% of 4 = 1 allowed
+
+
+def test_a_slower_speculative_path_fails_and_machine_drift_does_not():
+    assert judge(run(latency=0.2 * 1.25)).status == "fail"  # 25% slower than its paired control
+    assert judge(run(latency=0.4, control=0.4)).status == "pass"  # the whole machine twice as slow
+
+
+def test_the_version_delta_leads_the_reason_and_never_skips():
+    v = judge(run(accepted=(3, 3, 3, 3)), base_env={**ENV, "vllm": "0.31.0"})
+    assert v.status == "fail" and v.reason.startswith("vLLM 0.31.0 -> 0.32.0: acceptance_rate fell")
+
+
+def test_no_records_is_no_baseline_with_both_reasons():
+    v = gate.judge_condition(run(), run(), ENV, {}, (None, "no portable baseline"), (None, "no timing"), [])
+    assert v.status == "no-baseline" and "no portable baseline" in v.reason and "no timing" in v.reason
+
+
+def test_paired_ratio_detects_fifteen_percent_under_five_percent_noise():
+    rng = np.random.default_rng(3)
+    ctl = rng.uniform(0.1, 0.3, 32)
+    base = (ctl * 0.9 * rng.lognormal(0, 0.05, 32), ctl)
+    new = (ctl * 0.9 * 1.15 * rng.lognormal(0, 0.05, 32), ctl)
+    check = verdict.paired_ratio_check(base, new, 0.10, 0.01, np.random.default_rng(0))
+    assert not check.passed and 0.10 < check.change < 0.20
+
+
+def control_run(latency, reference):
+    reqs = tuple(RequestRecord(3, 8, latency * (1 + i / 10), None, (1, 2, i), None, reference * (1 + i / 10))
+                 for i in range(4))
+    return RunResult("c", "sequential", 0, 1.0, reqs)
+
+
+def test_a_control_is_judged_against_its_machine_reference_not_its_own_past():
+    base = control_run(0.1, 0.08)
+    timing = baselines.timing_record(FACTS, ENV, {}, base.to_dict(), None)
+
+    def judge_control(new):
+        return gate.judge_condition(new, None, ENV, {}, (None, "n/a"), (timing, ""), ["a", "b", "c", "d"])
+
+    loaded = judge_control(control_run(0.45, 0.36))  # a one-core load: both 4.5x slower
+    assert loaded.status == "pass" and [c.metric for c in loaded.checks] == ["latency_vs_reference"]
+    assert judge_control(control_run(0.1 * 1.8, 0.08)).status == "fail"  # vLLM alone 80% slower

@@ -1,0 +1,58 @@
+"""Pure parts of the lossless-sampling tests: the target's sampling rules, the bins, the two-sample
+test and the power figure. Fixed seeds throughout."""
+
+import math
+
+import numpy as np
+import torch
+
+from specgate import lossless, stats
+from specgate.target_distribution import OTHER, Setting, process, two_token_distribution
+
+
+def test_chi2_critical_values_match_the_tables():
+    assert math.isclose(stats.chi2_isf(0.05, 1), 3.8415, rel_tol=1e-3)
+    assert math.isclose(stats.chi2_isf(0.01, 10), 23.209, rel_tol=1e-3)
+
+
+def test_detectable_shift_shrinks_with_the_square_root_of_the_sample():
+    probs = [0.4, 0.3, 0.2, 0.1]
+    small, large = (stats.detectable_tv(probs, n, 1e-6, 3) for n in (1000, 4000))
+    assert math.isclose(small / large, 2.0, rel_tol=1e-6)
+
+
+def test_two_sample_test_accepts_the_same_distribution_and_rejects_a_shift():
+    rng = np.random.default_rng(0)
+    p = np.array([0.5, 0.3, 0.15, 0.05])
+    a, b = rng.choice(4, 3000, p=p).tolist(), rng.choice(4, 3000, p=p).tolist()
+    assert stats.two_sample_g_test(a, b).p_value > 1e-3
+    shifted = rng.choice(4, 3000, p=[0.4, 0.4, 0.15, 0.05]).tolist()
+    assert stats.two_sample_g_test(a, shifted).p_value < 1e-6
+
+
+def test_sampling_rules():
+    logits = torch.tensor([2.0, 1.0, 0.0, -1.0])
+    probs = process(logits, Setting("m", min_p=0.3), set())
+    assert probs[2] == 0 and probs[3] == 0 and probs[1] > 0  # e^-1 > 0.3 > e^-2 relative to the max
+    assert process(logits, Setting("k", top_k=1), set()).tolist() == [1.0, 0.0, 0.0, 0.0]
+    penalised = process(logits, Setting("r", repetition_penalty=2.0), {0})
+    assert penalised[0] < process(logits, Setting("t"), set())[0]  # a seen token with a positive logit loses
+
+
+def test_bins_cover_the_distribution_and_impossible_pairs_stay_impossible():
+    vocab = 6
+    gen = torch.Generator().manual_seed(0)
+    table = torch.randn(vocab + 1, vocab, generator=gen)
+
+    def forward(ids):  # a toy model: the next token depends on the last one
+        return table[ids[:, -1]]
+
+    dist = two_token_distribution(forward, [vocab], Setting("p", top_p=0.7), max_first=3)
+    bins = dist.bins(min_probability=0.01)
+    assert math.isclose(sum(bins.values()), 1.0, abs_tol=1e-9)
+    t1 = next(iter(dist.second))
+    banned = int((dist.second[t1] == 0).nonzero()[0])
+    assert dist.bin_of(t1, banned, bins) not in bins  # probability 0: g_test fails it outright
+    sample = lossless.Sample([(t1, banned)] * 10, 10)
+    assert lossless.judge_exact(dist, sample).joint.impossible
+    assert (OTHER,) in bins or len(dist.second) == int((dist.first > 0).sum())
