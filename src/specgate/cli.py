@@ -214,14 +214,21 @@ def build_parser() -> argparse.ArgumentParser:
                                    "judge B against A: one report, the version delta on every line")
     ab.add_argument("python_a", type=Path, help="the Python of environment A (the old vLLM), e.g. .venv-0.31.0/bin/python")
     ab.add_argument("python_b", type=Path, help="the Python of environment B (the new vLLM), e.g. .venv/bin/python")
-    ab.add_argument("--out", type=Path, default=Path("reports/ab"), help="output folder (default: reports/ab)")
-    ab.add_argument("pytest_args", nargs="*", help="after --: arguments for both pytest runs, e.g. --specgate-pairing X")
-    ab.set_defaults(func=_ab)
+    ab.add_argument("--out", type=Path, default=Path("reports/ab"),
+                    help="output folder (default: reports/ab); arguments after -- go to both pytest runs")
+    ab.set_defaults(func=_ab, pytest_args=[])  # after --: arguments for both pytest runs
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    rest = argv[argv.index("--") + 1:] if "--" in argv else []
+    args = build_parser().parse_args(argv[:argv.index("--")] if "--" in argv else argv)
+    if rest and args.command != "ab":
+        print("specgate: error: only 'specgate ab' takes arguments after --", file=sys.stderr)
+        return 2
+    if rest:
+        args.pytest_args = rest
     try:
         return args.func(args)
     except (config.ConfigError, BaselineError) as exc:
