@@ -238,7 +238,9 @@ class Engine:
         except Exception as exc:
             self.broken = True  # the engine's state is unknown after a crash: the pool rebuilds it
             raise EngineError(f"{condition.id}: run failed: {type(exc).__name__}: {exc}") from exc
-        wall = time.perf_counter() - started
+        # The requests timed beside (paired control, machine reference) are not this run's time.
+        wall = time.perf_counter() - started - sum((r.control_latency_s or 0.0) + (r.reference_latency_s or 0.0)
+                                                   for r in records)
         counters = read_counters(self.llm) - before
         return RunResult(condition.id, condition.mode, condition.k, wall, tuple(records), counters,
                          timer.result(counters.draft_tokens, counters.drafts))
