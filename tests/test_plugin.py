@@ -19,7 +19,7 @@ name = "tiny"
 method = "draft_model"
 draft = "{models}/aligned-draft"
 k = [1, 2]
-# Timing is not what these tests check (test_regression_gate.py does, with measured noise): 3
+# Timing is not what these tests check (docs/baselines.md measures it; scripts/slow_vllm.py): 3
 # requests of ~30 ms on a shared, loaded 2-core machine once moved +1203%, so it is off (inf).
 tolerances = {{ min_acceptance_rate = {floor}, latency = inf, control_latency = inf }}
 """
