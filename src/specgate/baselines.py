@@ -154,6 +154,15 @@ class BaselineFile:
                           f"; re-record with --specgate-update-baselines if the change is intended")
         return rec, ""
 
+    def find_timing(self, cid: str, facts: dict, elsewhere: list[str] = ()) -> tuple[dict | None, str]:
+        """find() for a timing file, saying which hardware has records when this one has none."""
+        rec, why = self.find(cid, facts)
+        if rec is None and not self.records:
+            why = (f"no timing records for this hardware ({self.hardware})"
+                   + (f"; there are some for {', '.join(elsewhere)}" if elsewhere else "")
+                   + "; record them here with --specgate-update-baselines")
+        return rec, why
+
     def update(self, records: dict[str, dict]) -> None:
         merged = {**self.records, **records}
         doc = {"schema": SCHEMA, "kind": self.kind, **({"hardware": self.hardware} if self.kind == TIMING else {}),

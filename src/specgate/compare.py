@@ -42,9 +42,7 @@ def judge_runs(new: dict, files: tuple[BaselineFile, BaselineFile], tolerances) 
         run = RunResult.from_dict(entry["run"])
         control_entry = new["runs"].get(entry.get("control") or "")
         control = RunResult.from_dict(control_entry["run"]) if control_entry else None
-        found = [f.find(cid, entry["conditions"]) for f in files]
-        if found[1][0] is None and not files[1].records:
-            found[1] = (None, f"no timing records for {env.get('hardware')} to compare with")
-        verdicts[cid] = gate.judge_condition(run, control, env, tolerances(entry), found[0], found[1],
+        portable, timing = files[0].find(cid, entry["conditions"]), files[1].find_timing(cid, entry["conditions"])
+        verdicts[cid] = gate.judge_condition(run, control, env, tolerances(entry), portable, timing,
                                              [str(i) for i in range(len(run.requests))])
     return verdicts

@@ -276,12 +276,8 @@ class SpecgateSession:
                 verdict = Verdict("recorded", f"staged as the baseline for {condition.id}")
         else:
             portable = self.baseline_file(baselines_mod.PORTABLE).find(condition.id, facts)
-            timing = self.baseline_file(baselines_mod.TIMING).find(condition.id, facts)
-            if timing[0] is None and not self.baseline_file(baselines_mod.TIMING).records:
-                have = [t for t in self.store.timing_hardware() if t != self.environment["hardware"]]
-                timing = (None, f"no timing records for this hardware ({self.environment['hardware']})"
-                                + (f"; {self.store.folder} has them for {', '.join(have)}" if have else "")
-                                + "; record them here with --specgate-update-baselines")
+            elsewhere = [t for t in self.store.timing_hardware() if t != self.environment["hardware"]]
+            timing = self.baseline_file(baselines_mod.TIMING).find_timing(condition.id, facts, elsewhere)
             verdict = gate.judge_condition(result, control, self.environment, condition.pairing.tolerances,
                                            portable, timing, [p.id for p in prompts], problems)
         self.verdicts[condition.id] = verdict
