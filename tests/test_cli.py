@@ -3,6 +3,8 @@
 import json
 from pathlib import Path
 
+import pytest
+
 from specgate import cli
 from specgate.baselines import SCHEMA
 from specgate.metrics import summarize
@@ -15,7 +17,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_validate_lists_conditions(capsys):
     assert cli.main(["validate", str(ROOT / "configs" / "cpu.toml")]) == 0
     out = capsys.readouterr().out
-    assert "4 pairings, 22 conditions" in out and "fixture-aligned-draft_model-k5" in out
+    assert "4 pairings, 49 conditions" in out and "fixture-aligned-draft_model-k5" in out
 
 
 def test_validate_bad_file_exits_2_with_one_line(tmp_path, capsys):
@@ -53,7 +55,7 @@ def test_compare_across_hardware_judges_acceptance_but_not_timing(tmp_path, caps
         path.write_text(json.dumps({"schema": SCHEMA, "environment": {"hardware": hw, "vllm": vllm}, "runs": {
             "a-draft_model-k2": {"conditions": {}, "metrics": summarize(run).as_dict(), "run": run.to_dict()}}}))
         paths.append(str(path))
-    assert cli.main(["compare", paths[1], paths[0]]) == 0
+    assert cli.main(["compare", paths[1], "--base", paths[0]]) == 0
     out = capsys.readouterr().out
     assert "a-draft_model-k2: pass: vLLM 0.31.0 -> 0.32.0: 5 checks within tolerance" in out
     assert "from nvidia-b-x1 (vllm 0.31.0 -> 0.32.0" in out and "timing not judged" in out
@@ -78,8 +80,32 @@ def test_compare_two_results_files_judges_them(tmp_path, capsys):
     path.write_text(json.dumps({"schema": SCHEMA, "environment": {"hardware": "cpu-a-2c", "vllm": "1", "torch": "1"},
                                 "runs": {"a-draft_model-k2": {"conditions": {}, "metrics": summarize(run).as_dict(),
                                                               "run": run.to_dict()}}}))
-    assert cli.main(["compare", str(path), str(path)]) == 0
+    assert cli.main(["compare", str(path), "--base", str(path)]) == 0
     assert "a-draft_model-k2: pass" in capsys.readouterr().out
+    # The old order (NEW BASE) still works, and says how to write it now.
+    assert cli.main(["compare", str(path), str(path)]) == 0
+    captured = capsys.readouterr()
+    assert "a-draft_model-k2: pass" in captured.out
+    assert "deprecated" in captured.err and "specgate compare NEW --base BASE" in captured.err
+
+
+def test_version_and_help_name_every_argument_and_the_exit_codes(capsys):
+    import specgate
+
+    with pytest.raises(SystemExit) as done:
+        cli.main(["--version"])
+    assert done.value.code == 0 and capsys.readouterr().out.strip() == f"specgate {specgate.__version__}"
+    with pytest.raises(SystemExit):
+        cli.main(["--help"])
+    top = capsys.readouterr().out
+    assert "``" not in top and "exit status:" in top and "2  an error in the input" in top
+    parser = cli.build_parser()
+    commands = parser._subparsers._group_actions[0].choices
+    for name, sub in list(commands.items()) + [("baseline " + n, p) for n, p in
+                                               commands["baseline"]._subparsers._group_actions[0].choices.items()]:
+        for action in sub._actions:
+            if action.dest not in ("help", "func") and not getattr(action, "choices", None) or action.option_strings:
+                assert action.help, f"specgate {name}: argument {action.dest} has no help"
 
 
 def test_report_writes_every_chart_and_the_summary(tmp_path, capsys):

@@ -65,7 +65,10 @@ def test_shipped_configs_are_valid():
     cpu = config.load(ROOT / "configs" / "cpu.toml")
     assert [p.name for p in cpu.pairings] == ["fixture-aligned", "fixture-misaligned", "fixture",
                                               "fixture-aligned-humaneval"]
-    assert len([c for c in cpu.conditions() if not c.is_control]) == 20
+    assert len([c for c in cpu.conditions() if not c.is_control and not c.feature]) == 20
+    # Nine feature cells each for draft_model and ngram, at k 5.
+    cells = [c for c in cpu.conditions() if c.feature and not c.is_control]
+    assert len(cells) == 18 and {c.method for c in cells} == {"draft_model", "ngram"} and {c.k for c in cells} == {5}
     assert config.load(ROOT / "configs" / "gpu.toml").pairings
 
 

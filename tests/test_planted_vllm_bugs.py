@@ -2,12 +2,13 @@
 in-run correctness (tokens equal the control's, speculation happened) and the verdict against a
 baseline recorded from clean vLLM in the same test. Clean vLLM passes the same checks."""
 
+import dataclasses
 from pathlib import Path
 
 import pytest
 
 import vllm_plants
-from specgate import baselines, config, correctness, gate, prompts, sanity
+from specgate import baselines, config, correctness, features, gate, prompts, sanity
 from specgate.engine import EnginePool
 from specgate.environment import environment
 from specgate.metrics import summarize
@@ -33,8 +34,6 @@ class Lab:
     """Runs the control and the speculative condition, and judges a run the way a benchmark does."""
 
     def __init__(self, pool, spec):
-        import dataclasses
-
         self.spec, self.pool = spec, pool
         self.batch = dataclasses.replace(spec, mode="batch")
         self.prompts = prompts.load(spec.pairing.prompt_set, spec.pairing.num_prompts, spec.pairing.seed)
@@ -86,3 +85,66 @@ def test_acceptance_that_depends_on_batch_size_is_caught(lab):
         sequential, batch = lab.verdict(lab.spec), lab.verdict(lab.batch)
     assert sequential.status == "pass", "one request per step: the planted bug must not fire"
     assert batch.status == "fail" and "acceptance_rate fell" in batch.reason
+
+
+class FeatureLab:
+    """Feature cells (specgate.features) of the same condition: each feature's control and clean
+    record made once, then a cell judged the way the benchmark judges it."""
+
+    def __init__(self, lab: Lab):
+        self.lab, self.plain = lab, lab.run(lab.spec)
+        self.controls, self.records = {}, {}
+
+    def cell(self, feature):
+        return dataclasses.replace(self.lab.spec, feature=feature, mode=features.FEATURES[feature].mode)
+
+    def prompts(self, feature):
+        again = features.requests_per_prompt(feature) == 2
+        return self.lab.prompts + ([prompts.Prompt(f"{p.id}#again", p.text) for p in self.lab.prompts] if again else [])
+
+    def run(self, condition):
+        return self.lab.pool.get(condition).run(self.prompts(condition.feature), condition)
+
+    def verdict(self, feature):
+        cell, found = self.cell(feature), self.prompts(feature)
+        if feature not in self.controls:
+            self.controls[feature] = self.run(cell.control)
+            clean = self.run(cell)
+            self.records[feature] = baselines.portable_record(baselines.condition_facts(cell), self.lab.env,
+                                                              summarize(clean).as_dict(), clean.to_dict())
+        run, control, ids = self.run(cell), self.controls[feature], [p.id for p in found]
+        problems = sanity.problems(cell, run, summarize(run, control))
+        problems += correctness.in_run_problems(cell, run, control, ids)
+        problems += features.problems(feature, run, control, self.plain, None, ids)
+        return gate.judge_condition(run, control, self.lab.env, {}, (self.records[feature], ""),
+                                    (None, "not judged here"), ids, problems)
+
+
+@pytest.fixture(scope="module")
+def feature_lab(lab):
+    return FeatureLab(lab)
+
+
+@pytest.mark.parametrize("feature", ["logprobs", "prefix-caching"])
+def test_clean_vllm_passes_the_feature_cells(feature_lab, feature):
+    v = feature_lab.verdict(feature)
+    assert v.status == "pass", v.reason
+
+
+def test_logprobs_taken_from_the_draft_are_caught(feature_lab):
+    feature_lab.verdict("logprobs")  # control and clean record first, from clean vLLM
+    with vllm_plants.logprobs_from_draft():
+        v = feature_lab.verdict("logprobs")
+    assert v.status == "fail"
+    assert "feature logprobs: logprobs of the emitted tokens differ from the control's" in v.reason
+
+
+def test_prefix_cache_hits_that_change_the_drafts_are_caught(feature_lab):
+    feature_lab.verdict("prefix-caching")
+    with vllm_plants.prefix_hits_change_drafts():
+        v = feature_lab.verdict("prefix-caching")
+    assert v.status == "fail"
+    # In-run: against the uncached copies, or (the engine here is warm, so both copies hit) the
+    # plain cell; and against the clean record.
+    assert "feature prefix-caching: acceptance differs from the same" in v.reason
+    assert "acceptance_rate fell" in v.reason

@@ -45,9 +45,10 @@ def test_benchmarks_run_controls_first_and_print_the_table(tmp_path):
     order = [line.split("::")[1].split(" ")[0] for line in proc.stdout.splitlines() if "PASSED" in line]
     assert order == ["test_speculative[fixture-nospec]", "test_speculative[tiny-draft_model-k1]",
                      "test_speculative[tiny-draft_model-k2]"]
-    assert "specgate metrics" in proc.stdout
-    table = proc.stdout.split("specgate metrics")[1]
+    assert "specgate verdicts" in proc.stdout
+    table = proc.stdout.split("specgate verdicts")[1].split("short test summary")[0]
     assert "tiny-draft_model-k2" in table and "speedup" in table
+    assert max(len(line) for line in table.splitlines()[1:]) <= 100
     doc = json.loads(results.read_text())["runs"]
     assert set(doc) == {"fixture-nospec", "tiny-draft_model-k1", "tiny-draft_model-k2"}
     assert doc["tiny-draft_model-k1"]["metrics"]["speedup"] > 0

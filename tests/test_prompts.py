@@ -97,6 +97,72 @@ def test_bad_prompt_files_are_named_errors(tmp_path, content, options, message):
         prompts.load("file", 1, 0, options)
 
 
+def test_file_ids_come_from_the_file_when_it_has_them(tmp_path):
+    path = tmp_path / "p.jsonl"
+    path.write_text('{"id": "ticket-7", "text": "a"}\n{"id": 8, "text": "b"}\n')
+    assert {p.id for p in prompts.load("file", 2, 0, {"path": str(path)})} == {"ticket-7", "8"}
+    path = tmp_path / "keyed.jsonl"
+    path.write_text('{"key": "k1", "text": "a"}\n{"key": "k2", "text": "b"}\n')
+    assert {p.id for p in prompts.load("file", 2, 0, {"path": str(path)})} == {"file-0", "file-1"}
+    assert {p.id for p in prompts.load("file", 2, 0, {"path": str(path), "id_column": "key"})} == {"k1", "k2"}
+    path = tmp_path / "repeated.jsonl"
+    path.write_text('{"key": "k1", "text": "a"}\n{"key": "k1", "text": "b"}\n')
+    with pytest.raises(PromptSetError, match="repeats id 'k1' \\(rows 0 and 1\\)"):
+        prompts.load("file", 2, 0, {"path": str(path), "id_column": "key"})
+
+
+def _long_and_short(tmp_path):
+    """Ten prompts; three of them far longer than the fixture's 1024-token context."""
+    import json
+
+    rows = [{"id": f"q{i}", "text": ("def f(x):\n    return x\n" * (400 if i in (2, 5, 7) else 1))} for i in range(10)]
+    path = tmp_path / "mixed.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+def _pairing(tmp_path, options, num_prompts=7):
+    from specgate import config
+
+    model = ROOT / "models" / "fixture" / "target"
+    cfg = tmp_path / "p.toml"
+    cfg.write_text(f'[[pairing]]\nname = "x"\ntarget = "{model}"\nmethod = "ngram"\nk = 1\nprompt_set = "file"\n'
+                   f'num_prompts = {num_prompts}\nengine = {{ max_model_len = 1024 }}\nprompt_options = {options}\n')
+    return config.load(cfg).pairings[0]
+
+
+def test_over_long_prompts_fail_preflight_with_the_option_that_drops_them(tmp_path):
+    from specgate import preflight
+
+    p = _pairing(tmp_path, f'{{ path = "{_long_and_short(tmp_path)}" }}', num_prompts=10)
+    with pytest.raises(preflight.PreflightError, match="prompt 'q.' .* has .* tokens.*max_prompt_tokens = 960"):
+        preflight.check(p)
+
+
+def test_max_prompt_tokens_drops_the_over_long_prompts_before_sampling(tmp_path):
+    from specgate import baselines, config, preflight
+
+    p = _pairing(tmp_path, f'{{ path = "{_long_and_short(tmp_path)}", max_prompt_tokens = 960 }}')
+    sample, dropped = preflight.prompt_sample(p)
+    assert sorted(dropped) == ["q2", "q5", "q7"]
+    assert len(sample) == 7 and not {x.id for x in sample} & set(dropped)
+    preflight.check(p)  # every remaining prompt fits
+    with pytest.raises(PromptSetError, match="has 7 prompts; num_prompts=8 asks for more"):
+        preflight.prompt_sample(_pairing(tmp_path, f'{{ path = "{_long_and_short(tmp_path)}", max_prompt_tokens = 960 }}',
+                                         num_prompts=8))
+    # The dropped ids are part of the workload key: another tokenizer that drops others is another workload.
+    c = config.Matrix(p, (p,)).conditions()[-1]
+    assert baselines.condition_facts(c, dropped)["prompts_dropped"]["count"] == 3
+    assert baselines.condition_facts(c, dropped) != baselines.condition_facts(c, dropped[:2])
+
+
+def test_max_prompt_tokens_must_be_a_positive_integer(tmp_path):
+    from specgate.config import ConfigError
+
+    with pytest.raises(ConfigError, match="prompt_options.max_prompt_tokens': must be an integer >= 1"):
+        _pairing(tmp_path, '{ path = "x.jsonl", max_prompt_tokens = "960" }')
+
+
 def test_missing_prompt_file(tmp_path):
     with pytest.raises(PromptSetError, match="no file .*missing.jsonl"):
         prompts.load("file", 1, 0, {"path": str(tmp_path / "missing.jsonl")})

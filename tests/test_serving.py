@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pytest
 
+from specgate.metrics import summarize
 from specgate import config, prompts
 from specgate.prometheus import spec_counters
 from specgate.results import SpecCounters
@@ -62,6 +63,13 @@ def test_a_real_server_on_loopback_reports_acceptance_at_each_concurrency(servin
     for run in runs:
         assert [r.output_tokens for r in run.requests] == [16] * 8  # ignore_eos: every request runs to max
         assert all(r.latency_s > 0 and r.prompt_tokens > 0 for r in run.requests)
+        # Streamed: the first token comes before the end, and the chunk gaps fit in the rest.
+        assert all(0 < r.ttft_s < r.latency_s and r.itl_s and sum(r.itl_s) <= r.latency_s - r.ttft_s + 1e-3
+                   for r in run.requests)
+        # With speculation several tokens arrive in one chunk: fewer gaps than tokens.
+        assert sum(len(r.itl_s) for r in run.requests) < sum(r.output_tokens - 1 for r in run.requests)
+        m = summarize(run)
+        assert 0 < m.ttft_p50_ms <= m.ttft_p90_ms <= m.ttft_p99_ms and 0 < m.itl_p50_ms <= m.itl_p99_ms
         c = run.counters
         assert c.drafts > 0 and c.draft_tokens == 3 * c.drafts and 0 < c.accepted <= c.draft_tokens
         assert sum(c.accepted_per_pos) == c.accepted

@@ -61,6 +61,52 @@ def acceptance_depends_on_batch_size():
     return _patched(rs, "rejection_sample", make)
 
 
+def logprobs_from_draft():
+    """The logprobs of the draft positions come from the draft (a greedy draft: certain of its
+    token, logprob 0) instead of the target's logits; the emitted tokens stay right."""
+    import torch
+    from vllm.v1.sample.rejection_sampler import RejectionSampler
+
+    def make(original):
+        def planted(self, max_num_logprobs, metadata, logits, target_logits, *args, **kwargs):
+            draft = torch.full_like(target_logits, -1e4)
+            draft[torch.arange(draft.shape[0]), metadata.draft_token_ids.long()] = 0.0
+            return original(self, max_num_logprobs, metadata, logits, draft, *args, **kwargs)
+        return planted
+
+    return _patched(RejectionSampler, "_get_logprobs_tensors", make)
+
+
+@contextlib.contextmanager
+def prefix_hits_change_drafts(vocab: int = 4096):
+    """Requests that hit the prefix cache get other drafts (every draft token shifted by one)
+    than the proposer made: tokens stay right (verification rejects them), acceptance falls."""
+    from vllm.v1.core.kv_cache_manager import KVCacheManager
+    from vllm.v1.core.sched.scheduler import Scheduler
+
+    hit: set[str] = set()
+
+    def make_lookup(original):
+        def planted(self, request, *args, **kwargs):
+            found = original(self, request, *args, **kwargs)
+            if found[1] > 0:
+                hit.add(request.request_id)
+            return found
+        return planted
+
+    def make_update(original):
+        def planted(self, draft_token_ids):
+            draft_token_ids.draft_token_ids = [[(int(t) + 1) % vocab for t in ids] if rid in hit else ids
+                                               for rid, ids in zip(draft_token_ids.req_ids,
+                                                                   draft_token_ids.draft_token_ids)]
+            return original(self, draft_token_ids)
+        return planted
+
+    with _patched(KVCacheManager, "get_computed_blocks", make_lookup), \
+            _patched(Scheduler, "update_draft_token_ids", make_update):
+        yield
+
+
 # Planted bugs in vLLM's sampling at temperature > 0 (tests/test_lossless_engine.py).
 
 def lossless_ignore_top_p():

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from .config import Condition
-from .fingerprint import model_id, tokens_digest
+from .fingerprint import model_id, text_digest, tokens_digest
 
 SCHEMA = 2
 PORTABLE, TIMING = "portable", "timing"
@@ -44,8 +44,9 @@ class BaselineError(ValueError):
     """A baseline or results file cannot be used; the message says which file, why, and what to do."""
 
 
-def condition_facts(c: Condition) -> dict[str, Any]:
-    """Everything about a condition that changes its numbers, as plain JSON values; models by content."""
+def condition_facts(c: Condition, dropped: tuple[str, ...] | None = None) -> dict[str, Any]:
+    """Everything about a condition that changes its numbers, as plain JSON values; models by content.
+    ``dropped``: the prompt ids max_prompt_tokens left out (another tokenizer or file drops others)."""
     p = c.pairing  # for a control, the control pairing: no draft, no speculative keys
     return {
         "pairing": p.name, "method": c.method, "k": c.k, "mode": c.mode,
@@ -54,11 +55,15 @@ def condition_facts(c: Condition) -> dict[str, Any]:
         "prompt_set": p.prompt_set, **({"prompt_options": dict(sorted(p.prompt_options.items()))}
                                        if p.prompt_options else {}),
         "num_prompts": p.num_prompts, "max_new_tokens": p.max_new_tokens,
-        "temperature": p.temperature, "top_p": p.top_p, "top_k": p.top_k, "seed": p.seed,
+        "temperature": c.temperature, "top_p": p.top_p, "top_k": p.top_k, "seed": p.seed,
         "ignore_eos": p.ignore_eos, "instruct": p.instruct, "dtype": p.dtype, "rounds": p.rounds,
         **({"paired_control": True} if p.paired_control and c.mode == "sequential" and not c.is_control else {}),
         **({"machine_reference": True} if p.machine_reference and c.mode == "sequential" and c.is_control else {}),
         "engine": dict(sorted(p.engine.items())), "speculative": dict(sorted(p.speculative.items())),
+        **({"feature": c.feature, "feature_engine": dict(sorted(p.features.get(c.feature, {}).items()))}
+           if c.feature else {}),
+        **({"prompts_dropped": {"count": len(dropped), "ids": text_digest("\n".join(sorted(dropped)))}}
+           if dropped is not None else {}),
     }
 
 
@@ -82,6 +87,12 @@ def portable_record(facts: dict, environment: dict, metrics: dict, run: dict) ->
             "metrics": {k: metrics.get(k) for k in keep}, "requests": requests, "counters": run["counters"]}
 
 
+def unsupported_record(facts: dict, environment: dict, reason: str) -> dict:
+    """A combination vLLM refused, kept like a figure: a change in support is a change."""
+    return {"conditions": matching_facts(facts, PORTABLE), "recorded": recorded(environment), "metrics": {},
+            "unsupported": reason}
+
+
 def timing_record(facts: dict, environment: dict, metrics: dict, run: dict, control_run: dict | None) -> dict:
     """Per-request latency, paired with the control's latency for the same prompt (None for a control)."""
     keep = ("latency_mean_s", "latency_p50_s", "tokens_per_s", "speedup", "step_ms", "wall_s")
@@ -89,10 +100,20 @@ def timing_record(facts: dict, environment: dict, metrics: dict, run: dict, cont
             "metrics": {k: metrics.get(k) for k in keep}, "mode": run["mode"], "wall_s": run["wall_s"],
             "latency_s": [r["latency_s"] for r in run["requests"]],
             "output_tokens": [r["output_tokens"] for r in run["requests"]],
+            **_streaming(run),
             "reference": _paired(run, "reference_latency_s"),
             "control": _paired(run) or (None if control_run is None else {
                 "wall_s": control_run["wall_s"], "latency_s": [r["latency_s"] for r in control_run["requests"]],
                 "output_tokens": [r["output_tokens"] for r in control_run["requests"]]})}
+
+
+def _streaming(run: dict) -> dict:
+    """Serving mode: per request, time to first token and mean inter-token latency."""
+    reqs = run["requests"]
+    if not reqs or any(r.get("ttft_s") is None for r in reqs):
+        return {}
+    return {"ttft_s": [r["ttft_s"] for r in reqs],
+            "itl_s": [sum(r["itl_s"]) / len(r["itl_s"]) if r.get("itl_s") else None for r in reqs]}
 
 
 def _paired(run: dict, key: str = "control_latency_s") -> dict | None:

@@ -1,4 +1,4 @@
-"""The ``specgate`` command: check pairings files, show and compare saved runs, manage baselines."""
+"""The `specgate` command: check pairings files, show and compare saved runs, manage baselines."""
 
 from __future__ import annotations
 
@@ -6,12 +6,13 @@ import argparse
 import sys
 from pathlib import Path
 
-from . import config, preflight
+from . import __version__, config, preflight
 from . import compare
 from .baselines import SCHEMA, BaselineError, BaselineStore, read_json
 from .merge import MergeError, merge
 from .publish import append_step_summary, write_report
 from .report import markdown_table, stage_table, text_table
+from .verdict import JUDGED
 from .results import RunResult
 from .verdict import DEFAULT_TOLERANCES
 
@@ -87,7 +88,7 @@ def _merge(args) -> int:
 def _exit_status(statuses: dict[str, str | None], allow_missing: bool) -> int:
     """1 on any regression; also 1 when a condition was not judged (unless allowed) or nothing was."""
     failed = [cid for cid, s in statuses.items() if s == "fail"]
-    missing = [cid for cid, s in statuses.items() if s not in ("pass", "fail", "recorded")]
+    missing = [cid for cid, s in statuses.items() if s not in JUDGED]
     if failed:
         print(f"specgate: regressions in {', '.join(failed)}", file=sys.stderr)
         return 1
@@ -132,7 +133,13 @@ def _baseline_migrate(args) -> int:
 
 
 def _compare(args) -> int:
-    """NEW against BASE (a results file) or against the baseline folder."""
+    """NEW against --base (a results file) or against the baseline folder."""
+    if args.old_base is not None:
+        if args.base is not None:
+            raise BaselineError("give the base once: `specgate compare NEW --base BASE`")
+        print("specgate: warning: `specgate compare NEW BASE` is deprecated (its order reads backwards); "
+              "use `specgate compare NEW --base BASE`", file=sys.stderr)
+        args.base = args.old_base
     new = load_results(args.new)
     hardware = new["environment"]["hardware"]
     files = (compare.files_from_results(load_results(args.base), args.base, hardware) if args.base is not None
@@ -158,28 +165,40 @@ def _tolerances(args, entry) -> dict:
     return {**entry.get("tolerances", {}), **{k: v for k, v in given.items() if v is not None}}
 
 
+RESULTS_HELP = "a results file (--specgate-results, or reports/results.json of a run)"
 REFERENCE_HELP = ("draw these published figures dotted beside the run (origin-h100: the origin benchmark's "
                   "vLLM v0 figures on an H100; for shape, not a gate)")
 
 
+EXIT_CODES = """exit status:
+  0  pass: everything judged was within tolerance
+  1  a regression; for compare, merge and ab also a condition not judged (no comparable baseline)
+     unless --allow-missing, and always when nothing was judged
+  2  an error in the input (pairings file, results or baseline file, command line)
+
+The benchmarks themselves run under pytest: `make bench` (docs: README.md)."""
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="specgate", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser = argparse.ArgumentParser(prog="specgate", description=__doc__, epilog=EXIT_CODES,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"specgate {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     v = sub.add_parser("validate", help="check a pairings file, its models and prompts (no engine); list conditions")
-    v.add_argument("pairings", type=Path)
+    v.add_argument("pairings", type=Path, help="pairings file (TOML), e.g. configs/cpu.toml")
     v.add_argument("--config-only", action="store_true", help="check the file alone, not its models and prompts")
     v.set_defaults(func=_validate)
     t = sub.add_parser("table", help="print the metrics table of a --specgate-results file")
-    t.add_argument("results", type=Path)
+    t.add_argument("results", type=Path, help=RESULTS_HELP)
     t.add_argument("--markdown", action="store_true", help="Markdown instead of fixed-width text")
     t.set_defaults(func=_table)
     r = sub.add_parser("report", help="charts (PNG) and a Markdown summary of a --specgate-results file")
-    r.add_argument("results", type=Path)
+    r.add_argument("results", type=Path, help=RESULTS_HELP)
     r.add_argument("--out", type=Path, default=Path("reports"), help="output folder (default: reports)")
     r.add_argument("--reference", choices=["origin-h100"], help=REFERENCE_HELP)
     r.set_defaults(func=_report)
     m = sub.add_parser("merge", help="merge the results files of --specgate-shard runs into one run's report")
-    m.add_argument("results", type=Path, nargs="+")
+    m.add_argument("results", type=Path, nargs="+", help="the shards' results files (--specgate-results)")
     m.add_argument("--out", type=Path, default=Path("reports"), help="output folder (default: reports)")
     m.add_argument("--reference", choices=["origin-h100"], help=REFERENCE_HELP)
     m.add_argument("--allow-missing", action="store_true",
@@ -188,7 +207,7 @@ def build_parser() -> argparse.ArgumentParser:
     b = sub.add_parser("baseline", help="manage baseline records")
     bsub = b.add_subparsers(dest="baseline_command", required=True)
     u = bsub.add_parser("update", help="write the runs of a results file as baselines (atomically)")
-    u.add_argument("results", type=Path)
+    u.add_argument("results", type=Path, help=RESULTS_HELP)
     u.add_argument("--baselines", type=Path, default=Path("baselines"), help="baseline folder (default: baselines)")
     u.add_argument("--hardware-tag", help="override the results file's hardware tag")
     u.add_argument("--only", action="append", metavar="CONDITION", help="only this condition id (repeatable)")
@@ -199,8 +218,10 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("pairings", type=Path, help="the pairings file the records were measured from (for model paths)")
     g.set_defaults(func=_baseline_migrate)
     c = sub.add_parser("compare", help="judge a results file against another one or against the baselines")
-    c.add_argument("new", type=Path)
-    c.add_argument("base", type=Path, nargs="?", help="results file to compare with (default: the baseline folder)")
+    c.add_argument("new", type=Path, help="the results file to judge (--specgate-results of the new run)")
+    c.add_argument("--base", type=Path, metavar="BASE",
+                   help="results file to judge it against (e.g. the run before an upgrade); default: the baseline folder")
+    c.add_argument("old_base", type=Path, nargs="?", metavar="BASE", help=argparse.SUPPRESS)
     c.add_argument("--baselines", type=Path, default=Path("baselines"), help="baseline folder (default: baselines)")
     c.add_argument("--allow-missing", action="store_true",
                    help="exit 0 even when some conditions had no comparable baseline (never when none had)")

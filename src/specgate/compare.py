@@ -7,7 +7,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from . import gate
-from .baselines import PORTABLE, TIMING, BaselineFile, BaselineStore, portable_record, timing_record
+from .baselines import (PORTABLE, TIMING, BaselineFile, BaselineStore, portable_record, timing_record,
+                        unsupported_record)
 from .results import RunResult
 from .verdict import Verdict
 
@@ -16,9 +17,13 @@ def records(doc: dict, environment: dict) -> tuple[dict, dict]:
     """Portable and timing records of every run of a results document."""
     portable, timing = {}, {}
     for cid, e in doc["runs"].items():
-        control = doc["runs"].get(e.get("control") or "", {}).get("run")
+        if e.get("run") is None:  # a feature cell vLLM refused
+            portable[cid] = unsupported_record(e["conditions"], environment, e.get("unsupported", "refused"))
+            continue
+        control = (doc["runs"].get(e.get("control") or "") or {}).get("run")
         portable[cid] = portable_record(e["conditions"], environment, e["metrics"], e["run"])
-        timing[cid] = timing_record(e["conditions"], environment, e["metrics"], e["run"], control)
+        if not e["conditions"].get("feature"):
+            timing[cid] = timing_record(e["conditions"], environment, e["metrics"], e["run"], control)
     return portable, timing
 
 
@@ -39,10 +44,15 @@ def judge_runs(new: dict, files: tuple[BaselineFile, BaselineFile], tolerances) 
     env = new["environment"]
     verdicts = {}
     for cid, entry in new["runs"].items():
+        portable = files[0].find(cid, entry["conditions"])
+        if entry.get("run") is None:
+            verdicts[cid] = gate.judge_refused(entry.get("unsupported", "refused"), portable, env)
+            continue
         run = RunResult.from_dict(entry["run"])
         control_entry = new["runs"].get(entry.get("control") or "")
-        control = RunResult.from_dict(control_entry["run"]) if control_entry else None
-        portable, timing = files[0].find(cid, entry["conditions"]), files[1].find_timing(cid, entry["conditions"])
+        control = RunResult.from_dict(control_entry["run"]) if control_entry and control_entry.get("run") else None
+        timing = ((None, "a feature cell's subject is correctness") if entry["conditions"].get("feature")
+                  else files[1].find_timing(cid, entry["conditions"]))
         verdicts[cid] = gate.judge_condition(run, control, env, tolerances(entry), portable, timing,
                                              [str(i) for i in range(len(run.requests))])
     return verdicts

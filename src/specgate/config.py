@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from . import features as features_mod
 from . import prompts as prompt_sets
 
 try:
@@ -79,6 +80,8 @@ class Pairing:
     engine: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
     speculative: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
     tolerances: dict[str, float] = field(default_factory=dict, hash=False, compare=False)
+    # Feature cells (features.py) at the largest k: name -> engine arguments over the feature's own.
+    features: dict[str, dict[str, Any]] = field(default_factory=dict, hash=False, compare=False)
     # Set by the loader, not the file: the id stem of this pairing's no-speculation control.
     control_name: str = ""
 
@@ -92,6 +95,7 @@ class Condition:
     k: int
     mode: str
     concurrency: int = 1  # serving mode only
+    feature: str = ""  # a features-axis cell (features.py); "" for the plain matrix
 
     @property
     def is_control(self) -> bool:
@@ -101,9 +105,21 @@ class Condition:
     def id(self) -> str:
         base = (f"{self.pairing.control_name}-nospec" if self.is_control
                 else f"{self.pairing.name}-{self.method}-k{self.k}")
+        if self.feature:
+            return f"{base}+{self.feature}"
         if self.mode == "serving":
             return f"{base}-serving-c{self.concurrency}"
         return base if self.mode == "sequential" else f"{base}-{self.mode}"
+
+    @property
+    def temperature(self) -> float:
+        """The sampling temperature the engine runs with (a feature may set its own)."""
+        return features_mod.temperature(self.feature, self.pairing.temperature)
+
+    @property
+    def plain(self) -> Condition:
+        """The same condition with its feature off (itself when it has none)."""
+        return dataclasses.replace(self, feature="", mode="sequential") if self.feature else self
 
     @property
     def control(self) -> Condition:
@@ -129,6 +145,9 @@ class Matrix:
         """Controls first (one per target and workload), then every pairing x k x mode."""
         spec = [Condition(p, p.method, k, mode, n) for p in self.pairings for mode in p.modes
                 for n in (p.concurrency if mode == "serving" else (1,)) for k in p.k]
+        # Feature cells last: their checks compare with the plain cell, which has run by then.
+        spec += [Condition(p, p.method, max(p.k), features_mod.FEATURES[f].mode, feature=f)
+                 for p in self.pairings for f in p.features]
         controls: dict[tuple, Condition] = {}
         for c in spec:
             controls.setdefault(control_key(c.control), c.control)
@@ -143,7 +162,8 @@ def workload_key(p: Pairing) -> tuple:
 
 
 def control_key(c: Condition) -> tuple:
-    return workload_key(c.pairing) + (c.mode, c.concurrency)
+    extra = (c.feature, repr(sorted(c.pairing.features.get(c.feature, {}).items()))) if c.feature else ()
+    return workload_key(c.pairing) + (c.mode, c.concurrency) + extra
 
 
 def _name_controls(pairings: list[Pairing]) -> list[Pairing]:
@@ -247,6 +267,7 @@ def _pairing(raw: dict[str, Any], where: str, base: Path) -> Pairing:
     if reserved:
         raise ConfigError(f"{where}: field 'speculative': {sorted(reserved)} are set from 'method', 'draft' "
                           f"and 'k'; remove them from 'speculative'")
+    features = _features(raw.get("features", []), where)
     prompt_set = v.string("prompt_set")
     if prompt_set not in prompt_sets.SETS:
         raise ConfigError(f"{where}: field 'prompt_set': unknown prompt set {prompt_set!r}; available: "
@@ -256,7 +277,10 @@ def _pairing(raw: dict[str, Any], where: str, base: Path) -> Pairing:
         if key not in prompt_sets.OPTIONS:
             raise ConfigError(f"{where}: field 'prompt_options': unknown key {key!r}; known: "
                               f"{', '.join(sorted(prompt_sets.OPTIONS))}")
-        if not isinstance(value, str) or not value:
+        if key in prompt_sets.INTEGER_OPTIONS:
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ConfigError(f"{where}: field 'prompt_options.{key}': must be an integer >= 1, got {value!r}")
+        elif not isinstance(value, str) or not value:
             raise ConfigError(f"{where}: field 'prompt_options.{key}': must be a non-empty string, got {value!r}")
     if "path" in prompt_options:  # data files, like models, are relative to the pairings file
         prompt_options["path"] = str((base / Path(prompt_options["path"]).expanduser()).resolve())
@@ -272,13 +296,30 @@ def _pairing(raw: dict[str, Any], where: str, base: Path) -> Pairing:
         dtype=v.string("dtype"), modes=tuple(modes), concurrency=tuple(concurrency), rounds=v.integer("rounds", minimum=1),
         paired_control=v.boolean("paired_control"), machine_reference=v.boolean("machine_reference"),
         engine=v.table("engine"), speculative=speculative,
-        tolerances={k: float(x) for k, x in tolerances.items()},
+        tolerances={k: float(x) for k, x in tolerances.items()}, features=features,
     )
     if not 0.0 < p.top_p <= 1.0:
         raise ConfigError(f"{where}: field 'top_p': must be in (0, 1], got {p.top_p!r}")
     if not NAME_RE.match(p.target_name):
         raise ConfigError(f"{where}: field 'target_name': {p.target_name!r} must be letters, digits, '.', '_' and single '-'")
     return p
+
+
+def _features(raw: Any, where: str) -> dict[str, dict[str, Any]]:
+    """A list of feature names, or a table of name -> engine arguments over the feature's own
+    (for example a smaller KV cache for preemption with larger models)."""
+    if isinstance(raw, list) and all(isinstance(x, str) for x in raw):
+        if len(set(raw)) != len(raw):
+            raise ConfigError(f"{where}: field 'features': repeated names in {raw!r}")
+        raw = {name: {} for name in raw}
+    if not isinstance(raw, dict) or not all(isinstance(v, dict) for v in raw.values()):
+        raise ConfigError(f"{where}: field 'features': must be a list of feature names or a table of "
+                          f"name = {{ engine arguments }}, got {raw!r}")
+    bad = features_mod.unknown(raw)
+    if bad:
+        raise ConfigError(f"{where}: field 'features': unknown feature(s) {bad}; known: "
+                          f"{', '.join(features_mod.FEATURES)}")
+    return {name: dict(value) for name, value in raw.items()}
 
 
 class _Validator:

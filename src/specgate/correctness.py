@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Callable
 
 from .config import Condition
+from .features import drafts_every_request
 from .results import RunResult
 
 # Methods whose proposer drafts at every decode step of every request.
@@ -78,7 +79,7 @@ def in_run_problems(condition: Condition, run: RunResult, control: RunResult | N
     """Everything this module checks for one speculative condition (nothing for a control)."""
     if condition.is_control:
         return []
-    found = speculation_problems(condition.method, run, prompt_ids)
-    if condition.pairing.temperature == 0.0 and control is not None:
+    found = speculation_problems(condition.method, run, prompt_ids) if drafts_every_request(condition.feature) else []
+    if condition.temperature == 0.0 and control is not None:
         found += token_mismatches(control, run, prompt_ids, decode)
     return found

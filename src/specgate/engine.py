@@ -14,6 +14,7 @@ import time
 from typing import Any
 
 from .config import Condition
+from .features import FEATURES
 from .vllm_compat import guard_llvmlite_against_kernel_scan
 from .prompts import Prompt, render_for
 from .results import RequestRecord, RunResult, SpecCounters, combine_rounds
@@ -25,11 +26,26 @@ COUNTER_NAMES = {
     "vllm:spec_decode_num_accepted_tokens": "accepted",
 }
 PER_POS_NAME = "vllm:spec_decode_num_accepted_tokens_per_pos"
+ENGINE_COUNTER_NAMES = {"vllm:prefix_cache_hits": "prefix_cache_hits", "vllm:num_preemptions": "num_preemptions"}
+PROGRESS_EVERY_S = 10.0  # a progress line at most this often during a condition's requests
 WARMUP_TEXT = "".join(f"def get_{n}(self):\n    return self._{n}\n\n" for n in ("name", "size", "mode", "path"))
 
 
 class EngineError(RuntimeError):
-    """An engine failed to build or to run; the message names the condition and keeps vLLM's reason."""
+    """An engine failed to build or to run; the message names the condition and keeps vLLM's reason.
+    ``refused``: vLLM rejected the configuration or the request (a validation error), as opposed
+    to crashing while running it; a feature cell reports it as unsupported (features.py)."""
+
+    def __init__(self, message: str, refused: bool = False):
+        super().__init__(message)
+        self.refused = refused
+
+
+def _refused(exc: BaseException) -> bool:
+    # vLLM validates engine arguments (pydantic, ValueError) and requests (VLLMValidationError, a
+    # ValueError) before running anything; NotImplementedError marks an unsupported combination.
+    return (isinstance(exc, (ValueError, NotImplementedError))
+            or any(c.__name__ == "VLLMClientError" for c in type(exc).__mro__))
 
 
 def use_inprocess_engine() -> None:
@@ -55,6 +71,9 @@ def llm_kwargs(condition: Condition) -> dict[str, Any]:
         kwargs["speculative_config"] = spec
         kwargs["per_request_spec_decode_metrics"] = "summary"
     kwargs.update(p.engine)
+    if condition.feature:
+        kwargs.update(FEATURES[condition.feature].engine)
+        kwargs.update(p.features.get(condition.feature, {}))
     return kwargs
 
 
@@ -66,8 +85,19 @@ def engine_key(condition: Condition) -> str:
 
 def sampling_kwargs(condition: Condition) -> dict[str, Any]:
     p = condition.pairing
-    return {"temperature": p.temperature, "top_p": p.top_p, "top_k": p.top_k,
-            "max_tokens": p.max_new_tokens, "ignore_eos": p.ignore_eos}
+    kw = {"temperature": p.temperature, "top_p": p.top_p, "top_k": p.top_k,
+          "max_tokens": p.max_new_tokens, "ignore_eos": p.ignore_eos}
+    if condition.feature:
+        kw.update(FEATURES[condition.feature].sampling)
+    return kw
+
+
+def read_engine_counters(llm) -> dict[str, int]:
+    totals = dict.fromkeys(ENGINE_COUNTER_NAMES.values(), 0)
+    for metric in llm.get_metrics():
+        if metric.name in ENGINE_COUNTER_NAMES and getattr(metric, "value", None) is not None:
+            totals[ENGINE_COUNTER_NAMES[metric.name]] += int(metric.value)
+    return totals
 
 
 def read_counters(llm) -> SpecCounters:
@@ -118,6 +148,7 @@ class Engine:
         self.clock = clock
         self.llm = None
         self.broken = False
+        self.progress = None  # callable(str) for progress lines on long conditions (EnginePool sets it)
 
     def __enter__(self) -> Engine:
         self.build()
@@ -136,19 +167,20 @@ class Engine:
         excepthook = sys.excepthook
         try:
             self.llm = LLM(**{**llm_kwargs(self.condition), **({} if self.counters else {"disable_log_stats": True})})
+            self.build_s = time.perf_counter() - started
+            # Lazy initialisation (kernel selection, numba's JIT for ngram, allocator growth) must
+            # not be charged to the first timed requests: warm up with repetitive code that makes
+            # every proposer draft, long enough to verify many steps. Inside the guard: a warm-up
+            # that fails (a refused sampling setting) must not leak the engine.
+            self._generate(self.condition, [Prompt("warmup", WARMUP_TEXT)] * 2, max_tokens=32)
         except BaseException as exc:
             self.close()  # whatever was allocated before the failure (or Ctrl-C) is freed
             if not isinstance(exc, Exception):
                 raise
             raise EngineError(f"{self.condition.id}: engine failed to build: {type(exc).__name__}: "
-                              f"{_reason(exc)}") from exc
+                              f"{_reason(exc)}", refused=_refused(exc)) from exc
         finally:
             sys.excepthook = excepthook
-        self.build_s = time.perf_counter() - started
-        # Lazy initialisation (kernel selection, numba's JIT for ngram, allocator growth) must not
-        # be charged to the first timed requests: warm up with repetitive code that makes every
-        # proposer draft, long enough to verify many steps.
-        self._generate(self.condition, [Prompt("warmup", WARMUP_TEXT)] * 2, max_tokens=32)
 
     def close(self) -> None:
         llm, self.llm = self.llm, None
@@ -167,6 +199,10 @@ class Engine:
         from vllm import SamplingParams
 
         kw = {**sampling_kwargs(condition), **override}
+        if isinstance(kw.get("structured_outputs"), dict):
+            from vllm.sampling_params import StructuredOutputsParams
+
+            kw["structured_outputs"] = StructuredOutputsParams(**kw["structured_outputs"])
         # A per-request seed keeps each request's sample independent of batch order.
         return SamplingParams(seed=condition.pairing.seed + index, **kw)
 
@@ -198,6 +234,17 @@ class Engine:
             return reference.seconds(ids, condition.pairing.max_new_tokens)
         return None
 
+    def _report_progress(self, condition: Condition, done: int, total: int, started: float, said: float,
+                         before: SpecCounters) -> float:
+        """A line every PROGRESS_EVERY_S: requests done, time, acceptance so far; returns when it last spoke."""
+        now = time.perf_counter()
+        if self.progress is None or done == 0 or now - said < PROGRESS_EVERY_S:
+            return said
+        so_far = read_counters(self.llm) - before
+        acceptance = f", acceptance so far {so_far.accepted / so_far.draft_tokens:.3f}" if so_far.draft_tokens else ""
+        self.progress(f"  {condition.id}: {done}/{total} requests, {now - started:.0f} s{acceptance}")
+        return now
+
     def _timed(self, condition: Condition, prompt: Prompt, index: int):
         t0 = time.perf_counter()
         out = self._generate(condition, [prompt], first_index=index)[0]
@@ -217,14 +264,16 @@ class Engine:
             timer = stage_timer(self.llm, self.stage_timers, self.clock)
         except TimerError as exc:
             raise EngineError(f"{condition.id}: {exc}") from exc
-        before = read_counters(self.llm)
+        before, engine_before = read_counters(self.llm), read_engine_counters(self.llm)
         started = time.perf_counter()
         try:
             with timer:
                 if condition.mode == "sequential":
                     records = []
                     texts = self._texts(condition, prompts) if reference is not None else None
+                    said = started
                     for i, prompt in enumerate(prompts):
+                        said = self._report_progress(condition, i, len(prompts), started, said, before)
                         beside = None
                         if i % 2 == 0:
                             beside = self._beside(condition, prompt, i, paired, reference, texts)
@@ -237,13 +286,15 @@ class Engine:
                     records = [_record(out, _batch_latency(out)) for out in self._generate(condition, prompts)]
         except Exception as exc:
             self.broken = True  # the engine's state is unknown after a crash: the pool rebuilds it
-            raise EngineError(f"{condition.id}: run failed: {type(exc).__name__}: {exc}") from exc
+            raise EngineError(f"{condition.id}: run failed: {type(exc).__name__}: {exc}",
+                              refused=_refused(exc)) from exc
         # The requests timed beside (paired control, machine reference) are not this run's time.
         wall = time.perf_counter() - started - sum((r.control_latency_s or 0.0) + (r.reference_latency_s or 0.0)
                                                    for r in records)
         counters = read_counters(self.llm) - before
+        engine_counters = {k: v - engine_before[k] for k, v in read_engine_counters(self.llm).items()}
         return RunResult(condition.id, condition.mode, condition.k, wall, tuple(records), counters,
-                         timer.result(counters.draft_tokens, counters.drafts))
+                         timer.result(counters.draft_tokens, counters.drafts), engine_counters)
 
 
 def _reason(exc: Exception) -> str:
@@ -262,10 +313,14 @@ def _reason(exc: Exception) -> str:
 def _record(output, latency: float | None, control_latency: float | None = None,
             reference_latency: float | None = None) -> RequestRecord:
     completion = output.outputs[0]
+    logprobs = ()
+    if completion.logprobs:
+        logprobs = tuple(float(step[t].logprob) for step, t in zip(completion.logprobs, completion.token_ids))
     return RequestRecord(prompt_tokens=len(output.prompt_token_ids), output_tokens=len(completion.token_ids),
                          latency_s=latency, spec=_request_spec(completion),
                          output_token_ids=tuple(completion.token_ids), control_latency_s=control_latency,
-                         reference_latency_s=reference_latency)
+                         reference_latency_s=reference_latency, logprobs=logprobs,
+                         completions=len(output.outputs))
 
 
 def _release_memory() -> None:
@@ -310,6 +365,7 @@ class EnginePool:
             engine = Server(condition, self.server_urls.get(condition.id))
         else:
             engine = Engine(condition, self.stage_timers, self.clock)
+            engine.progress = self.log
         try:
             engine.build()
         except EngineError as exc:
@@ -324,7 +380,7 @@ class EnginePool:
     def machine_reference(self, condition: Condition):
         """The vLLM-free clock to time beside a control (machine_reference pairings), loaded once."""
         p = condition.pairing
-        if not (p.machine_reference and condition.is_control and condition.mode == "sequential"):
+        if not (p.machine_reference and condition.is_control and condition.mode == "sequential") or condition.feature:
             return None
         if p.target not in self.references:
             from .reference_timing import MachineReference
@@ -336,7 +392,8 @@ class EnginePool:
     def paired_control(self, condition: Condition) -> Engine | None:
         """The live no-speculation engine to time beside ``condition`` (paired_control pairings in
         sequential mode), built once per control and kept while the speculative engines change."""
-        if not condition.pairing.paired_control or condition.is_control or condition.mode != "sequential":
+        if (not condition.pairing.paired_control or condition.is_control or condition.mode != "sequential"
+                or condition.feature):
             return None
         control = condition.control
         key = engine_key(control)

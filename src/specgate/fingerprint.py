@@ -41,3 +41,8 @@ def model_id(ref: str | None) -> str | None:
 def tokens_digest(token_ids) -> str:
     """A short, stable digest of one request's emitted token ids (for baseline records)."""
     return hashlib.sha256(",".join(map(str, token_ids)).encode()).hexdigest()[:12]
+
+
+def text_digest(text: str) -> str:
+    """A short, stable digest of a text (e.g. the ids of the prompts a pairing dropped)."""
+    return hashlib.sha256(text.encode()).hexdigest()[:12]

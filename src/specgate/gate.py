@@ -26,6 +26,10 @@ def _counters(d: dict | None) -> SpecCounters | None:
 
 def judge_portable(rec: dict, run: RunResult, environment: dict, tolerances: dict, prompt_ids: list[str],
                    rng: np.random.Generator, alpha: float = v.ALPHA) -> list[v.Check]:
+    if "unsupported" in rec:
+        return [v.Check("supported", False, 0.0, 1.0, math.inf, None, 0.0,
+                        f"vLLM {rec['recorded'].get('vllm')} refused this combination when it was recorded "
+                        f"({rec['unsupported']}); it runs now. {v.RERECORD}")]
     reqs = rec.get("requests") or []
     if len(reqs) != len(run.requests):
         return [v.Check("requests", False, len(reqs), len(run.requests), 0.0, None, 0.0,
@@ -63,7 +67,7 @@ def judge_timing(rec: dict, run: RunResult, control: RunResult | None, tolerance
         return [v.paired_ratio_check((lat_b, ref_b), (lat_n, np.array(reference, float)),
                                      tolerances["control_latency"], alpha, rng, "latency_vs_reference",
                                      "vLLM / transformers latency per prompt")]
-    checks = []
+    checks = streaming_checks(rec, run, tolerances, rng, alpha)
     if rec.get("control") is None or control is None:
         checks.append(v.latency_check(lat_b, lat_n, tolerances["control_latency"], alpha, rng))
     else:
@@ -76,13 +80,36 @@ def judge_timing(rec: dict, run: RunResult, control: RunResult | None, tolerance
     return checks
 
 
+def streaming_checks(rec: dict, run: RunResult, tolerances: dict, rng: np.random.Generator,
+                     alpha: float = v.ALPHA) -> list[v.Check]:
+    """Serving: time to first token and mean inter-token latency per request against the record,
+    at the latency tolerance of the condition (the control's for a control)."""
+    checks = []
+    tol = tolerances["latency"] if run.k else tolerances["control_latency"]
+    now = {"ttft": [r.ttft_s for r in run.requests],
+           "itl": [sum(r.itl_s) / len(r.itl_s) if r.itl_s else None for r in run.requests]}
+    for name in ("ttft", "itl"):
+        base = rec.get(f"{name}_s")
+        if not base or len(base) != len(now[name]):
+            continue
+        pairs = [(b, n) for b, n in zip(base, now[name]) if b and n]
+        if len(pairs) >= 2:
+            b, n = (np.array(x, float) for x in zip(*pairs))
+            checks.append(v.latency_check(b, n, tol, alpha, rng, metric=name))
+    return checks
+
+
 def judge_condition(run: RunResult, control: RunResult | None, environment: dict, tolerances: dict | None,
                     portable: tuple[dict | None, str], timing: tuple[dict | None, str], prompt_ids: list[str],
-                    problems: list[str] = (), seed: int = 0) -> v.Verdict:
-    """``portable`` and ``timing``: (record, why there is none). ``control`` is None for a control."""
+                    problems: list[str] = (), seed: int = 0, in_run: tuple[str, ...] = ()) -> v.Verdict:
+    """``portable`` and ``timing``: (record, why there is none). ``control`` is None for a control.
+    ``in_run``: names of in-run checks that judge the run on their own (a feature cell's), so a
+    run with no record to compare still gets a verdict from them; their failures are in ``problems``."""
     tol = {**v.DEFAULT_TOLERANCES, **(tolerances or {})}
     rng = np.random.default_rng(seed)
-    checks, notes = [], []
+    checks = [v.Check(name, True, 0.0, 0.0, 0.0, None, 0.0, "in-run check passed") for name in in_run
+              if not problems]
+    notes = []
     (prec, pwhy), (trec, twhy) = portable, timing
     if prec is not None:
         checks += judge_portable(prec, run, environment, tol, prompt_ids, rng)
@@ -101,3 +128,15 @@ def judge_condition(run: RunResult, control: RunResult | None, environment: dict
     if prec is not None and prec["recorded"].get("vllm") != environment.get("vllm"):
         prefix = f"vLLM {prec['recorded'].get('vllm')} -> {environment.get('vllm')}: "
     return v.combine(checks, list(problems), notes, prefix)
+
+
+def judge_refused(reason: str, portable: tuple[dict | None, str], environment: dict) -> v.Verdict:
+    """A feature cell vLLM refused to build or run, against its portable record."""
+    rec, why = portable
+    if rec is None:
+        return v.no_baseline(f"vLLM refuses this combination ({reason}); {why}")
+    if "unsupported" in rec:
+        return v.Verdict("unsupported", f"vLLM refuses this combination, as in the baseline: {reason}",
+                         notes=(f"unsupported as recorded ({v.versions(rec['recorded'], environment)})",))
+    return v.Verdict("fail", f"vLLM {environment.get('vllm')} refuses a combination that vLLM "
+                             f"{rec['recorded'].get('vllm')} ran when the baseline was recorded: {reason}")

@@ -85,6 +85,18 @@ def _skip_empty(original):
     return apply_top_k_top_p
 
 
+PROBES = {CPU_EXPAND.key: cpu_expand_is_broken, CPU_EMPTY_TOP_K.key: empty_top_k_is_broken}
+
+
+def present(keys) -> KnownDefect | None:
+    """The first of these defects that this build was measured with and that its probe shows
+    (call after an engine was built in this process), else None."""
+    for defect in DEFECTS:
+        if defect.key in keys and defect.measured_on_this_build() and PROBES[defect.key]():
+            return defect
+    return None
+
+
 @contextlib.contextmanager
 def reference_path():
     """While active, each known defect that the running build shows (by its probe) is worked

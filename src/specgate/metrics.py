@@ -70,6 +70,15 @@ class RunMetrics:
     cost_ratio: float | None = None
     draft_coverage: float | None = None  # share of engine steps that carried drafts
     predicted_speedup: float | None = None
+    # Serving mode (streamed): time to first token and inter-token latency (gaps between chunks)
+    ttft_mean_ms: float | None = None
+    ttft_p50_ms: float | None = None
+    ttft_p90_ms: float | None = None
+    ttft_p99_ms: float | None = None
+    itl_mean_ms: float | None = None
+    itl_p50_ms: float | None = None
+    itl_p90_ms: float | None = None
+    itl_p99_ms: float | None = None
 
     def as_dict(self) -> dict:
         return {name: getattr(self, name) for name in self.__dataclass_fields__}
@@ -102,7 +111,21 @@ def summarize(run: RunResult, control: RunResult | None = None) -> RunMetrics:
         speedup=speedup(run, control) if control is not None else None,
         **stages,
         **model,
+        **streaming_metrics(run),
     )
+
+
+def streaming_metrics(run: RunResult) -> dict:
+    """TTFT over requests and ITL over every gap of every request, in ms (mean, p50, p90, p99),
+    as `vllm bench serve` reports them; empty when the run did not stream."""
+    ttft = [r.ttft_s * 1e3 for r in run.requests if r.ttft_s is not None]
+    itl = [g * 1e3 for r in run.requests for g in r.itl_s]
+    out = {}
+    for name, values in (("ttft", ttft), ("itl", itl)):
+        if values:
+            out[f"{name}_mean_ms"] = statistics.fmean(values)
+            out.update({f"{name}_p{q}_ms": percentile(values, q) for q in (50, 90, 99)})
+    return out
 
 
 def _per(seconds: float, count: int) -> float | None:

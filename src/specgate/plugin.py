@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import contextlib
 import json
+from dataclasses import dataclass
 import signal
+import textwrap
 import threading
 from pathlib import Path
 
@@ -30,10 +32,12 @@ from .preflight import PreflightError
 from .metrics import RunMetrics, summarize
 from .prompts import Prompt
 from .publish import append_step_summary, write_report
-from .report import markdown_summary
+from .report import TERMINAL_WIDTH, markdown_summary, terminal_table
 from .results import RunResult
 from .verdict import Verdict
 from . import correctness, gate
+from . import features as features_mod
+from . import known_defects
 
 _SESSION = pytest.StashKey["SpecgateSession"]()
 _SIGTERM = pytest.StashKey[object]()
@@ -168,8 +172,17 @@ def spec_engine(spec_condition: Condition, specgate_session):
     try:
         return specgate_session.pool.get(spec_condition)
     except EngineError as exc:
+        if spec_condition.feature and exc.refused:
+            return Refused(str(exc))  # a verdict of its own (unsupported), not an error
         problem = str(exc)
     pytest.fail(problem, pytrace=False)  # outside the except: vLLM's traceback stays out of the report
+
+
+@dataclass(frozen=True)
+class Refused:
+    """What spec_engine gives a feature cell whose engine vLLM refused to build (features.py)."""
+
+    reason: str
 
 
 @pytest.fixture
@@ -213,6 +226,7 @@ class SpecgateSession:
         self.order: dict[str, int] = {}  # condition id -> position in the whole (unsharded) matrix
         self.runs: dict[str, tuple[Condition, RunResult, RunMetrics]] = {}
         self.verdicts: dict[str, Verdict] = {}
+        self.refused: dict[str, tuple[Condition, str]] = {}  # feature cells vLLM refused, with its reason
         self.staged: dict[str, dict] = {}
         self._controls: dict[tuple, RunResult] = {}
         self._matrix: config_mod.Matrix | None = None
@@ -220,6 +234,7 @@ class SpecgateSession:
         self._files: dict[str, object] = {}  # "portable" / "timing" -> BaselineFile or BaselineError
         self.staged_timing: dict[str, dict] = {}
         self._preflight: dict[str, str | None] = {}
+        self._said_dropped: set[str] = set()
         self.messages: list[tuple[str, bool]] = []  # (line, is_error) for the terminal summary
         self.summary = ""
 
@@ -258,30 +273,93 @@ class SpecgateSession:
             raise found
         return found
 
+    def facts(self, condition: Condition) -> dict:
+        """The condition's facts, with the prompts max_prompt_tokens dropped: another tokenizer or
+        data file that drops others is another workload."""
+        dropped = None
+        if "max_prompt_tokens" in condition.pairing.prompt_options:
+            try:
+                dropped = preflight_mod.prompt_sample(condition.pairing)[1]
+            except prompts_mod.PromptSetError:
+                pass  # the condition's tests fail with the reason (prompts())
+        return baselines_mod.condition_facts(condition, dropped)
+
     def judge(self, condition: Condition, result: RunResult, metrics: RunMetrics, prompts: list[Prompt],
-              decode=None) -> Verdict:
-        """Stage the run as a baseline (--specgate-update-baselines) or judge it against the stored ones."""
-        facts = baselines_mod.condition_facts(condition)
+              decode=None, again: RunResult | None = None) -> Verdict:
+        """Stage the run as a baseline (--specgate-update-baselines) or judge it against the stored
+        ones. ``again``: a feature cell's second run, when its feature checks reproducibility."""
+        facts = self.facts(condition)
         control = None if condition.is_control else self.control_result(condition)
-        problems = correctness.in_run_problems(condition, result, control, [p.id for p in prompts], decode)
+        ids = [p.id for p in prompts]
+        problems = correctness.in_run_problems(condition, result, control, ids, decode)
+        if condition.feature:
+            plain = self.runs.get(condition.plain.id)
+            problems += features_mod.problems(condition.feature, result, control, plain and plain[1], again, ids,
+                                              decode)
         if self.config.getoption("--specgate-update-baselines"):
             if problems:
                 verdict = verdict_mod.combine([], problems, prefix="not recorded: ")
             else:
                 self.staged[condition.id] = baselines_mod.portable_record(facts, self.environment, metrics.as_dict(),
                                                                           result.to_dict())
-                self.staged_timing[condition.id] = baselines_mod.timing_record(
-                    facts, self.environment, metrics.as_dict(), result.to_dict(),
-                    None if control is None else control.to_dict())
+                if not condition.feature:  # a feature cell's subject is correctness, not its timing
+                    self.staged_timing[condition.id] = baselines_mod.timing_record(
+                        facts, self.environment, metrics.as_dict(), result.to_dict(),
+                        None if control is None else control.to_dict())
                 verdict = Verdict("recorded", f"staged as the baseline for {condition.id}")
         else:
             portable = self.baseline_file(baselines_mod.PORTABLE).find(condition.id, facts)
             elsewhere = [t for t in self.store.timing_hardware() if t != self.environment["hardware"]]
-            timing = self.baseline_file(baselines_mod.TIMING).find_timing(condition.id, facts, elsewhere)
+            timing = ((None, "a feature cell's subject is correctness") if condition.feature else
+                      self.baseline_file(baselines_mod.TIMING).find_timing(condition.id, facts, elsewhere))
             verdict = gate.judge_condition(result, control, self.environment, condition.pairing.tolerances,
-                                           portable, timing, [p.id for p in prompts], problems)
-        self.verdicts[condition.id] = verdict
+                                           portable, timing, ids, problems,
+                                           in_run=(f"feature {condition.feature}",) if condition.feature else ())
+        self.verdicts[condition.id] = verdict = self._known_defect(condition, verdict)
+        self._said(condition, verdict, metrics)
         return verdict
+
+    def _said(self, condition: Condition, verdict: Verdict, metrics: RunMetrics | None) -> None:
+        """One line per condition as it ends: verdict, acceptance, speedup, the first failed check."""
+        parts = [f"{condition.id}: {verdict.status}"]
+        if metrics is not None and metrics.acceptance_rate is not None:
+            parts.append(f"acceptance {metrics.acceptance_rate:.3f}")
+        if metrics is not None and metrics.speedup is not None and not condition.feature and not condition.is_control:
+            parts.append(f"speedup {metrics.speedup:.2f}")
+        failed = [c.metric for c in verdict.failures]
+        if verdict.status in ("fail", "known-defect", "unsupported", "no-baseline"):
+            parts.append(f"({failed[0]} failed)" if failed else f"({verdict.reason[:60]}{'...' if len(verdict.reason) > 60 else ''})")
+        self.log(", ".join(parts))
+
+    def judge_refused(self, condition: Condition, reason: str) -> Verdict:
+        """A feature cell vLLM refused: recorded as unsupported, or judged against the record."""
+        facts = self.facts(condition)
+        self.refused[condition.id] = (condition, reason)
+        if self.config.getoption("--specgate-update-baselines"):
+            self.staged[condition.id] = baselines_mod.unsupported_record(facts, self.environment, reason)
+            verdict = Verdict("recorded", f"staged as unsupported: {reason}")
+        else:
+            portable = self.baseline_file(baselines_mod.PORTABLE).find(condition.id, facts)
+            verdict = gate.judge_refused(reason, portable, self.environment)
+        self.verdicts[condition.id] = verdict
+        self._said(condition, verdict, None)
+        return verdict
+
+    @staticmethod
+    def _known_defect(condition: Condition, verdict: Verdict) -> Verdict:
+        """A feature cell that a known vLLM defect breaks on this build is an expected failure;
+        if it passes there, the defect is fixed and its entry must go (strict, like xfail)."""
+        keys = features_mod.FEATURES[condition.feature].known_defects if condition.feature else ()
+        if condition.is_control or not keys or verdict.status not in ("pass", "fail"):
+            return verdict
+        defect = known_defects.present(keys)
+        if defect is None:
+            return verdict
+        if verdict.status == "fail":
+            return Verdict("known-defect", f"{defect.mark_reason()}. Failed as expected: {verdict.reason}",
+                           verdict.checks, verdict.notes)
+        return Verdict("fail", f"{defect.mark_reason()}: it passed; remove {defect.key!r} from feature "
+                               f"{condition.feature!r} in specgate/features.py", verdict.checks, verdict.notes)
 
     def preflight(self, condition: Condition) -> str | None:
         """The reason this condition's pairing cannot run (checked once per pairing), or None."""
@@ -329,10 +407,14 @@ class SpecgateSession:
     def judged_summary(self) -> list[tuple[str, bool]]:
         """One line on what was judged (acceptance, timing), and whether a strict run must fail."""
         verdicts = [(cid, v) for cid, v in self.verdicts.items()]
-        if not verdicts or all(v.status == "recorded" for _, v in verdicts):
+        if not verdicts or all(v.status in ("recorded", "known-defect", "unsupported") for _, v in verdicts) \
+                or self.config.getoption("--specgate-update-baselines"):
             return []
-        unjudged = [cid for cid, v in verdicts if any(n.startswith("acceptance/tokens not judged") for n in v.notes)]
-        timing = [n for _, v in verdicts for n in v.notes if n.startswith("timing")]
+        unjudged = [cid for cid, v in verdicts if v.status == "no-baseline" or (
+            v.status not in ("unsupported", "known-defect")
+            and any(n.startswith("acceptance/tokens not judged") for n in v.notes))]
+        timing = [n for cid, v in verdicts for n in v.notes
+                  if n.startswith("timing") and not (cid in self.runs and self.runs[cid][0].feature)]
         strict = self.config.getoption("--specgate-strict")
         lines = [(f"acceptance and tokens judged for {len(verdicts) - len(unjudged)} of {len(verdicts)} conditions"
                   + (f"; NOT judged: {', '.join(unjudged[:5])}{' ...' if len(unjudged) > 5 else ''}" if unjudged else ""),
@@ -340,7 +422,7 @@ class SpecgateSession:
         untimed = [n for n in timing if n.startswith("timing not judged")]
         if untimed:
             lines.append((f"timing NOT judged for {len(untimed)} of {len(timing)} conditions: {untimed[0].split(': ', 1)[1]}", False))
-        else:
+        elif timing:
             lines.append((f"timing judged for all {len(timing)} conditions on {self.environment['hardware']}, "
                           f"relative to the no-speculation control of the same run", False))
         return lines
@@ -349,7 +431,7 @@ class SpecgateSession:
         """Progress for long runs; shown even while pytest captures the test's output."""
         reporter = self.config.pluginmanager.get_plugin("terminalreporter")
         capture = self.config.pluginmanager.get_plugin("capturemanager")
-        if reporter is None or self.config.get_verbosity() < 0:
+        if reporter is None or self.config.get_verbosity() < -1:  # -q keeps progress; -qq silences it
             return
         with capture.global_and_fixture_disabled() if capture else contextlib.nullcontext():
             reporter.ensure_newline()
@@ -388,7 +470,15 @@ class SpecgateSession:
     def prompts(self, condition: Condition) -> list[Prompt]:
         p = condition.pairing
         try:
-            return prompts_mod.for_pairing(p)
+            found, dropped = preflight_mod.prompt_sample(p)
+            if dropped and p.name not in self._said_dropped:
+                self._said_dropped.add(p.name)
+                self.log(f"pairing {p.name!r}: {len(dropped)} prompts of set {p.prompt_set!r} are longer than "
+                         f"max_prompt_tokens={p.prompt_options['max_prompt_tokens']} and were dropped "
+                         f"({', '.join(dropped[:3])}{', ...' if len(dropped) > 3 else ''})")
+            if condition.feature and features_mod.FEATURES[condition.feature].repeat_prompts:
+                found = found + [Prompt(f"{x.id}#again", x.text) for x in found]
+            return found
         except prompts_mod.PromptSetError as exc:
             pytest.fail(f"specgate: pairing {p.name!r}: {exc}", pytrace=False)
 
@@ -452,13 +542,16 @@ class SpecgateSession:
         return f"github-action-benchmark files written to {folder}"
 
     def results(self) -> dict:
+        entries = {cid: (c, r, m) for cid, (c, r, m) in self.runs.items()}
+        entries.update({cid: (c, None, None) for cid, (c, _) in self.refused.items()})
         runs = {}
         # Matrix order, not run order: shards merged by `specgate merge` then read like one run.
-        for cid, (c, r, m) in sorted(self.runs.items(), key=lambda kv: self.order.get(kv[0], len(self.order))):
+        for cid, (c, r, m) in sorted(entries.items(), key=lambda kv: self.order.get(kv[0], len(self.order))):
             v = self.verdicts.get(cid)
-            runs[cid] = {"conditions": baselines_mod.condition_facts(c), "tolerances": c.pairing.tolerances,
+            runs[cid] = {"conditions": self.facts(c), "tolerances": c.pairing.tolerances,
                          "control": None if c.is_control else c.control.id, "order": self.order.get(cid),
-                         "metrics": m.as_dict(), "run": r.to_dict(),
+                         "metrics": {} if m is None else m.as_dict(), "run": None if r is None else r.to_dict(),
+                         **({"unsupported": self.refused[cid][1]} if cid in self.refused else {}),
                          "verdict": None if v is None else {
                              "status": v.status, "reason": v.reason, "notes": list(v.notes),
                              "checks": [{"metric": x.metric, "passed": x.passed, "change": x.change,
@@ -474,7 +567,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus) -> None:
     if state is None:
         return
     state.pool.close()
-    if not state.runs:
+    if not (state.runs or state.refused):
         return
     interrupted = exitstatus == pytest.ExitCode.INTERRUPTED
     if interrupted:
@@ -501,10 +594,13 @@ def _drop_unfinished_benchmarks(config: pytest.Config) -> None:
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config) -> None:
+    """At most 100 columns (report.terminal_table); the full Markdown is in summary.md."""
     session = config.stash.get(_SESSION, None)
-    if session is None or not session.runs:
+    if session is None or not (session.runs or session.refused):
         return
-    terminalreporter.write_sep("=", "specgate metrics")
-    terminalreporter.write_line(session.summary)
+    terminalreporter.write_sep("=", "specgate verdicts")
+    terminalreporter.write_line(terminal_table(session.results()))
     for line, is_error in session.messages:
-        terminalreporter.write_line(line if line.startswith("specgate:") else f"specgate: {line}", red=is_error)
+        text = line if line.startswith("specgate:") else f"specgate: {line}"
+        for part in textwrap.wrap(text, TERMINAL_WIDTH, subsequent_indent="    ", break_on_hyphens=False):
+            terminalreporter.write_line(part, red=is_error)

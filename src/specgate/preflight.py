@@ -106,9 +106,31 @@ def check_vocabulary(target: Path, draft: Path) -> None:
                              f"the target's tokenizer")
 
 
+@functools.lru_cache(maxsize=32)
+def _too_long(target_ref: str, prompt_set: str, options_json: str, instruct: bool) -> tuple[str, ...]:
+    options = json.loads(options_json)
+    target = model_dir(target_ref, "target")
+    if target is None:
+        raise prompt_sets.PromptSetError(f"prompt_options.max_prompt_tokens needs the target's tokenizer, and "
+                                         f"{target_ref!r} is not downloaded yet: download it first")
+    tok = tokenizer(target)
+    found = prompt_sets.everything(prompt_set, options)
+    texts = prompt_sets.render(list(found), prompt_set, tok, instruct, options.get("system_prompt"))
+    limit = options["max_prompt_tokens"]
+    return tuple(x.id for x, text in zip(found, texts) if len(tok(text, add_special_tokens=True)["input_ids"]) > limit)
+
+
+def prompt_sample(p: Pairing) -> tuple[list[prompt_sets.Prompt], tuple[str, ...]]:
+    """The pairing's prompts and the ids max_prompt_tokens dropped from its set (before sampling,
+    so num_prompts stays what the file asks). Raises prompt_sets.PromptSetError."""
+    dropped = (_too_long(p.target, p.prompt_set, json.dumps(p.prompt_options, sort_keys=True), p.instruct)
+               if "max_prompt_tokens" in p.prompt_options else ())
+    return prompt_sets.for_pairing(p, frozenset(dropped)), dropped
+
+
 def check_prompts(p: Pairing, target: Path | None) -> None:
     try:
-        sample = prompt_sets.for_pairing(p)
+        sample, _ = prompt_sample(p)
         if target is None:
             return
         tok = tokenizer(target)
@@ -123,7 +145,8 @@ def check_prompts(p: Pairing, target: Path | None) -> None:
         if n + p.max_new_tokens > limit:
             raise PreflightError(f"prompt {prompt.id!r} of prompt set {p.prompt_set!r} has {n} tokens; with "
                                  f"max_new_tokens={p.max_new_tokens} it needs {n + p.max_new_tokens} > max_model_len "
-                                 f"{limit}: raise engine.max_model_len, lower max_new_tokens, or drop the prompt")
+                                 f"{limit}: raise engine.max_model_len, lower max_new_tokens, or drop the longer prompts "
+                                 f"with prompt_options.max_prompt_tokens = {max(1, limit - p.max_new_tokens)}")
 
 
 def check(p: Pairing) -> None:

@@ -14,7 +14,11 @@ Sets (``prompt_set`` in a pairings file; options in ``prompt_options``):
               a local file with question/answer columns instead of the hub
   flores      FLORES+ English sentences to translate (hub: openlanguagedata/flores_plus, devtest);
               option ``language``: the target language (default Catalan, as the origin offered)
-  file        your own prompts: option ``path`` (JSONL, Parquet or CSV) and ``column`` (default "text")
+  file        your own prompts: option ``path`` (JSONL, Parquet or CSV), ``column`` (default "text")
+              and ``id_column`` (default "id" when the file has one; else prompts are file-N)
+
+Any set: option ``max_prompt_tokens`` drops the prompts longer than that (counted with the
+target's tokenizer, preflight.prompt_sample) before the sample is drawn.
 
 Hub sets are read through the ``datasets`` library, offline-first: the local cache when it
 has them, otherwise one clear error saying how to get them (never a hang).
@@ -37,7 +41,8 @@ from typing import Callable
 EASY_MAX_CHARS = 100  # GSM8K reference answers of at most this many characters are "easy"
 HARD_MIN_CHARS = 400  # and of more than this many "hard" (the origin's split)
 HUB_TIMEOUT_S = 3.0
-OPTIONS = {"path", "column", "language", "system_prompt"}
+OPTIONS = {"path", "column", "id_column", "language", "system_prompt", "max_prompt_tokens"}
+INTEGER_OPTIONS = {"max_prompt_tokens"}
 
 # Instruct mode wraps each prompt in the target's chat template with the set's system prompt.
 SYSTEM_PROMPTS = {
@@ -220,7 +225,19 @@ def _file(options: dict) -> tuple[Prompt, ...]:
     if bad:
         raise PromptSetError(f"prompt set 'file': {path} has {len(bad)} empty or non-text values in column "
                              f"{column!r} (first at row {bad[0]})")
-    return tuple(Prompt(f"file-{i}", t) for i, t in enumerate(texts))
+    id_column = options.get("id_column", "id" if "id" in table.column_names else None)
+    if id_column is None:
+        return tuple(Prompt(f"file-{i}", t) for i, t in enumerate(texts))
+    ids = [str(x) if x is not None else "" for x in _column("file", table, id_column, path)]
+    seen: dict[str, int] = {}
+    for row, pid in enumerate(ids):
+        if not pid.strip():
+            raise PromptSetError(f"prompt set 'file': {path} has an empty id in column {id_column!r} at row {row}")
+        if pid in seen:
+            raise PromptSetError(f"prompt set 'file': {path} repeats id {pid!r} (rows {seen[pid]} and {row}) in "
+                                 f"column {id_column!r}; ids must be unique (or set prompt_options.id_column)")
+        seen[pid] = row
+    return tuple(Prompt(pid, t) for pid, t in zip(ids, texts))
 
 
 SETS: dict[str, Callable[[dict], tuple[Prompt, ...]]] = {
@@ -244,11 +261,21 @@ def family(name: str) -> str:
     return name.split("-")[0] if name.startswith("gsm8k") else name
 
 
-def load(name: str, num_prompts: int, seed: int, options: dict | None = None) -> list[Prompt]:
-    """The first ``num_prompts`` of a seeded shuffle: a larger sample extends a smaller one."""
+def everything(name: str, options: dict | None = None) -> tuple[Prompt, ...]:
+    """Every prompt of a set, in the set's order."""
     if name not in SETS:
         raise PromptSetError(f"unknown prompt set {name!r}; available: {', '.join(available())}")
-    pool = _cached(name, json.dumps(options or {}, sort_keys=True))
+    loading = {k: v for k, v in (options or {}).items() if k not in ("max_prompt_tokens", "system_prompt")}
+    return _cached(name, json.dumps(loading, sort_keys=True))
+
+
+def load(name: str, num_prompts: int, seed: int, options: dict | None = None,
+         drop: frozenset[str] = frozenset()) -> list[Prompt]:
+    """The first ``num_prompts`` of a seeded shuffle: a larger sample extends a smaller one.
+    ``drop``: ids left out before the shuffle (too long for max_prompt_tokens)."""
+    pool = tuple(p for p in everything(name, options) if p.id not in drop)
+    if drop and not pool:
+        raise PromptSetError(f"prompt set {name!r}: every prompt is longer than prompt_options.max_prompt_tokens")
     if not pool:
         raise PromptSetError(f"prompt set {name!r} is empty" + (" after the easy/hard filter"
                                                                 if name.startswith("gsm8k-") else ""))
@@ -260,9 +287,9 @@ def load(name: str, num_prompts: int, seed: int, options: dict | None = None) ->
     return [pool[i] for i in order[:num_prompts]]
 
 
-def for_pairing(p) -> list[Prompt]:
-    """The prompt sample a pairing (config.Pairing) asks for."""
-    return load(p.prompt_set, p.num_prompts, p.seed, p.prompt_options)
+def for_pairing(p, drop: frozenset[str] = frozenset()) -> list[Prompt]:
+    """The prompt sample a pairing (config.Pairing) asks for (without the ``drop`` ids)."""
+    return load(p.prompt_set, p.num_prompts, p.seed, p.prompt_options, drop)
 
 
 @functools.lru_cache(maxsize=32)

@@ -3,6 +3,8 @@ the Markdown summary of a run (terminal, $GITHUB_STEP_SUMMARY, reports/summary.m
 
 from __future__ import annotations
 
+import textwrap
+
 from .sweep import best_k, series
 
 COLUMNS = [
@@ -31,6 +33,10 @@ STAGE_COLUMNS = [
     ("predicted speedup", "predicted_speedup"),
     ("measured speedup", "speedup"),
 ]
+
+
+STREAM_COLUMNS = [("condition", "condition")] + [
+    (f"{name} {stat} ms", f"{name.lower()}_{stat}_ms") for name in ("TTFT", "ITL") for stat in ("mean", "p50", "p90", "p99")]
 
 
 def _cell(value) -> str:
@@ -90,6 +96,31 @@ def best_k_table(doc: dict, markdown: bool = False) -> str:
     return _render(header, body, markdown)
 
 
+STATUS_WORDS = {"fail": "FAIL", "known-defect": "known defect", "no-baseline": "no baseline"}
+
+
+def feature_table(doc: dict, markdown: bool = False) -> str:
+    """Feature x method (features axis): each cell's verdict, the controls as "no speculation"."""
+    cells: dict[str, dict[str, list[str]]] = {}
+    methods: list[str] = []
+    for e in doc["runs"].values():
+        facts = e["conditions"]
+        if not facts.get("feature"):
+            continue
+        method = "no speculation" if facts["method"] == "none" else facts["method"]
+        if method not in methods:
+            methods.append(method)
+        status = (e.get("verdict") or {}).get("status", "-")
+        found = cells.setdefault(facts["feature"], {}).setdefault(method, [])
+        if STATUS_WORDS.get(status, status) not in found:
+            found.append(STATUS_WORDS.get(status, status))
+    if not cells:
+        return ""
+    methods.sort(key=lambda m: m == "no speculation")
+    body = [[f] + [", ".join(row.get(m, ["-"])) for m in methods] for f, row in cells.items()]
+    return _render(["feature"] + methods, body, markdown)
+
+
 def markdown_summary(doc: dict, charts: list[str] | None = None) -> str:
     """The run in Markdown: metrics with verdicts, stage times and speedup model, best k, failures."""
     env = doc.get("environment", {})
@@ -97,21 +128,75 @@ def markdown_summary(doc: dict, charts: list[str] | None = None) -> str:
     verdicts = {cid: e["verdict"]["status"] for cid, e in doc["runs"].items() if e.get("verdict")}
     parts = ["## specgate results",
              f"hardware `{env.get('hardware', '?')}`, vLLM {env.get('vllm', '?')}, torch {env.get('torch', '?')}, "
-             f"commit {env.get('commit') or '?'}",
-             "### Metrics", markdown_table(rows, verdicts)]
+             f"commit {env.get('commit') or '?'}"]
+    if charts and "regression.png" in charts:
+        parts += ["### Changes against the baselines",
+                  "![each condition's change against its baseline, with its interval and tolerance](regression.png)"]
+    parts += ["### Metrics", markdown_table(rows, verdicts)]
+    streamed = [(name, m) for name, m in rows if m.get("ttft_mean_ms") is not None]
+    if streamed:
+        parts += ["### Serving: time to first token and inter-token latency",
+                  "Streamed requests; ITL is the gap between chunks, and with speculation a chunk often carries "
+                  "several tokens.", _render([t for t, _ in STREAM_COLUMNS], _rows(STREAM_COLUMNS, streamed), True)]
     stages = stage_table(rows, markdown=True)
     if stages:
         parts += ["### Stage times and speedup model",
                   "Proposal time per draft token; scoring (target forward) and verification (rejection sampling) "
                   "per step; alpha, c and the share of steps that drafted feed the Leviathan et al. model behind "
                   "the predicted speedup.", stages]
+    features = feature_table(doc, markdown=True)
+    if features:
+        parts += ["### Features with speculation",
+                  "Each cell switches one feature on with speculation and checks tokens against the same feature "
+                  "without speculation, acceptance against the plain cell and the baseline, and that the feature "
+                  "was exercised (docs/pairings.md, features).", features]
     best = best_k_table(doc, markdown=True)
     if best:
         parts += ["### Best k", best]
     problems = [f"- **{cid}**: {e['verdict']['status']}: {e['verdict']['reason']}" for cid, e in doc["runs"].items()
-                if e.get("verdict") and e["verdict"]["status"] in ("fail", "error")]
+                if e.get("verdict") and e["verdict"]["status"] in ("fail", "error", "known-defect")]
     if problems:
-        parts += ["### Regressions and errors"] + problems
+        parts += ["### Regressions, errors and known defects"] + problems
     if charts:
         parts += ["### Charts", "\n".join(f"- {c}" for c in charts)]
     return "\n\n".join(parts) + "\n"
+
+
+TERMINAL_WIDTH = 100
+MAIN_CHECKS = ("acceptance_rate", "latency_vs_control")
+
+
+def _change(checks: list[dict], metric: str) -> str:
+    found = next((c for c in checks if c.get("metric") == metric and c.get("change") is not None), None)
+    if found is None or found["change"] != found["change"] or abs(found["change"]) == float("inf"):
+        return "-"
+    return f"{100 * found['change']:+.1f}%"
+
+
+def terminal_table(doc: dict, width: int = TERMINAL_WIDTH) -> str:
+    """The run in at most ``width`` columns, what matters first: condition, verdict, acceptance and
+    its change against the baseline, speedup and the change of latency relative to the control;
+    then one wrapped line per failed condition (the full Markdown is in summary.md)."""
+    header = ["condition", "verdict", "accept", "change", "speedup", "lat/ctl"]
+    rows, failures = [], []
+    for cid, e in doc["runs"].items():
+        v, m = e.get("verdict") or {}, e.get("metrics") or {}
+        checks = v.get("checks", [])
+        feature = (e.get("conditions") or {}).get("feature")
+        rows.append([cid, STATUS_WORDS.get(v.get("status"), v.get("status", "-")),
+                     _cell(m.get("acceptance_rate")), _change(checks, "acceptance_rate"),
+                     # a feature cell is not timed beside its control: its speedup means nothing
+                     "-" if feature else _cell(m.get("speedup")), _change(checks, "latency_vs_control")])
+        if v.get("status") == "fail":
+            failures.append(f"FAIL {cid}: {v.get('reason', '')}")
+    fixed = [max(len(r[i]) for r in [header] + rows) for i in range(1, len(header))]
+    name_w = min(max(len(r[0]) for r in [header] + rows), width - sum(fixed) - 2 * len(fixed))
+
+    def line(r):
+        name = r[0] if len(r[0]) <= name_w else r[0][: name_w - 1] + "~"
+        return "  ".join([name.ljust(name_w)] + [c.rjust(w) for c, w in zip(r[1:], fixed)])
+
+    table = [line(r) for r in [header] + rows]
+    wrapped = [part for text in failures
+               for part in textwrap.wrap(text, width, subsequent_indent="    ", break_on_hyphens=False)]
+    return "\n".join([table[0], "-" * len(table[0])] + table[1:] + wrapped)

@@ -50,6 +50,10 @@ class RequestRecord:
     output_token_ids: tuple[int, ...] = ()
     control_latency_s: float | None = None  # the same prompt on the no-speculation engine, timed right beside it
     reference_latency_s: float | None = None  # a control's prompt through transformers, timed right beside it
+    logprobs: tuple[float, ...] = ()  # each emitted token's logprob, when the sampling asked for them
+    completions: int = 1  # outputs returned for the request (sampling n); the first is recorded
+    ttft_s: float | None = None  # serving (streamed): time to the first token
+    itl_s: tuple[float, ...] = ()  # serving (streamed): gaps between successive chunks of tokens
 
 
 @dataclass(frozen=True)
@@ -81,9 +85,20 @@ class RunResult:
     requests: tuple[RequestRecord, ...]
     counters: SpecCounters = field(default_factory=SpecCounters)
     stages: StageTimes | None = None  # None when the stage timers were off
+    # Other vLLM counters moved by the run (prefix_cache_hits, num_preemptions): proof that a
+    # feature was exercised (features.py).
+    engine_counters: dict[str, int] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    def slice(self, start: int, stop: int) -> RunResult:
+        """The requests start..stop as a run of their own (its counters: the requests' sums)."""
+        requests = self.requests[start:stop]
+        counters = SpecCounters()
+        for r in requests:
+            counters = counters + (r.spec or SpecCounters())
+        return replace(self, requests=requests, counters=counters, stages=None)
 
     @classmethod
     def from_dict(cls, d: dict) -> RunResult:
@@ -92,11 +107,13 @@ class RunResult:
                                                        tuple(c["accepted_per_pos"]))
         requests = tuple(RequestRecord(r["prompt_tokens"], r["output_tokens"], r["latency_s"],
                                        counters(r.get("spec")), tuple(r.get("output_token_ids", ())),
-                                       r.get("control_latency_s"), r.get("reference_latency_s"))
+                                       r.get("control_latency_s"), r.get("reference_latency_s"),
+                                       tuple(r.get("logprobs", ())), r.get("completions", 1), r.get("ttft_s"),
+                                       tuple(r.get("itl_s", ())))
                          for r in d["requests"])
         stages = d.get("stages")
         return cls(d["condition_id"], d["mode"], d["k"], d["wall_s"], requests, counters(d["counters"]),
-                   None if stages is None else StageTimes(**stages))
+                   None if stages is None else StageTimes(**stages), dict(d.get("engine_counters") or {}))
 
 
 def combine_rounds(runs: list[RunResult]) -> RunResult:

@@ -3,6 +3,7 @@ outputs mean the measurement itself is wrong, so the benchmark fails before any 
 
 from __future__ import annotations
 
+from . import features
 from .config import Condition
 from .metrics import RunMetrics, request_counter_total
 from .results import RunResult
@@ -11,13 +12,15 @@ from .results import RunResult
 def problems(condition: Condition, run: RunResult, m: RunMetrics) -> list[str]:
     """Every violated invariant, one readable line each (empty when the run is sane)."""
     p, found = condition.pairing, []
-    if len(run.requests) != p.num_prompts:
-        found.append(f"{len(run.requests)} requests finished, expected {p.num_prompts}")
+    expected = p.num_prompts * features.requests_per_prompt(condition.feature)
+    if len(run.requests) != expected:
+        found.append(f"{len(run.requests)} requests finished, expected {expected}")
+    ignore_eos = features.ignore_eos(condition.feature, p.ignore_eos)
     short = [i for i, r in enumerate(run.requests) if r.output_tokens == 0 or
-             (p.ignore_eos and r.output_tokens != p.max_new_tokens)]
+             (ignore_eos and r.output_tokens != p.max_new_tokens)]
     if short:
         found.append(f"requests {short[:5]} produced the wrong number of tokens "
-                     f"(expected {p.max_new_tokens} with ignore_eos={p.ignore_eos})")
+                     f"(expected {p.max_new_tokens} with ignore_eos={ignore_eos})")
     if m.tokens_per_s <= 0:
         found.append(f"tokens/s is {m.tokens_per_s}")
     c = run.counters
@@ -48,7 +51,9 @@ def problems(condition: Condition, run: RunResult, m: RunMetrics) -> list[str]:
             found.append(f"vLLM's counters disagree: engine D={engine[0]}, A={engine[1]}, T={engine[2]}, "
                          f"per position {list(engine[3])}; sum of per-request histograms D={requests[0]}, "
                          f"A={requests[1]}, T={requests[2]}, per position {list(requests[3])}")
-    floor = p.tolerances.get("min_acceptance_rate")
+    # The floor is the pairing's; a feature that changes the output (penalties, another temperature)
+    # changes acceptance by design, and its baseline judges it.
+    floor = None if features.changes_output(condition.feature) else p.tolerances.get("min_acceptance_rate")
     if floor is not None and m.acceptance_rate is not None and m.acceptance_rate < floor:
         found.append(f"acceptance rate {m.acceptance_rate:.3f} is below the pairing's floor {floor:.3f}")
     return found

@@ -1,5 +1,6 @@
 """Serving mode: an OpenAI-compatible vLLM server (``vllm serve`` started on loopback, or a URL
-you give) driven at a fixed concurrency; acceptance from the server's Prometheus ``/metrics``.
+you give) driven at a fixed concurrency with streamed requests (latency, time to first token,
+inter-token latency); acceptance from the server's Prometheus ``/metrics``.
 
 Same interface as engine.Engine (build / run / run_once / close), so the pool, the plugin and
 the verdicts treat a server like any other engine. Stage timers need the in-process engine
@@ -68,6 +69,30 @@ def _request(url: str, payload: dict | None = None, timeout: float = 600) -> byt
     req = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
     with urllib.request.urlopen(req, timeout=timeout) as response:
         return response.read()
+
+
+def _streamed(url: str, payload: dict, timeout: float = 600) -> RequestRecord:
+    """One streamed completion: latency, time to the first token, and the gaps between the chunks
+    that carried text (with speculation a chunk often carries several accepted tokens, which is
+    what a streaming client sees)."""
+    req = urllib.request.Request(url, data=json.dumps(payload).encode(), headers={"Content-Type": "application/json"})
+    t0 = time.perf_counter()
+    arrivals, usage = [], {}
+    with urllib.request.urlopen(req, timeout=timeout) as response:
+        for raw in response:
+            line = raw.decode("utf-8", "replace").strip()
+            if not line.startswith("data:") or line == "data: [DONE]":
+                continue
+            chunk = json.loads(line[5:])
+            if chunk.get("usage"):
+                usage = chunk["usage"]
+            if any(c.get("text") for c in chunk.get("choices") or []):
+                arrivals.append(time.perf_counter())
+    latency = time.perf_counter() - t0
+    return RequestRecord(prompt_tokens=int(usage.get("prompt_tokens", 0)),
+                         output_tokens=int(usage.get("completion_tokens", 0)), latency_s=latency,
+                         ttft_s=arrivals[0] - t0 if arrivals else None,
+                         itl_s=tuple(b - a for a, b in zip(arrivals, arrivals[1:])))
 
 
 class Server:
@@ -159,12 +184,8 @@ class Server:
             payload["max_tokens"] = max_tokens
         if payload.get("top_k") == 0:
             payload["top_k"] = -1  # the server's "no top-k"
-        t0 = time.perf_counter()
-        body = json.loads(_request(f"{self.url}/v1/completions", payload))
-        latency = time.perf_counter() - t0
-        usage = body.get("usage") or {}
-        return RequestRecord(prompt_tokens=int(usage.get("prompt_tokens", 0)),
-                             output_tokens=int(usage.get("completion_tokens", 0)), latency_s=latency)
+        payload.update(stream=True, stream_options={"include_usage": True})
+        return _streamed(f"{self.url}/v1/completions", payload)
 
     def scrape(self):
         return spec_counters(_request(f"{self.url}/metrics", timeout=30).decode("utf-8", "replace"))

@@ -31,8 +31,8 @@ def series(doc: dict) -> list[Series]:
     facts_of: dict[tuple, dict] = {}
     for entry in runs.values():
         facts = entry["conditions"]
-        if facts["method"] == "none":
-            continue
+        if facts["method"] == "none" or facts.get("feature"):
+            continue  # feature cells are checks at one k, not points of a sweep
         key = tuple(facts.get(k) for k in SERIES_KEYS)
         groups.setdefault(key, []).append((facts["k"], entry["metrics"], entry.get("control")))
         facts_of.setdefault(key, facts)

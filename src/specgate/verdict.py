@@ -22,6 +22,7 @@ from .results import RunResult, SpecCounters
 
 DEFAULT_TOLERANCES = {"acceptance_rate": 0.03, "latency": 0.10, "tokens_per_s": 0.10, "control_latency": 0.5,
                       "cross_hardware_tokens": 0.25}
+JUDGED = ("pass", "fail", "recorded", "unsupported", "known-defect")  # statuses that are a verdict
 RERECORD = "if the change is intended, re-record with --specgate-update-baselines"
 ALPHA = 0.01
 BOOTSTRAP = 2000
@@ -41,7 +42,9 @@ class Check:
 
 @dataclass(frozen=True)
 class Verdict:
-    status: str  # "pass", "fail", "no-baseline" or "recorded"
+    # "pass", "fail", "no-baseline", "recorded"; feature cells also "unsupported" (vLLM refuses the
+    # combination, as recorded) and "known-defect" (fails from a defect in known_defects.py)
+    status: str
     reason: str
     checks: tuple[Check, ...] = field(default=())
     notes: tuple[str, ...] = field(default=())  # what was and was not judged, and against what
@@ -95,14 +98,15 @@ def _geometric_change(logs: np.ndarray, alpha: float, rng: np.random.Generator) 
 
 
 def latency_check(base: np.ndarray, new: np.ndarray, tolerance: float, alpha: float,
-                   rng: np.random.Generator) -> Check:
-    """Paired per-request latency ratio (lower is better): geometric mean of new / baseline."""
+                   rng: np.random.Generator, metric: str = "latency") -> Check:
+    """Paired per-request latency ratio (lower is better): geometric mean of new / baseline.
+    Also time to first token and inter-token latency (``metric`` names which)."""
     change, lower, upper = _geometric_change(np.log(new / base), alpha, rng)
     failed = change > tolerance and lower > 0.0
     word = "rose" if change > 0 else "fell"
-    reason = (f"latency {word} {abs(change):.1%} (mean {_fmt(base.mean())}s -> {_fmt(new.mean())}s; "
+    reason = (f"{metric} {word} {abs(change):.1%} (mean {_fmt(base.mean())}s -> {_fmt(new.mean())}s; "
               f"{1 - alpha:.0%} lower bound of the change {lower:+.1%}); tolerance {tolerance:.0%}")
-    return Check("latency", not failed, float(base.mean()), float(new.mean()), change, (lower, upper), tolerance,
+    return Check(metric, not failed, float(base.mean()), float(new.mean()), change, (lower, upper), tolerance,
                  reason)
 
 

@@ -1,0 +1,149 @@
+"""The features axis on hand-made runs and files: parsing, the cells it adds, and each check."""
+
+import pytest
+
+from specgate import config, features, gate, report
+from specgate.config import ConfigError
+from specgate.results import RequestRecord, RunResult, SpecCounters
+
+PAIRINGS = """
+[defaults]
+target = "org/target"
+k = [1, 3]
+[[pairing]]
+name = "a"
+method = "draft_model"
+draft = "org/draft"
+features = {features}
+"""
+A = SpecCounters(4, 12, 5, (3, 1, 1))
+B = SpecCounters(4, 12, 4, (2, 1, 1))
+
+
+def load(tmp_path, value):
+    path = tmp_path / "p.toml"
+    path.write_text(PAIRINGS.format(features=value))
+    return config.load(path)
+
+
+def run(*outputs, specs=None, logprobs=None, counters=None):
+    specs = specs or [A] * len(outputs)
+    logprobs = logprobs or [()] * len(outputs)
+    return RunResult("x", "sequential", 3, 1.0, tuple(
+        RequestRecord(3, len(t), 0.1, s, tuple(t), logprobs=lp) for t, s, lp in zip(outputs, specs, logprobs)),
+        engine_counters=counters or {})
+
+
+def test_feature_cells_run_at_the_largest_k_after_the_plain_cells_with_controls_of_their_own(tmp_path):
+    ids = [c.id for c in load(tmp_path, '["logprobs", "batch"]').conditions()]
+    assert ids == ["target-nospec", "target-nospec+logprobs", "target-nospec+batch", "a-draft_model-k1",
+                   "a-draft_model-k3", "a-draft_model-k3+logprobs", "a-draft_model-k3+batch"]
+    cells = {c.id: c for c in load(tmp_path, '["batch"]').conditions()}
+    assert cells["a-draft_model-k3+batch"].mode == "batch"
+    assert cells["a-draft_model-k3+batch"].plain.id == "a-draft_model-k3"
+    assert cells["a-draft_model-k3+batch"].control.id == "target-nospec+batch"
+
+
+def test_a_table_sets_engine_arguments_over_the_features_own(tmp_path):
+    from specgate.engine import llm_kwargs
+
+    cell = load(tmp_path, '{ preemption = { kv_cache_memory_bytes = 1000 } }').conditions()[-1]
+    assert llm_kwargs(cell)["kv_cache_memory_bytes"] == 1000
+    assert llm_kwargs(cell.plain).get("kv_cache_memory_bytes") is None
+
+
+@pytest.mark.parametrize("value, message", [
+    ('["no-such"]', "unknown feature(s) ['no-such']; known: prefix-caching"),
+    ('["batch", "batch"]', "repeated names"),
+    ('"batch"', "must be a list of feature names or a table"),
+])
+def test_bad_features_give_one_error(tmp_path, value, message):
+    with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)").replace("[", r"\[")
+                       .replace("]", r"\]")):
+        load(tmp_path, value)
+
+
+def test_a_feature_sets_the_temperature_the_cell_runs_at(tmp_path):
+    cell = load(tmp_path, '["seeds"]').conditions()[-1]
+    assert cell.temperature == 0.8 and cell.plain.temperature == 0.0
+
+
+def test_a_transparent_feature_must_leave_tokens_and_acceptance_as_the_plain_cell():
+    plain = run([1, 2], [3, 4])
+    assert features.problems("chunked-prefill", plain, plain, plain, None, ["p", "q"]) == []
+    found = features.problems("chunked-prefill", run([1, 2], [3, 4], specs=[A, B]), plain, plain, None, ["p", "q"])
+    assert len(found) == 1 and "acceptance differs from the same condition without chunked-prefill in 1 of 2" in found[0]
+    found = features.problems("batch", run([1, 2], [3, 5]), plain, plain, None, ["p", "q"])
+    assert "1 of 2 requests emit other tokens than the same condition without batch (q)" in found[0]
+
+
+def test_preemption_allows_a_measured_acceptance_change_but_not_more():
+    plain = run([1, 2], [3, 4])
+    slight = SpecCounters(4, 12, 5, (3, 1, 1))
+    hits = {"num_preemptions": 3}
+    assert features.problems("preemption", run([1, 2], [3, 4], specs=[A, slight], counters=hits), plain, plain, None,
+                             ["p", "q"]) == []
+    found = features.problems("preemption", run([1, 2], [3, 4], specs=[B, B], counters=hits), plain, plain, None,
+                              ["p", "q"])
+    assert found == ["feature preemption: acceptance rate 0.3333 against 0.4167 for the same condition without "
+                     "preemption (-20.0%, tolerance 3%)"]
+
+
+def test_a_feature_that_was_not_exercised_fails():
+    plain = run([1, 2])
+    found = features.problems("preemption", plain, plain, plain, None, ["p"])
+    assert found == ["feature preemption: preemption was not exercised: vLLM counted no num preemptions in this run"]
+
+
+def test_prefix_caching_compares_the_cached_copies_with_the_first():
+    plain = run([1, 2], [3, 4])
+    both = run([1, 2], [3, 4], [1, 2], [3, 4], specs=[A, A, A, B], counters={"prefix_cache_hits": 128})
+    found = features.problems("prefix-caching", both, both, plain, None, ["p", "q", "p#again", "q#again"])
+    assert len(found) == 1 and "the same prompts before they were cached in 1 of 2 requests" in found[0]
+
+
+def test_logprobs_must_equal_the_controls_within_tolerance():
+    control = run([1, 2], logprobs=[(-0.5, -1.0)])
+    assert features.problems("logprobs", run([1, 2], logprobs=[(-0.5, -1.0 + 1e-5)]), control, None, None, ["p"]) == []
+    found = features.problems("logprobs", run([1, 2], logprobs=[(-0.5, 0.0)]), control, None, None, ["p"])
+    assert "differ from the control's by up to 1 nats" in found[0] and "prompt p token 1: 0.0000 against -1.0000" in found[0]
+    assert "missing for 1 of 1" in features.problems("logprobs", run([1, 2]), control, None, None, ["p"])[0]
+
+
+def test_structured_output_must_match_the_regex():
+    decode = {(1,): "get_name(self)", (2,): "get name"}.get
+    good, bad = run([1]), run([2])
+    assert features.problems("structured-output", good, good, None, None, ["p"], lambda ids: decode(tuple(ids))) == []
+    found = features.problems("structured-output", bad, good, None, None, ["p"], lambda ids: decode(tuple(ids)))
+    assert "structured output ignored: 1 of 1 outputs do not match" in found[0]
+
+
+def test_seeds_must_reproduce():
+    first = run([1, 2], [3, 4])
+    assert features.problems("seeds", first, None, None, run([1, 2], [3, 4]), ["p", "q"]) == []
+    found = features.problems("seeds", first, None, None, run([1, 2], [3, 9]), ["p", "q"])
+    assert "1 of 2 requests emit other tokens than a second run with the same seeds (q)" in found[0]
+
+
+def test_support_is_judged_against_the_record_both_ways():
+    env = {"vllm": "0.33.0", "torch": "2.13.0+cpu"}
+    unsupported = {"conditions": {}, "recorded": {"vllm": "0.32.0"}, "metrics": {}, "unsupported": "n must be 1"}
+    supported = {"conditions": {}, "recorded": {"vllm": "0.32.0"}, "metrics": {}, "requests": []}
+    assert gate.judge_refused("n must be 1", (unsupported, ""), env).status == "unsupported"
+    now_refused = gate.judge_refused("n must be 1", (supported, ""), env)
+    assert now_refused.status == "fail" and "vLLM 0.33.0 refuses a combination that vLLM 0.32.0 ran" in now_refused.reason
+    assert gate.judge_refused("x", (None, "no record"), env).status == "no-baseline"
+    runs_now = gate.judge_condition(run([1]), None, env, {}, (unsupported, ""), (None, "-"), ["p"])
+    assert runs_now.status == "fail" and "refused this combination when it was recorded" in runs_now.reason
+
+
+def test_the_summary_has_a_feature_by_method_table():
+    def entry(method, feature, status):
+        return {"conditions": {"method": method, "feature": feature}, "metrics": {}, "verdict": {"status": status}}
+    doc = {"runs": {"c+batch": entry("none", "batch", "pass"), "a+batch": entry("draft_model", "batch", "fail"),
+                    "b+batch": entry("ngram", "batch", "pass"), "a+n2": entry("draft_model", "n2", "unsupported"),
+                    "plain": {"conditions": {"method": "ngram"}, "metrics": {}}}}
+    table = report.feature_table(doc, markdown=True).splitlines()
+    assert [c.strip() for c in table[0].split("|")[1:-1]] == ["feature", "draft_model", "ngram", "no speculation"]
+    assert [c.strip() for c in table[2].split("|")[1:-1]] == ["batch", "FAIL", "pass", "pass"]
+    assert [c.strip() for c in table[3].split("|")[1:-1]] == ["n2", "unsupported", "-", "-"]

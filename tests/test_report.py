@@ -1,0 +1,56 @@
+"""What a user reads: the terminal table (at most 100 columns) and the report's pictures."""
+
+from pathlib import Path
+
+from specgate import config, report
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def cpu_default_doc(status_of=lambda cid: "pass"):
+    """A results document with every condition id of the CPU default, one of them failing."""
+    runs = {}
+    for c in config.load(ROOT / "configs" / "cpu.toml").conditions():
+        status = status_of(c.id)
+        checks = [{"metric": "acceptance_rate", "passed": status != "fail", "change": -0.123, "interval": [-0.2, -0.1],
+                   "tolerance": 0.03},
+                  {"metric": "latency_vs_control", "passed": True, "change": 0.031, "interval": [0.0, 0.05],
+                   "tolerance": 0.1}]
+        runs[c.id] = {"conditions": {"method": c.method, "k": c.k, "feature": c.feature or None},
+                      "metrics": {"acceptance_rate": 0.5678, "speedup": 1.234},
+                      "verdict": {"status": status, "reason": "acceptance_rate fell 12.3% (0.65 -> 0.57) " * 4,
+                                  "notes": [], "checks": checks}}
+    return {"runs": runs}
+
+
+def test_the_terminal_table_of_the_cpu_default_fits_100_columns_most_important_first():
+    failing = "fixture-aligned-draft_model-k5+structured-output"
+    doc = cpu_default_doc(lambda cid: "fail" if cid == failing else "pass")
+    lines = report.terminal_table(doc).splitlines()
+    assert max(map(len, lines)) <= 100
+    assert lines[0].split()[:6] == ["condition", "verdict", "accept", "change", "speedup", "lat/ctl"]
+    row = next(line for line in lines if line.startswith(failing + " "))
+    assert row.split()[1:] == ["FAIL", "0.568", "-12.3%", "-", "+3.1%"]  # a feature cell's speedup is not shown
+    plain = next(line for line in lines if line.startswith("fixture-ngram-k3 "))
+    assert plain.split()[1:] == ["pass", "0.568", "-12.3%", "1.234", "+3.1%"]
+    # The failure's reason, wrapped below the table.
+    assert lines[2 + len(doc["runs"])].startswith(f"FAIL {failing}: acceptance_rate fell 12.3%")
+    assert len(lines) > 3 + len(doc["runs"])
+
+
+def test_the_regression_picture_comes_first_in_the_report(tmp_path):
+    from results_docs import sweep_doc
+    from specgate.publish import write_report
+
+    doc = sweep_doc()
+    failing = doc["runs"]["bad-draft_model-k2"]["verdict"]
+    failing.update(status="fail", checks=[{"metric": "acceptance_rate", "passed": False, "change": -0.2,
+                                           "interval": [-0.25, -0.15], "tolerance": 0.03}])
+    doc["runs"]["good-draft_model-k1"]["verdict"]["checks"] = [
+        {"metric": "latency_vs_control", "passed": True, "change": 0.02, "interval": [-0.01, 0.05], "tolerance": 0.1}]
+    summary, written = write_report(doc, tmp_path)
+    assert (tmp_path / "regression.png").stat().st_size > 10_000
+    assert summary.index("(regression.png)") < summary.index("### Metrics")
+    # Without any change to draw (a recording run), there is no such picture.
+    _, written = write_report(sweep_doc(), tmp_path / "recorded")
+    assert "regression.png" not in [p.name for p in written]
