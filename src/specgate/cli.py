@@ -77,7 +77,7 @@ def _merge(args) -> int:
         merged = merge([(str(path), load_results(path)) for path in args.results])
     except MergeError as exc:
         raise BaselineError(str(exc)) from None
-    summary, written = write_report(merged, args.out, reference=_reference(args))
+    summary, _ = write_report(merged, args.out, reference=_reference(args))
     append_step_summary(summary)
     print(summary)
     print(f"specgate: {len(args.results)} shards, {len(merged['runs'])} runs merged into {args.out / 'results.json'}")

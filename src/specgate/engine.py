@@ -27,7 +27,7 @@ COUNTER_NAMES = {
 }
 PER_POS_NAME = "vllm:spec_decode_num_accepted_tokens_per_pos"
 ENGINE_COUNTER_NAMES = {"vllm:prefix_cache_hits": "prefix_cache_hits", "vllm:num_preemptions": "num_preemptions"}
-PROGRESS_EVERY_S = 10.0  # a progress line at most this often during a condition's requests
+PROGRESS_EVERY_S = 5.0  # a progress line at most this often during a condition's requests
 WARMUP_TEXT = "".join(f"def get_{n}(self):\n    return self._{n}\n\n" for n in ("name", "size", "mode", "path"))
 
 

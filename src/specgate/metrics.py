@@ -1,11 +1,10 @@
-"""Pure metric formulas: counters and timings -> the numbers in design.md.
+"""Pure metric formulas: counters and timings -> the numbers defined in docs/metrics.md.
 
 No I/O and no vLLM: every function takes plain numbers or results.RunResult.
 """
 
 from __future__ import annotations
 
-import math
 import statistics
 from dataclasses import dataclass
 
@@ -34,11 +33,10 @@ def per_position_acceptance(c: SpecCounters) -> tuple[float, ...]:
 
 
 def percentile(values: list[float], q: float) -> float:
-    """Linear-interpolation percentile (numpy's default), q in [0, 100]."""
-    ordered = sorted(values)
-    pos = (len(ordered) - 1) * q / 100.0
-    lo, hi = math.floor(pos), math.ceil(pos)
-    return ordered[lo] + (ordered[hi] - ordered[lo]) * (pos - lo)
+    """Linear-interpolation percentile, q in [0, 100] (numpy's, as a plain float)."""
+    import numpy as np
+
+    return float(np.percentile(values, q))
 
 
 @dataclass(frozen=True)

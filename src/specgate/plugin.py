@@ -602,5 +602,7 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config)
     terminalreporter.write_line(terminal_table(session.results()))
     for line, is_error in session.messages:
         text = line if line.startswith("specgate:") else f"specgate: {line}"
-        for part in textwrap.wrap(text, TERMINAL_WIDTH, subsequent_indent="    ", break_on_hyphens=False):
+        # Paths are never broken (they are copied from here); everything else wraps at 100 columns.
+        for part in textwrap.wrap(text, TERMINAL_WIDTH, subsequent_indent="    ", break_on_hyphens=False,
+                                  break_long_words=False):
             terminalreporter.write_line(part, red=is_error)

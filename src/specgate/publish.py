@@ -25,7 +25,7 @@ def write_report(doc: dict, folder: Path, with_results: bool = True,
         write_atomic(folder / "summary.md", summary)
     except OSError as exc:
         raise BaselineError(f"cannot write the report to {folder}: {exc.strerror or exc}; "
-                            f"choose a writable folder with --specgate-reports DIR") from exc
+                            f"choose a writable folder (pytest: --specgate-reports DIR; specgate report/merge: --out DIR)") from exc
     return summary, written + charts + [folder / "summary.md"]
 
 

@@ -134,25 +134,23 @@ def markdown_summary(doc: dict, charts: list[str] | None = None) -> str:
                   "![each condition's change against its baseline, with its interval and tolerance](regression.png)"]
     parts += ["### Metrics", markdown_table(rows, verdicts)]
     streamed = [(name, m) for name, m in rows if m.get("ttft_mean_ms") is not None]
-    if streamed:
-        parts += ["### Serving: time to first token and inter-token latency",
-                  "Streamed requests; ITL is the gap between chunks, and with speculation a chunk often carries "
-                  "several tokens.", _render([t for t, _ in STREAM_COLUMNS], _rows(STREAM_COLUMNS, streamed), True)]
-    stages = stage_table(rows, markdown=True)
-    if stages:
-        parts += ["### Stage times and speedup model",
-                  "Proposal time per draft token; scoring (target forward) and verification (rejection sampling) "
-                  "per step; alpha, c and the share of steps that drafted feed the Leviathan et al. model behind "
-                  "the predicted speedup.", stages]
-    features = feature_table(doc, markdown=True)
-    if features:
-        parts += ["### Features with speculation",
-                  "Each cell switches one feature on with speculation and checks tokens against the same feature "
-                  "without speculation, acceptance against the plain cell and the baseline, and that the feature "
-                  "was exercised (docs/pairings.md, features).", features]
-    best = best_k_table(doc, markdown=True)
-    if best:
-        parts += ["### Best k", best]
+    sections = [  # (title, what it shows, table); a section without a table is left out
+        ("Serving: time to first token and inter-token latency",
+         "Streamed requests; ITL is the gap between chunks, and with speculation a chunk often carries several "
+         "tokens.", _render([t for t, _ in STREAM_COLUMNS], _rows(STREAM_COLUMNS, streamed), True) if streamed else ""),
+        ("Stage times and speedup model",
+         "Proposal time per draft token; scoring (target forward) and verification (rejection sampling) per step; "
+         "alpha, c and the share of steps that drafted feed the Leviathan et al. model behind the predicted speedup.",
+         stage_table(rows, markdown=True)),
+        ("Features with speculation",
+         "Each cell switches one feature on with speculation and checks tokens against the same feature without "
+         "speculation, acceptance against the plain cell and the baseline, and that the feature was exercised "
+         "(docs/pairings.md, features).", feature_table(doc, markdown=True)),
+        ("Best k", "", best_k_table(doc, markdown=True)),
+    ]
+    for title, what, table in sections:
+        if table:
+            parts += [f"### {title}"] + ([what] if what else []) + [table]
     problems = [f"- **{cid}**: {e['verdict']['status']}: {e['verdict']['reason']}" for cid, e in doc["runs"].items()
                 if e.get("verdict") and e["verdict"]["status"] in ("fail", "error", "known-defect")]
     if problems:

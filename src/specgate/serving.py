@@ -107,7 +107,6 @@ class Server:
         self.log_path: Path | None = None
         self.broken = False
         self.keep_log = False  # a server that failed keeps its log for the error message
-        self.llm = None  # no in-process engine
         self.build_s = 0.0
 
     def __enter__(self) -> Server:

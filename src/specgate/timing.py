@@ -166,10 +166,6 @@ class StageTimer:
                              f"update specgate.timing.STAGES (or run with --specgate-no-stage-timers)")
         self._stack = contextlib.ExitStack()
 
-    @property
-    def clock_name(self) -> str:
-        return self._acc.clock.name
-
     def __enter__(self) -> StageTimer:
         for owner, name, stage in self._targets:
             self._stack.enter_context(wrapped(owner, name, functools.partial(self._acc.timed, stage)))
