@@ -41,3 +41,15 @@ def test_speculation_off_for_some_requests_fails_for_every_step_proposers_only()
 def test_one_token_requests_had_nothing_to_draft():
     r = run([1], specs=[SpecCounters()])
     assert correctness.speculation_problems("eagle", r, ["a"]) == []
+
+
+def test_serving_runs_are_not_asked_for_per_request_counts_http_does_not_carry():
+    from specgate import config
+
+    cfg = config.parse({"pairing": [{"name": "a", "target": "org/t", "method": "draft_model", "draft": "org/d",
+                                     "k": 2, "modes": ["serving"], "concurrency": 1}]}, __import__("pathlib").Path("."))
+    serving = next(c for c in cfg.conditions() if not c.is_control)
+    r = run([1, 2], [3, 4], specs=[None, None])
+    assert correctness.in_run_problems(serving, r, None, ["a", "b"]) == []
+    sequential = __import__("dataclasses").replace(serving, mode="sequential")
+    assert "no per-request" in correctness.in_run_problems(sequential, r, None, ["a", "b"])[0]

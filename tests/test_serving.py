@@ -52,6 +52,15 @@ def test_serving_conditions_and_command_line(serving_conditions):
     assert "--disable-log-stats" not in argv  # the counters come from the server's stats
 
 
+def test_a_server_runs_like_an_engine():
+    """The benchmark calls run() the same way on both (a serving run once failed on `paired=`)."""
+    import inspect
+
+    from specgate.engine import Engine
+
+    assert list(inspect.signature(Server.run).parameters) == list(inspect.signature(Engine.run).parameters)
+
+
 @pytest.mark.engine
 def test_a_real_server_on_loopback_reports_acceptance_at_each_concurrency(serving_conditions):
     c1 = serving_conditions["fixture-aligned-draft_model-k3-serving-c1"]

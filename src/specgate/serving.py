@@ -189,7 +189,10 @@ class Server:
     def scrape(self):
         return spec_counters(_request(f"{self.url}/metrics", timeout=30).decode("utf-8", "replace"))
 
-    def run(self, prompts: list[Prompt], condition: Condition | None = None) -> RunResult:
+    def run(self, prompts: list[Prompt], condition: Condition | None = None, paired=None,
+            reference=None) -> RunResult:
+        """Engine.run's signature; nothing is timed beside a server (paired_control and the machine
+        reference are sequential-mode only, so the pool gives None for both)."""
         condition = condition or self.condition
         return combine_rounds([self.run_once(prompts, condition) for _ in range(condition.pairing.rounds)])
 
