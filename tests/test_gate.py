@@ -84,3 +84,23 @@ def test_a_control_is_judged_against_its_machine_reference_not_its_own_past():
     loaded = judge_control(control_run(0.45, 0.36))  # a one-core load: both 4.5x slower
     assert loaded.status == "pass" and [c.metric for c in loaded.checks] == ["latency_vs_reference"]
     assert judge_control(control_run(0.1 * 1.8, 0.08)).status == "fail"  # vLLM alone 80% slower
+
+
+def test_serving_acceptance_is_judged_on_the_runs_counters():
+    """Over HTTP there are no per-request counts: the run's counters are compared as one sample."""
+    from specgate import gate
+    from specgate.results import RequestRecord, RunResult, SpecCounters
+
+    def run(accepted):
+        return RunResult("s", "serving", 2, 1.0, (RequestRecord(3, 8, 0.1), RequestRecord(3, 8, 0.1)),
+                         SpecCounters(10, 20, accepted, (accepted - accepted // 3, accepted // 3)))
+
+    rec = {"conditions": {"temperature": 0.0}, "recorded": {"hardware": "h"},
+           "requests": [{"spec": None, "output_tokens": 8}] * 2,
+           "counters": {"drafts": 10, "draft_tokens": 20, "accepted": 12, "accepted_per_pos": [8, 4]}}
+    same = gate.judge_portable(rec, run(12), {"hardware": "h"}, {"acceptance_rate": 0.03, "cross_hardware_tokens": 0.25},
+                               ["a", "b"], np.random.default_rng(0))
+    assert same and all(c.passed for c in same) and "acceptance_rate" in {c.metric for c in same}
+    fell = gate.judge_portable(rec, run(9), {"hardware": "h"}, {"acceptance_rate": 0.03, "cross_hardware_tokens": 0.25},
+                               ["a", "b"], np.random.default_rng(0))
+    assert any(c.metric == "acceptance_rate" and not c.passed for c in fell)

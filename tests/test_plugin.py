@@ -152,3 +152,30 @@ def test_shards_split_the_matrix_and_merge_back_into_it(tmp_path):
     assert cli.main(["merge", *map(str, shard_files), "--out", str(tmp_path / "merged")]) == 1
     merged = json.loads((tmp_path / "merged" / "results.json").read_text())["runs"]
     assert list(merged) == [c.id for c in config.load(cfg).conditions()]  # the unsharded run's order
+
+
+def test_serving_mode_runs_through_the_benchmark_and_streams(tmp_path):
+    """Two `vllm serve` processes (control, speculation) at concurrency 2, recorded then judged:
+    the whole serving path, which a direct Server test does not cover."""
+    cfg = tmp_path / "serving.toml"
+    cfg.write_text(defaults(4, 'modes = ["serving"]\nconcurrency = [2]\n') + f"""
+[[pairing]]
+name = "tiny"
+method = "draft_model"
+draft = "{ROOT / "models" / "fixture" / "aligned-draft"}"
+k = [2]
+tolerances = {{ latency = inf, control_latency = inf }}
+""")
+    results = tmp_path / "results.json"
+    argv = [sys.executable, "-m", "pytest", str(ROOT / "benchmarks"), "-q", "-p", "no:cacheprovider",
+            "--specgate-config", str(cfg), "--specgate-results", str(results), "--specgate-no-reports",
+            "--specgate-baselines", str(tmp_path / "baselines")]
+    for extra in (["--specgate-update-baselines"], ["--specgate-strict"]):
+        proc = subprocess.run(argv + extra, cwd=ROOT, capture_output=True, text=True, timeout=600)
+        assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    runs = json.loads(results.read_text())["runs"]
+    assert set(runs) == {"fixture-nospec-serving-c2", "tiny-draft_model-k2-serving-c2"}
+    spec = runs["tiny-draft_model-k2-serving-c2"]
+    assert spec["verdict"]["status"] == "pass" and spec["metrics"]["acceptance_rate"] > 0
+    assert spec["metrics"]["ttft_p50_ms"] > 0 and spec["metrics"]["itl_p50_ms"] > 0
+    assert {c["metric"] for c in spec["verdict"]["checks"]} >= {"ttft", "itl", "acceptance_rate"}

@@ -128,7 +128,9 @@ def regression_chart(plt, doc: dict, path: Path) -> Path | None:
                 continue
             tol = 100 * (c.get("tolerance") or 0)
             ax.fill_betweenx([y - 0.4, y + 0.4], -tol, tol, color="0.88", linewidth=0)
-            colour = VERDICT_COLOURS.get(status, "tab:gray")
+            # The check's own outcome: a condition that failed on latency keeps a green acceptance dot.
+            colour = VERDICT_COLOURS["fail" if not c.get("passed", True) else
+                                     "known-defect" if status == "known-defect" else "pass"]
             if c.get("interval"):
                 lo, hi = (100 * x for x in c["interval"])
                 ax.plot([lo, hi], [y, y], color=colour, linewidth=2, alpha=0.6)
@@ -140,7 +142,7 @@ def regression_chart(plt, doc: dict, path: Path) -> Path | None:
     axes[0].set_yticklabels([cid for cid, _, _ in rows], fontsize=7)
     env = doc.get("environment", {})
     fig.suptitle(f"Regressions: change against the baseline, {env.get('hardware', '?')}, vLLM {env.get('vllm', '?')}"
-                 "\ndot: change; bar: bootstrap interval; grey: tolerance; green pass, red fail, orange known defect",
+                 "\ndot: change; bar: bootstrap interval; grey: tolerance; green check passed, red failed, orange known defect",
                  fontsize=9, x=0.02, ha="left")
     fig.tight_layout()
     fig.savefig(path, dpi=110, bbox_inches="tight")

@@ -42,6 +42,12 @@ def judge_portable(rec: dict, run: RunResult, environment: dict, tolerances: dic
         checks += v.acceptance_checks(base_specs, new_specs, [r["output_tokens"] for r in reqs],
                                       [r.output_tokens for r in run.requests], tolerances["acceptance_rate"], alpha,
                                       rng, exact=rec["conditions"].get("temperature") == 0.0)
+    elif rec.get("counters") and run.counters.drafts:
+        # Serving: HTTP carries no per-request counts, so the run's counters are judged as one
+        # sample (no interval to speak of: a change beyond tolerance fails).
+        checks += v.acceptance_checks([_counters(rec["counters"])], [run.counters], [sum(r["output_tokens"] for r in reqs)],
+                                      [sum(r.output_tokens for r in run.requests)], tolerances["acceptance_rate"],
+                                      alpha, rng, exact=True)
     if any("tokens" in r for r in reqs):
         from .fingerprint import tokens_digest
 

@@ -327,9 +327,11 @@ class SpecgateSession:
         if metrics is not None and metrics.speedup is not None and not condition.feature and not condition.is_control:
             parts.append(f"speedup {metrics.speedup:.2f}")
         failed = [c.metric for c in verdict.failures]
+        why = ""
         if verdict.status in ("fail", "known-defect", "unsupported", "no-baseline"):
-            parts.append(f"({failed[0]} failed)" if failed else f"({verdict.reason[:60]}{'...' if len(verdict.reason) > 60 else ''})")
-        self.log(", ".join(parts))
+            short = verdict.reason[:60] + ("..." if len(verdict.reason) > 60 else "")
+            why = f" ({failed[0]} failed)" if failed else f" ({short})"
+        self.log(", ".join(parts) + why)
 
     def judge_refused(self, condition: Condition, reason: str) -> Verdict:
         """A feature cell vLLM refused: recorded as unsupported, or judged against the record."""
