@@ -17,7 +17,7 @@ from specgate import sanity
 from specgate.baselines import BaselineError
 from specgate.engine import EngineError
 from specgate.features import FEATURES
-from specgate.plugin import Refused
+from specgate.session import Refused
 
 
 def test_speculative(benchmark, spec_condition, spec_engine, spec_prompts, specgate_session):

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from specgate import config, known_defects, lossless, prompts
-from specgate.engine import EnginePool
+from specgate.pool import EnginePool
 from specgate.target_distribution import two_token_distribution, transformers_forward
 
 path = Path(sys.argv[1] if len(sys.argv) > 1 else "configs/lossless-cpu.toml")

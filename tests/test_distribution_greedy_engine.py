@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from specgate import config, prompts
-from specgate.engine import EnginePool
+from specgate.pool import EnginePool
 
 pytestmark = pytest.mark.engine
 ROOT = Path(__file__).resolve().parents[1]

@@ -5,7 +5,8 @@ from pathlib import Path
 import pytest
 
 from specgate import config, prompts, sanity
-from specgate.engine import Engine, EngineError, EnginePool, engine_key
+from specgate.engine import Engine, EngineError, engine_key
+from specgate.pool import EnginePool
 from specgate.metrics import request_counter_total, summarize
 
 pytestmark = pytest.mark.engine

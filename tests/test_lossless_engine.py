@@ -24,7 +24,7 @@ import pytest
 import vllm_plants
 from specgate import config, known_defects, lossless, prompts
 from specgate.correctness import DRAFTS_EVERY_STEP
-from specgate.engine import EnginePool
+from specgate.pool import EnginePool
 from specgate.target_distribution import two_token_distribution, transformers_forward
 
 pytestmark = pytest.mark.engine

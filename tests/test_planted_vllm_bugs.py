@@ -9,7 +9,7 @@ import pytest
 
 import vllm_plants
 from specgate import baselines, config, correctness, features, gate, prompts, sanity
-from specgate.engine import EnginePool
+from specgate.pool import EnginePool
 from specgate.environment import environment
 from specgate.metrics import summarize
 

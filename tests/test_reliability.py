@@ -13,7 +13,8 @@ import pytest
 from small_matrix import defaults
 from specgate import config, prompts
 from specgate.baselines import BaselineFile
-from specgate.engine import EngineError, EnginePool
+from specgate.engine import EngineError
+from specgate.pool import EnginePool
 from specgate.runner import drafter, wrapped
 
 pytestmark = pytest.mark.engine

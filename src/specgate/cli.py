@@ -13,7 +13,6 @@ from .merge import MergeError, merge
 from .publish import append_step_summary, write_report
 from .report import markdown_table, stage_table, text_table
 from .verdict import JUDGED
-from .results import RunResult
 from .verdict import DEFAULT_TOLERANCES
 
 
