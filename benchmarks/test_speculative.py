@@ -16,7 +16,6 @@ import pytest
 from specgate import sanity
 from specgate.baselines import BaselineError
 from specgate.engine import EngineError
-from specgate.features import FEATURES
 from specgate.session import Refused
 
 
@@ -46,7 +45,7 @@ def test_speculative(benchmark, spec_condition, spec_engine, spec_prompts, specg
         tokenizer = llm.get_tokenizer()
         decode = lambda ids: tokenizer.decode(ids, skip_special_tokens=True)  # noqa: E731
     again = None
-    if spec_condition.feature and FEATURES[spec_condition.feature].output_check == "reproducible":
+    if spec_condition.feature_setting.output_check == "reproducible":
         again = spec_engine.run(spec_prompts, spec_condition)
     verdict = conclude(specgate_session, spec_condition, lambda: specgate_session.judge(
         spec_condition, result, metrics, spec_prompts, decode, again))

@@ -6,24 +6,15 @@ from specgate import config, features, gate, report
 from specgate.config import ConfigError
 from specgate.results import RequestRecord, RunResult, SpecCounters
 
-PAIRINGS = """
-[defaults]
-target = "org/target"
-k = [1, 3]
-[[pairing]]
-name = "a"
-method = "draft_model"
-draft = "org/draft"
-features = {features}
-"""
 A = SpecCounters(4, 12, 5, (3, 1, 1))
 B = SpecCounters(4, 12, 4, (2, 1, 1))
 
 
-def load(tmp_path, value):
-    path = tmp_path / "p.toml"
-    path.write_text(PAIRINGS.format(features=value))
-    return config.load(path)
+def load(tmp_path, features):
+    """One draft_model pairing at k 1 and 3 with these ``features`` (as parsed from TOML)."""
+    entry = {"name": "a", "target": "org/target", "method": "draft_model", "draft": "org/draft", "k": [1, 3],
+             "features": features}
+    return config.parse({"pairing": [entry]}, tmp_path / "p.toml")
 
 
 def run(*outputs, specs=None, logprobs=None, counters=None):
@@ -35,10 +26,10 @@ def run(*outputs, specs=None, logprobs=None, counters=None):
 
 
 def test_feature_cells_run_at_the_largest_k_after_the_plain_cells_with_controls_of_their_own(tmp_path):
-    ids = [c.id for c in load(tmp_path, '["logprobs", "batch"]').conditions()]
+    ids = [c.id for c in load(tmp_path, ["logprobs", "batch"]).conditions()]
     assert ids == ["target-nospec", "target-nospec+logprobs", "target-nospec+batch", "a-draft_model-k1",
                    "a-draft_model-k3", "a-draft_model-k3+logprobs", "a-draft_model-k3+batch"]
-    cells = {c.id: c for c in load(tmp_path, '["batch"]').conditions()}
+    cells = {c.id: c for c in load(tmp_path, ["batch"]).conditions()}
     assert cells["a-draft_model-k3+batch"].mode == "batch"
     assert cells["a-draft_model-k3+batch"].plain.id == "a-draft_model-k3"
     assert cells["a-draft_model-k3+batch"].control.id == "target-nospec+batch"
@@ -47,15 +38,15 @@ def test_feature_cells_run_at_the_largest_k_after_the_plain_cells_with_controls_
 def test_a_table_sets_engine_arguments_over_the_features_own(tmp_path):
     from specgate.engine import llm_kwargs
 
-    cell = load(tmp_path, '{ preemption = { kv_cache_memory_bytes = 1000 } }').conditions()[-1]
+    cell = load(tmp_path, {"preemption": {"kv_cache_memory_bytes": 1000}}).conditions()[-1]
     assert llm_kwargs(cell)["kv_cache_memory_bytes"] == 1000
     assert llm_kwargs(cell.plain).get("kv_cache_memory_bytes") is None
 
 
 @pytest.mark.parametrize("value, message", [
-    ('["no-such"]', "unknown feature(s) ['no-such']; known: prefix-caching"),
-    ('["batch", "batch"]', "repeated names"),
-    ('"batch"', "must be a list of feature names or a table"),
+    (["no-such"], "unknown feature(s) ['no-such']; known: prefix-caching"),
+    (["batch", "batch"], "repeated names"),
+    ("batch", "must be a list of feature names or a table"),
 ])
 def test_bad_features_give_one_error(tmp_path, value, message):
     with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)").replace("[", r"\[")
@@ -64,7 +55,7 @@ def test_bad_features_give_one_error(tmp_path, value, message):
 
 
 def test_a_feature_sets_the_temperature_the_cell_runs_at(tmp_path):
-    cell = load(tmp_path, '["seeds"]').conditions()[-1]
+    cell = load(tmp_path, ["seeds"]).conditions()[-1]
     assert cell.temperature == 0.8 and cell.plain.temperature == 0.0
 
 

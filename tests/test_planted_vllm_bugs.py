@@ -99,7 +99,7 @@ class FeatureLab:
         return dataclasses.replace(self.lab.spec, feature=feature, mode=features.FEATURES[feature].mode)
 
     def prompts(self, feature):
-        again = features.requests_per_prompt(feature) == 2
+        again = features.of(feature).repeat_prompts
         return self.lab.prompts + ([prompts.Prompt(f"{p.id}#again", p.text) for p in self.lab.prompts] if again else [])
 
     def run(self, condition):

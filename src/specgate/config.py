@@ -112,9 +112,14 @@ class Condition:
         return base if self.mode == "sequential" else f"{base}-{self.mode}"
 
     @property
+    def feature_setting(self) -> features_mod.Feature:
+        """What this condition's feature switches on and must satisfy (features.PLAIN for none)."""
+        return features_mod.of(self.feature)
+
+    @property
     def temperature(self) -> float:
         """The sampling temperature the engine runs with (a feature may set its own)."""
-        return features_mod.temperature(self.feature, self.pairing.temperature)
+        return float(self.feature_setting.sampling.get("temperature", self.pairing.temperature))
 
     @property
     def plain(self) -> Condition:

@@ -12,7 +12,6 @@ from __future__ import annotations
 from typing import Callable
 
 from .config import Condition
-from .features import drafts_every_request
 from .results import RunResult
 
 # Methods whose proposer drafts at every decode step of every request.
@@ -80,7 +79,7 @@ def in_run_problems(condition: Condition, run: RunResult, control: RunResult | N
     if condition.is_control:
         return []
     # Over HTTP (serving) vLLM returns no per-request counts: the run's counters (sanity.py) judge it.
-    per_request = drafts_every_request(condition.feature) and condition.mode != "serving"
+    per_request = condition.feature_setting.drafts_every_request and condition.mode != "serving"
     found = speculation_problems(condition.method, run, prompt_ids) if per_request else []
     if condition.temperature == 0.0 and control is not None:
         found += token_mismatches(control, run, prompt_ids, decode)

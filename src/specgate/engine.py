@@ -14,7 +14,6 @@ import time
 from typing import Any
 
 from .config import Condition
-from .features import FEATURES
 from .vllm_compat import guard_llvmlite_against_kernel_scan
 from .prompts import Prompt, render_for
 from .results import RequestRecord, RunResult, SpecCounters, combine_rounds
@@ -71,9 +70,8 @@ def llm_kwargs(condition: Condition) -> dict[str, Any]:
         kwargs["speculative_config"] = spec
         kwargs["per_request_spec_decode_metrics"] = "summary"
     kwargs.update(p.engine)
-    if condition.feature:
-        kwargs.update(FEATURES[condition.feature].engine)
-        kwargs.update(p.features.get(condition.feature, {}))
+    kwargs.update(condition.feature_setting.engine)
+    kwargs.update(p.features.get(condition.feature, {}))
     return kwargs
 
 
@@ -87,31 +85,31 @@ def sampling_kwargs(condition: Condition) -> dict[str, Any]:
     p = condition.pairing
     kw = {"temperature": p.temperature, "top_p": p.top_p, "top_k": p.top_k,
           "max_tokens": p.max_new_tokens, "ignore_eos": p.ignore_eos}
-    if condition.feature:
-        kw.update(FEATURES[condition.feature].sampling)
+    kw.update(condition.feature_setting.sampling)
     return kw
-
-
-def read_engine_counters(llm) -> dict[str, int]:
-    totals = dict.fromkeys(ENGINE_COUNTER_NAMES.values(), 0)
-    for metric in llm.get_metrics():
-        if metric.name in ENGINE_COUNTER_NAMES and getattr(metric, "value", None) is not None:
-            totals[ENGINE_COUNTER_NAMES[metric.name]] += int(metric.value)
-    return totals
 
 
 def read_counters(llm) -> SpecCounters:
     """Snapshot vLLM's cumulative spec-decode counters (summed over label sets, e.g. engines)."""
+    return snapshot(llm)[0]
+
+
+def snapshot(llm) -> tuple[SpecCounters, dict[str, int]]:
+    """One read of vLLM's metrics: the spec-decode counters and the other counters a feature
+    must move (ENGINE_COUNTER_NAMES), each summed over label sets."""
     totals = dict.fromkeys(COUNTER_NAMES.values(), 0)
+    others = dict.fromkeys(ENGINE_COUNTER_NAMES.values(), 0)
     per_pos: list[int] = []
     for metric in llm.get_metrics():
-        if metric.name in COUNTER_NAMES:
+        if metric.name in ENGINE_COUNTER_NAMES and getattr(metric, "value", None) is not None:
+            others[ENGINE_COUNTER_NAMES[metric.name]] += int(metric.value)
+        elif metric.name in COUNTER_NAMES:
             totals[COUNTER_NAMES[metric.name]] += int(metric.value)
         elif metric.name == PER_POS_NAME:
             values = [int(v) for v in metric.values]
             per_pos += [0] * (len(values) - len(per_pos))
             per_pos = [a + b for a, b in zip(per_pos, values + [0] * (len(per_pos) - len(values)))]
-    return SpecCounters(accepted_per_pos=tuple(per_pos), **totals)
+    return SpecCounters(accepted_per_pos=tuple(per_pos), **totals), others
 
 
 def _request_spec(completion) -> SpecCounters | None:
@@ -264,7 +262,7 @@ class Engine:
             timer = stage_timer(self.llm, self.stage_timers, self.clock)
         except TimerError as exc:
             raise EngineError(f"{condition.id}: {exc}") from exc
-        before, engine_before = read_counters(self.llm), read_engine_counters(self.llm)
+        before, engine_before = snapshot(self.llm)
         started = time.perf_counter()
         try:
             with timer:
@@ -291,8 +289,9 @@ class Engine:
         # The requests timed beside (paired control, machine reference) are not this run's time.
         wall = time.perf_counter() - started - sum((r.control_latency_s or 0.0) + (r.reference_latency_s or 0.0)
                                                    for r in records)
-        counters = read_counters(self.llm) - before
-        engine_counters = {k: v - engine_before[k] for k, v in read_engine_counters(self.llm).items()}
+        after, engine_after = snapshot(self.llm)
+        counters = after - before
+        engine_counters = {k: v - engine_before[k] for k, v in engine_after.items()}
         return RunResult(condition.id, condition.mode, condition.k, wall, tuple(records), counters,
                          timer.result(counters.draft_tokens, counters.drafts), engine_counters)
 

@@ -81,29 +81,17 @@ FEATURES = {f.name: f for f in (
 )}
 
 
+# What a condition without a feature behaves as: nothing switched on, every check at its default.
+PLAIN = Feature("", "no feature")
+
+
 def unknown(names) -> list[str]:
     return [n for n in names if n not in FEATURES]
 
 
-def temperature(feature: str | None, pairing_temperature: float) -> float:
-    f = FEATURES.get(feature or "")
-    return float(f.sampling.get("temperature", pairing_temperature)) if f else pairing_temperature
-
-
-def requests_per_prompt(feature: str | None) -> int:
-    f = FEATURES.get(feature or "")
-    return 2 if f and f.repeat_prompts else 1
-
-
-def ignore_eos(feature: str | None, pairing_ignore_eos: bool) -> bool:
-    f = FEATURES.get(feature or "")
-    return bool(f.sampling.get("ignore_eos", pairing_ignore_eos)) if f else pairing_ignore_eos
-
-
-def changes_output(feature: str | None) -> bool:
-    """True for features that change what is emitted (so the pairing's acceptance floor does not apply)."""
-    f = FEATURES.get(feature or "")
-    return bool(f) and not f.transparent
+def of(name: str | None) -> Feature:
+    """The feature of that name; the plain condition (nothing switched on) for "" or None."""
+    return FEATURES[name] if name else PLAIN
 
 
 def _label(prompt_ids: list[str], i: int) -> str:
@@ -145,11 +133,6 @@ def rate_change(plain: RunResult, run: RunResult, what: str, tolerance: float) -
         return []
     return [f"acceptance rate {new:.4f} against {old:.4f} for {what} ({100 * (new / old - 1):+.1f}%, "
             f"tolerance {100 * tolerance:.0f}%)"]
-
-
-def drafts_every_request(feature: str | None) -> bool:
-    f = FEATURES.get(feature or "")
-    return f.drafts_every_request if f else True
 
 
 def logprob_problems(run: RunResult, control: RunResult, prompt_ids: list[str],

@@ -3,7 +3,6 @@ outputs mean the measurement itself is wrong, so the benchmark fails before any 
 
 from __future__ import annotations
 
-from . import features
 from .config import Condition
 from .metrics import RunMetrics, request_counter_total
 from .results import RunResult
@@ -12,10 +11,10 @@ from .results import RunResult
 def problems(condition: Condition, run: RunResult, m: RunMetrics) -> list[str]:
     """Every violated invariant, one readable line each (empty when the run is sane)."""
     p, found = condition.pairing, []
-    expected = p.num_prompts * features.requests_per_prompt(condition.feature)
+    expected = p.num_prompts * (2 if condition.feature_setting.repeat_prompts else 1)
     if len(run.requests) != expected:
         found.append(f"{len(run.requests)} requests finished, expected {expected}")
-    ignore_eos = features.ignore_eos(condition.feature, p.ignore_eos)
+    ignore_eos = bool(condition.feature_setting.sampling.get("ignore_eos", p.ignore_eos))
     short = [i for i, r in enumerate(run.requests) if r.output_tokens == 0 or
              (ignore_eos and r.output_tokens != p.max_new_tokens)]
     if short:
@@ -53,7 +52,7 @@ def problems(condition: Condition, run: RunResult, m: RunMetrics) -> list[str]:
                          f"A={requests[1]}, T={requests[2]}, per position {list(requests[3])}")
     # The floor is the pairing's; a feature that changes the output (penalties, another temperature)
     # changes acceptance by design, and its baseline judges it.
-    floor = None if features.changes_output(condition.feature) else p.tolerances.get("min_acceptance_rate")
+    floor = None if not condition.feature_setting.transparent else p.tolerances.get("min_acceptance_rate")
     if floor is not None and m.acceptance_rate is not None and m.acceptance_rate < floor:
         found.append(f"acceptance rate {m.acceptance_rate:.3f} is below the pairing's floor {floor:.3f}")
     return found

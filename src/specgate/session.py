@@ -94,6 +94,7 @@ class SpecgateSession:
         self._said_dropped: set[str] = set()
         self.messages: list[tuple[str, bool]] = []  # (line, is_error) for the terminal summary
         self.summary = ""
+        self.doc: dict | None = None  # the results document, once write_outputs built it
 
     def _path_option(self, option: str, ini: str) -> Path:
         path = Path(self.config.getoption(option) or self.config.getini(ini))
@@ -208,7 +209,7 @@ class SpecgateSession:
     def _known_defect(condition: Condition, verdict: Verdict) -> Verdict:
         """A feature cell that a known vLLM defect breaks on this build is an expected failure;
         if it passes there, the defect is fixed and its entry must go (strict, like xfail)."""
-        keys = features_mod.FEATURES[condition.feature].known_defects if condition.feature else ()
+        keys = condition.feature_setting.known_defects
         if condition.is_control or not keys or verdict.status not in ("pass", "fail"):
             return verdict
         defect = known_defects.present(keys)
@@ -335,7 +336,7 @@ class SpecgateSession:
                 self.log(f"pairing {p.name!r}: {len(dropped)} prompts of set {p.prompt_set!r} are longer than "
                          f"max_prompt_tokens={p.prompt_options['max_prompt_tokens']} and were dropped "
                          f"({', '.join(dropped[:3])}{', ...' if len(dropped) > 3 else ''})")
-            if condition.feature and features_mod.FEATURES[condition.feature].repeat_prompts:
+            if condition.feature_setting.repeat_prompts:
                 found = found + [Prompt(f"{x.id}#again", x.text) for x in found]
             return found
         except prompts_mod.PromptSetError as exc:
@@ -364,7 +365,7 @@ class SpecgateSession:
     def write_outputs(self) -> bool:
         """Report folder, results file, tracker files and the CI step summary; False if any failed."""
         opt = self.config.getoption
-        doc = self.results()
+        self.doc = doc = self.results()
         self.summary, ok = markdown_summary(doc), True
         outputs = []
         if self.reports_folder is not None:
@@ -470,7 +471,7 @@ class SpecgateSession:
         if not (self.runs or self.refused):
             return
         reporter.write_sep("=", "specgate verdicts")
-        reporter.write_line(terminal_table(self.results()))
+        reporter.write_line(terminal_table(self.doc or self.results()))  # built once by write_outputs
         for line, is_error in self.messages:
             text = line if line.startswith("specgate:") else f"specgate: {line}"
             # Paths are never broken (they are copied from here); everything else wraps at 100 columns.
