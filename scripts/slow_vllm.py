@@ -4,9 +4,10 @@ hooks), for measuring what the timing verdict catches (docs/baselines.md):
     SPECGATE_SLOW=step  pytest benchmarks -p scripts.slow_vllm ...   # every engine: +10% per step
     SPECGATE_SLOW=spec  pytest benchmarks -p scripts.slow_vllm ...   # speculative engines only
     SPECGATE_SLOW_FRACTION=0.1 (default)
+    SPECGATE_SLOW_KIND=busy (default: burn CPU) or sleep (time.sleep: wall time, no CPU time)
 
-Each call of GPUModelRunner.execute_model and .sample_tokens busy-waits for the fraction of the
-time the call itself took, so the step costs that fraction more on any machine.
+After each call of GPUModelRunner.execute_model and .sample_tokens, burn or sleep for the
+fraction of the time the call itself took, so the step costs that fraction more on any machine.
 """
 
 import os
@@ -14,6 +15,7 @@ import time
 
 FRACTION = float(os.environ.get("SPECGATE_SLOW_FRACTION", "0.1"))
 MODE = os.environ.get("SPECGATE_SLOW", "step")
+KIND = os.environ.get("SPECGATE_SLOW_KIND", "busy")
 
 
 def _slowed(original):
@@ -24,9 +26,13 @@ def _slowed(original):
         try:
             return original(self, *args, **kwargs)
         finally:
-            until = time.perf_counter() + FRACTION * (time.perf_counter() - started)
-            while time.perf_counter() < until:
-                pass
+            extra = FRACTION * (time.perf_counter() - started)
+            if KIND == "sleep":
+                time.sleep(extra)
+            else:
+                until = time.perf_counter() + extra
+                while time.perf_counter() < until:
+                    pass
     return slowed
 
 

@@ -7,10 +7,11 @@ check and whether any failed. For measuring false alarms and detection of the ti
 import json
 import sys
 
-TIMING = ("latency_vs_control", "latency_vs_reference", "latency")
+TIMING = ("latency_vs_control", "latency_vs_reference", "latency", "waiting")
 
-print("| run | conditions timed | latency_vs_control: min..max change | latency_vs_reference | timing failures |")
-print("|---|---|---|---|---|")
+print("| run | conditions timed | latency_vs_control: min..max change | latency_vs_reference | waiting (points) "
+      "| timing failures |")
+print("|---|---|---|---|---|---|")
 for path in sys.argv[1:]:
     runs = json.load(open(path))["runs"]
     changes: dict[str, list[float]] = {m: [] for m in TIMING}
@@ -21,7 +22,9 @@ for path in sys.argv[1:]:
                 changes[check["metric"]].append(check["change"])
                 if not check["passed"]:
                     failed.append(f"{cid} {check['metric']} {check['change']:+.1%}")
+    points = lambda xs: f"{min(xs) * 100:+.1f}..{max(xs) * 100:+.1f}" if xs else "-"
     span = lambda xs: f"{min(xs):+.1%}..{max(xs):+.1%}" if xs else "-"
     timed = len(changes["latency_vs_control"]) + len(changes["latency_vs_reference"])
     print(f"| {path} | {timed} | {span(changes['latency_vs_control'])} | {span(changes['latency_vs_reference'])} | "
+          f"{points(changes['waiting'])} | "
           f"{'; '.join(failed) or 'none'} |")

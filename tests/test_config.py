@@ -96,6 +96,9 @@ BAD = [
      "used by entries 1 and 2"),
     ("[[pairing]]\nname='has space'\ntarget='t'\nmethod='ngram'\nk=1\n", "field 'name'"),
     ("[pairings]\n", "unknown top-level table"),
+    ("[[pairing]]\nname='x'\ntarget='t'\nmethod='ngram'\nk=1\nthreads=-1\n", "field 'threads': must be >= 0"),
+    ("[[pairing]]\nname='x'\ntarget='t'\nmethod='ngram'\nk=1\nthreads=1\n[[pairing]]\nname='y'\ntarget='t'\n"
+     "method='ngram'\nk=2\nthreads=2\n", "field 'threads' differs between pairings"),
     ("[[pairing]]\nname='x'\ntarget='t'\nmethod='ngram'\nk=1\nprompt_set='gsm9k'\n", "unknown prompt set 'gsm9k'"),
     ("[[pairing]]\nname='x'\ntarget='t'\nmethod='ngram'\nk=1\nprompt_options={lang='fr'}\n",
      "prompt_options': unknown key 'lang'"),

@@ -58,6 +58,29 @@ class Lab:
                                     (None, "not judged here"), self.ids, problems)
 
 
+def test_a_sleep_in_every_step_is_caught_as_waiting(lab):
+    """A sleep in every step of every engine (the control's too, so no paired ratio sees it) shows
+    as time the engine thread did not run: 10% of each step is about 9 points of wall time against
+    the 3-point tolerance; the clean engine waits 0.0-0.8% (docs/baselines.md)."""
+    control = lab.spec.control
+    run = lab.run(control)
+    record = baselines.timing_record(baselines.condition_facts(control), lab.env, summarize(run).as_dict(),
+                                     run.to_dict(), None)
+    assert len(record["cpu_s"]) == len(lab.prompts)
+
+    def verdict():
+        return gate.judge_condition(lab.run(control), None, lab.env, {}, (None, "not judged here"),
+                                    (record, ""), lab.ids)
+
+    clean = verdict()
+    with vllm_plants.sleep_in_every_step(0.1):
+        slowed = verdict()
+    assert clean.status == "pass", clean.reason
+    assert slowed.status == "fail", (slowed.reason, slowed.notes, [c.reason for c in slowed.checks])
+    assert [c.metric for c in slowed.failures] == ["waiting"], slowed.reason
+    assert "sleeps or waits" in slowed.reason
+
+
 def test_clean_vllm_passes_every_check(lab):
     for condition in (lab.spec, lab.batch):
         v = lab.verdict(condition)

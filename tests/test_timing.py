@@ -8,6 +8,7 @@ import pytest
 from specgate import config, prompts
 from specgate.engine import Engine
 from specgate.metrics import summarize
+from specgate.runner import model_runner
 from specgate.timing import EventClock, StageTimer, TimerError, make_clock
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -25,6 +26,7 @@ def timed_runs():
             run = engine.run_once(prompts.load("code", 4, 0), c)
             # The wrappers are gone after the run: the runner's methods are vLLM's own again.
             assert _runner_methods(engine) == runner_methods
+            assert not {"execute_model", "sample_tokens", "propose_draft_token_ids"} & set(vars(model_runner(engine.llm)))
         out[cid] = run
     return out
 

@@ -186,3 +186,24 @@ def lossless_no_temperature_on_speculative_positions():
         return planted
 
     return _patched(rs, "expand_batch_to_tokens", make)
+
+
+# Planted per-step overheads (tests/test_planted_vllm_bugs.py; scripts/slow_vllm.py for campaigns).
+
+def sleep_in_every_step(fraction: float = 0.1):
+    """Every model-runner step (control and speculation alike) sleeps for ``fraction`` of the time
+    the step took: wall time without CPU time, the way a lock, I/O or a stray sleep costs."""
+    import time
+
+    from vllm.v1.worker.gpu_model_runner import GPUModelRunner
+
+    def make(original):
+        def planted(self, *args, **kwargs):
+            started = time.perf_counter()
+            try:
+                return original(self, *args, **kwargs)
+            finally:
+                time.sleep(fraction * (time.perf_counter() - started))
+        return planted
+
+    return _patched(GPUModelRunner, "execute_model", make)

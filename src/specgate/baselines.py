@@ -34,7 +34,7 @@ from .fingerprint import model_id, text_digest, tokens_digest
 SCHEMA = 2
 PORTABLE, TIMING = "portable", "timing"
 # Facts that change timings but not what the engine emits or accepts.
-TIMING_ONLY = ("rounds", "paired_control", "machine_reference")
+TIMING_ONLY = ("rounds", "paired_control", "machine_reference", "threads")
 # Shown in results, never matched: where the models were on the recording machine.
 DISPLAY_ONLY = ("target_path", "draft_path")
 RECORDED = ("vllm", "torch", "hardware", "date", "commit")
@@ -57,6 +57,7 @@ def condition_facts(c: Condition, dropped: tuple[str, ...] | None = None) -> dic
         "num_prompts": p.num_prompts, "max_new_tokens": p.max_new_tokens,
         "temperature": c.temperature, "top_p": p.top_p, "top_k": p.top_k, "seed": p.seed,
         "ignore_eos": p.ignore_eos, "instruct": p.instruct, "dtype": p.dtype, "rounds": p.rounds,
+        **({"threads": p.threads} if p.threads else {}),
         **({"paired_control": True} if p.paired_control and c.mode == "sequential" and not c.is_control else {}),
         **({"machine_reference": True} if p.machine_reference and c.mode == "sequential" and c.is_control else {}),
         "engine": dict(sorted(p.engine.items())), "speculative": dict(sorted(p.speculative.items())),
@@ -100,6 +101,8 @@ def timing_record(facts: dict, environment: dict, metrics: dict, run: dict, cont
             "metrics": {k: metrics.get(k) for k in keep}, "mode": run["mode"], "wall_s": run["wall_s"],
             "latency_s": [r["latency_s"] for r in run["requests"]],
             "output_tokens": [r["output_tokens"] for r in run["requests"]],
+            **({"cpu_s": [r["cpu_s"] for r in run["requests"]]}
+               if run["requests"] and all(r.get("cpu_s") is not None for r in run["requests"]) else {}),
             **_streaming(run),
             "reference": _paired(run, "reference_latency_s"),
             "control": _paired(run) or (None if control_run is None else {

@@ -39,11 +39,13 @@ TOLERANCE_KEYS = {
     "latency": "largest allowed relative rise of request latency relative to the no-speculation control (paired "
                "geometric mean), or against the baseline's latency when there is no control",
     "control_latency": "largest allowed relative rise of a control's own latency against its baseline",
+    "waiting": "largest allowed rise, in points of wall time, of the share of each request the engine thread "
+               "spent not running (sleeps, waits; in-process CPU engines)",
     "cross_hardware_tokens": "share of requests whose tokens may differ from a baseline recorded on other hardware",
     "tokens_per_s": "largest allowed relative drop of output tokens/s (batch mode)",
     "min_acceptance_rate": "floor on the draft acceptance rate at every k (absolute)",
 }
-CONTROL_TOLERANCES = ("latency", "tokens_per_s", "control_latency", "cross_hardware_tokens")
+CONTROL_TOLERANCES = ("latency", "tokens_per_s", "control_latency", "cross_hardware_tokens", "waiting")
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.]*(-[A-Za-z0-9_.]+)*$")
 
 
@@ -77,6 +79,9 @@ class Pairing:
     # Sequential controls: time the target through transformers beside each request
     # (reference_timing.py), so a slowdown in every vLLM step is seen against a vLLM-free clock.
     machine_reference: bool = False
+    # torch's intra-op threads for every engine of the run (0: torch's default). One value per run:
+    # the engines and the transformers reference share the process's thread pool.
+    threads: int = 0
     engine: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
     speculative: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
     tolerances: dict[str, float] = field(default_factory=dict, hash=False, compare=False)
@@ -220,6 +225,10 @@ def parse(doc: dict[str, Any], path: Path, overrides: dict[str, Any] | None = No
             raise ConfigError(f"{path}: pairing name {p.name!r} is used by entries {seen[p.name]} and {i}; "
                               f"names must be unique")
         seen[p.name] = i
+    threads = {p.threads for p in pairings}
+    if len(threads) > 1:
+        raise ConfigError(f"{path}: field 'threads' differs between pairings ({sorted(threads)}); torch's thread "
+                          f"count is one per process (engines are timed beside each other): set it once in [defaults]")
     return Matrix(path, tuple(_name_controls(pairings)))
 
 
@@ -300,7 +309,7 @@ def _pairing(raw: dict[str, Any], where: str, base: Path) -> Pairing:
         seed=v.integer("seed", minimum=0), ignore_eos=v.boolean("ignore_eos"), instruct=v.boolean("instruct"),
         dtype=v.string("dtype"), modes=tuple(modes), concurrency=tuple(concurrency), rounds=v.integer("rounds", minimum=1),
         paired_control=v.boolean("paired_control"), machine_reference=v.boolean("machine_reference"),
-        engine=v.table("engine"), speculative=speculative,
+        threads=v.integer("threads", minimum=0), engine=v.table("engine"), speculative=speculative,
         tolerances={k: float(x) for k, x in tolerances.items()}, features=features,
     )
     if not 0.0 < p.top_p <= 1.0:

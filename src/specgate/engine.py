@@ -52,6 +52,28 @@ def use_inprocess_engine() -> None:
     guard_llvmlite_against_kernel_scan()
 
 
+def set_threads(threads: int) -> None:
+    """torch's intra-op thread count for every engine in this process (0 leaves torch's default).
+    The CPU default runs one: with two OpenMP threads on two cores, a single busy core stalls every
+    parallel region and a request takes four times as long (docs/baselines.md)."""
+    if not threads:
+        return
+    # vLLM's ngram proposer sets numba's thread count and restores it after every proposal; numba
+    # shares torch's OpenMP runtime, so numba's default (one per core) would come back into torch.
+    if "numba" in sys.modules:
+        sys.modules["numba"].set_num_threads(threads)
+    else:
+        os.environ["NUMBA_NUM_THREADS"] = str(threads)
+    import torch
+
+    # torch._C's setter: vLLM's CPU worker replaces torch.set_num_threads by a no-op once an
+    # engine has started (it guards the thread binding of its worker processes, which an
+    # in-process engine does not have).
+    torch._C.set_num_threads(threads)
+    if torch.get_num_threads() != threads:
+        raise EngineError(f"threads = {threads}: torch runs {torch.get_num_threads()} threads after setting it")
+
+
 def llm_kwargs(condition: Condition) -> dict[str, Any]:
     """Keyword arguments for vllm.LLM: the pairing's engine table wins over specgate's defaults."""
     p = condition.pairing
@@ -136,17 +158,16 @@ class Engine:
     ``clock`` picks the CUDA clock ("events" or "sync"; CPU always uses the wall clock).
     """
 
-    def __init__(self, condition: Condition, stage_timers: bool = True, clock: str | None = None,
-                 counters: bool = True):
+    def __init__(self, condition: Condition, stage_timers: bool = True, clock: str | None = None):
         self.condition = condition
-        # In one process vLLM keeps one set of Prometheus counters: an engine built with stats on
-        # unregisters the previous engine's. A paired control needs no counters, so it must not.
-        self.counters = counters
         self.stage_timers = stage_timers
         self.clock = clock
         self.llm = None
         self.broken = False
         self.progress = None  # callable(str) for progress lines on long conditions (EnginePool sets it)
+        # The engine thread's CPU time per request, where the engine thread should never wait (CPU
+        # backend, in-process): a sleep or a wait added to a step shows as wall time without CPU time.
+        self.cpu_clock = False
 
     def __enter__(self) -> Engine:
         self.build()
@@ -157,6 +178,7 @@ class Engine:
 
     def build(self) -> None:
         use_inprocess_engine()
+        set_threads(self.condition.pairing.threads)
         from vllm import LLM
 
         started = time.perf_counter()
@@ -164,8 +186,11 @@ class Engine:
         # twenty engines in one process would prefix every uncaught error twenty times.
         excepthook = sys.excepthook
         try:
-            self.llm = LLM(**{**llm_kwargs(self.condition), **({} if self.counters else {"disable_log_stats": True})})
+            self.llm = LLM(**llm_kwargs(self.condition))
             self.build_s = time.perf_counter() - started
+            from vllm.platforms import current_platform
+
+            self.cpu_clock = current_platform.is_cpu()
             # Lazy initialisation (kernel selection, numba's JIT for ngram, allocator growth) must
             # not be charged to the first timed requests: warm up with repetitive code that makes
             # every proposer draft, long enough to verify many steps. Inside the guard: a warm-up
@@ -244,9 +269,11 @@ class Engine:
         return now
 
     def _timed(self, condition: Condition, prompt: Prompt, index: int):
-        t0 = time.perf_counter()
+        """(output, wall seconds, the engine thread's CPU seconds or None)."""
+        c0, t0 = time.thread_time(), time.perf_counter()
         out = self._generate(condition, [prompt], first_index=index)[0]
-        return out, time.perf_counter() - t0
+        t1, c1 = time.perf_counter(), time.thread_time()
+        return out, t1 - t0, (c1 - c0 if self.cpu_clock else None)
 
     def run_once(self, prompts: list[Prompt], condition: Condition | None = None,
                  paired: Engine | None = None, reference=None) -> RunResult:
@@ -275,11 +302,11 @@ class Engine:
                         beside = None
                         if i % 2 == 0:
                             beside = self._beside(condition, prompt, i, paired, reference, texts)
-                        out, latency = self._timed(condition, prompt, i)
+                        out, latency, cpu = self._timed(condition, prompt, i)
                         if i % 2 == 1:
                             beside = self._beside(condition, prompt, i, paired, reference, texts)
                         records.append(_record(out, latency, beside if paired is not None else None,
-                                               beside if reference is not None else None))
+                                               beside if reference is not None else None, cpu))
                 else:
                     records = [_record(out, _batch_latency(out)) for out in self._generate(condition, prompts)]
         except Exception as exc:
@@ -310,7 +337,7 @@ def _reason(exc: Exception) -> str:
 
 
 def _record(output, latency: float | None, control_latency: float | None = None,
-            reference_latency: float | None = None) -> RequestRecord:
+            reference_latency: float | None = None, cpu: float | None = None) -> RequestRecord:
     completion = output.outputs[0]
     logprobs = ()
     if completion.logprobs:
@@ -319,7 +346,7 @@ def _record(output, latency: float | None, control_latency: float | None = None,
                          latency_s=latency, spec=_request_spec(completion),
                          output_token_ids=tuple(completion.token_ids), control_latency_s=control_latency,
                          reference_latency_s=reference_latency, logprobs=logprobs,
-                         completions=len(output.outputs))
+                         completions=len(output.outputs), cpu_s=cpu)
 
 
 def _release_memory() -> None:

@@ -64,16 +64,17 @@ def judge_timing(rec: dict, run: RunResult, control: RunResult | None, tolerance
     lat_b = np.array([x or np.nan for x in rec.get("latency_s") or []], float)
     if len(lat_b) != len(lat_n) or not (np.isfinite(lat_b).all() and np.isfinite(lat_n).all()):
         return []  # a mode without per-request latency: tokens/s below
+    checks = waiting_checks(rec, run, lat_b, lat_n, tolerances, rng, alpha)
     reference = [r.reference_latency_s for r in run.requests]
     if control is None and rec.get("reference") and all(reference) and len(rec["reference"]["latency_s"]) == len(lat_n):
         # Measured on the shared 2-core machine: this ratio moved -25%..+7% between unchanged runs,
         # so it has the control's wide tolerance (docs/baselines.md), not latency's. The control's
         # absolute latency is not judged beside it: a one-core load multiplied it by 4.5.
         ref_b = np.array(rec["reference"]["latency_s"], float)
-        return [v.paired_ratio_check((lat_b, ref_b), (lat_n, np.array(reference, float)),
-                                     tolerances["control_latency"], alpha, rng, "latency_vs_reference",
-                                     "vLLM / transformers latency per prompt")]
-    checks = streaming_checks(rec, run, tolerances, rng, alpha)
+        return checks + [v.paired_ratio_check((lat_b, ref_b), (lat_n, np.array(reference, float)),
+                                              tolerances["control_latency"], alpha, rng, "latency_vs_reference",
+                                              "vLLM / transformers latency per prompt")]
+    checks += streaming_checks(rec, run, tolerances, rng, alpha)
     if rec.get("control") is None or control is None:
         checks.append(v.latency_check(lat_b, lat_n, tolerances["control_latency"], alpha, rng))
     else:
@@ -84,6 +85,17 @@ def judge_timing(rec: dict, run: RunResult, control: RunResult | None, tolerance
         if len(ctl_b) == len(ctl_n) == len(lat_n) and np.isfinite(ctl_b).all() and np.isfinite(ctl_n).all():
             checks.append(v.paired_ratio_check((lat_b, ctl_b), (lat_n, ctl_n), tolerances["latency"], alpha, rng))
     return checks
+
+
+def waiting_checks(rec: dict, run: RunResult, lat_b: np.ndarray, lat_n: np.ndarray, tolerances: dict,
+                   rng: np.random.Generator, alpha: float = v.ALPHA) -> list[v.Check]:
+    """The engine thread's idle share against the record's, where both measured CPU time."""
+    cpu_n = [r.cpu_s for r in run.requests]
+    cpu_b = rec.get("cpu_s") or []
+    if len(cpu_b) != len(lat_b) or any(x is None for x in cpu_n) or any(x is None for x in cpu_b):
+        return []
+    return [v.waiting_check((lat_b, np.array(cpu_b, float)), (lat_n, np.array(cpu_n, float)),
+                            tolerances["waiting"], alpha, rng)]
 
 
 def streaming_checks(rec: dict, run: RunResult, tolerances: dict, rng: np.random.Generator,

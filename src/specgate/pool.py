@@ -32,6 +32,10 @@ class EnginePool:
         current, self.current = self.current, None
         if current is not None:
             current.close()
+        # The paired control first: in one process the engine built last owns vLLM's Prometheus
+        # counters, and they must be the judged engine's. Both keep stat logging on, so both run
+        # the same per-step code and their latency ratio compares like with like.
+        self.paired_control(condition)
         self.log(f"building engine {condition.id}")
         if condition.mode == "serving":
             engine = Server(condition, self.server_urls.get(condition.id))
@@ -76,8 +80,12 @@ class EnginePool:
         if self.paired is not None:
             self.paired.close()
         self.paired = None
+        if self.current is not None:
+            # Built after it, the control would take its counters (see get).
+            self.current.close()
+            self.current = None
         self.log(f"building the paired control engine {control.id}")
-        engine = Engine(control, stage_timers=False, counters=False)
+        engine = Engine(control, stage_timers=False)
         try:
             engine.build()
         except EngineError as exc:

@@ -15,6 +15,9 @@ from typing import Any, Callable
 _PATH = ("llm_engine", "engine_core", "engine_core", "model_executor", "driver_worker", "worker", "model_runner")
 
 
+_ABSENT = object()
+
+
 class RunnerAccessError(RuntimeError):
     pass
 
@@ -43,12 +46,14 @@ def drafter(llm) -> Any:
 def wrapped(obj: Any, name: str, make: Callable[[Callable], Callable]):
     """Replace ``obj.name`` by ``make(original)`` for the duration of the block."""
     original = getattr(obj, name)
+    own = vars(obj).get(name, _ABSENT)
     setattr(obj, name, make(original))
     try:
         yield
     finally:
-        # Instance attribute set above: deleting it restores the class's method.
-        if name in vars(obj):
+        # Put back exactly what was there: an instance attribute, or none. Setting the bound method
+        # back as an instance attribute would pin it, hiding any later change to the class's method.
+        if own is _ABSENT:
             delattr(obj, name)
-        if getattr(obj, name) is not original:
-            setattr(obj, name, original)
+        else:
+            setattr(obj, name, own)
