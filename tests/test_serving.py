@@ -16,7 +16,7 @@ EXPOSITION = """\
 # HELP vllm:spec_decode_num_drafts_total Number of spec decoding drafts.
 # TYPE vllm:spec_decode_num_drafts_total counter
 vllm:spec_decode_num_drafts_total{engine="0",model_name="specgate"} 40.0
-vllm:spec_decode_num_drafts_total{engine="1",model_name="specgate"} 2.0
+vllm:spec_decode_num_drafts_total{engine="1",model_name="team}model"} 2.0
 vllm:spec_decode_num_draft_tokens_total{engine="0",model_name="specgate"} 126.0
 vllm:spec_decode_num_accepted_tokens_total{engine="0",model_name="specgate"} 70.0
 vllm:spec_decode_num_accepted_tokens_per_pos_total{engine="0",model_name="specgate",position="1"} 25.0
@@ -28,6 +28,7 @@ vllm:generation_tokens_total{engine="0",model_name="specgate"} 500.0
 
 
 def test_prometheus_counters_are_summed_over_engines_and_ordered_by_position():
+    # A label value may hold '}' (a served model name): the second engine's drafts still count.
     assert spec_counters(EXPOSITION) == SpecCounters(42, 126, 70, (33, 25, 12))
     assert spec_counters("# nothing yet\n") == SpecCounters()
 
@@ -53,12 +54,14 @@ def test_serving_conditions_and_command_line(serving_conditions):
 
 
 def test_a_server_runs_like_an_engine():
-    """The benchmark calls run() the same way on both (a serving run once failed on `paired=`)."""
+    """One rounds loop for both, called the same way (a serving run once failed on `paired=`)."""
     import inspect
 
+    from specgate.backend import Backend
     from specgate.engine import Engine
 
-    assert list(inspect.signature(Server.run).parameters) == list(inspect.signature(Engine.run).parameters)
+    assert Server.run is Engine.run is Backend.run
+    assert list(inspect.signature(Server.run_once).parameters) == list(inspect.signature(Engine.run_once).parameters)
 
 
 @pytest.mark.engine
@@ -67,8 +70,9 @@ def test_a_real_server_on_loopback_reports_acceptance_at_each_concurrency(servin
     c4 = serving_conditions["fixture-aligned-draft_model-k3-serving-c4"]
     sample = prompts.for_pairing(c1.pairing)
     with Server(c1) as server:
+        served = server.served
         runs = [server.run_once(sample, c) for c in (c1, c4)]
-    assert server.process is None  # stopped, with its engine-core process group
+    assert server.served is None and served.process.poll() is not None  # stopped, with its process group
     for run in runs:
         assert [r.output_tokens for r in run.requests] == [16] * 8  # ignore_eos: every request runs to max
         assert all(r.latency_s > 0 and r.prompt_tokens > 0 for r in run.requests)

@@ -11,7 +11,8 @@ import sys
 from pathlib import Path
 
 from . import compare
-from .baselines import BaselineError, read_json, write_atomic
+from .baselines import BaselineError
+from .document import read_json, write_atomic
 from .report import markdown_table
 
 

@@ -21,14 +21,12 @@ versions are shown in each verdict and never a reason to skip a comparison.
 
 from __future__ import annotations
 
-import json
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from .config import Condition
+from .document import DocumentError, dumps, read_json, write_atomic
 from .fingerprint import model_id, text_digest, tokens_digest
 
 SCHEMA = 2
@@ -40,8 +38,8 @@ DISPLAY_ONLY = ("target_path", "draft_path")
 RECORDED = ("vllm", "torch", "hardware", "date", "commit")
 
 
-class BaselineError(ValueError):
-    """A baseline or results file cannot be used; the message says which file, why, and what to do."""
+class BaselineError(DocumentError):
+    """A baseline file cannot be used; the message says which file, why, and what to do."""
 
 
 def condition_facts(c: Condition, dropped: tuple[str, ...] | None = None) -> dict[str, Any]:
@@ -101,7 +99,8 @@ def timing_record(facts: dict, environment: dict, metrics: dict, run: dict, cont
             "metrics": {k: metrics.get(k) for k in keep}, "mode": run["mode"], "wall_s": run["wall_s"],
             "latency_s": [r["latency_s"] for r in run["requests"]],
             "output_tokens": [r["output_tokens"] for r in run["requests"]],
-            **({"cpu_s": [r["cpu_s"] for r in run["requests"]]}
+            **({"cpu_s": [r["cpu_s"] for r in run["requests"]],
+                "queued_s": [r.get("queued_s") or 0.0 for r in run["requests"]]}
                if run["requests"] and all(r.get("cpu_s") is not None for r in run["requests"]) else {}),
             **_streaming(run),
             "reference": _paired(run, "reference_latency_s"),
@@ -141,7 +140,7 @@ class BaselineFile:
         """The file's records; an absent file has none. Corrupt or foreign files raise BaselineError."""
         if not path.exists():
             return cls(path, kind, hardware, {})
-        doc = read_json(path, "baseline file")
+        doc = read_json(path, "baseline file", BaselineError)
         schema = doc.get("schema")
         if not isinstance(schema, int):
             raise BaselineError(f"{path}: not a specgate baseline file (no integer 'schema'); "
@@ -234,60 +233,3 @@ class BaselineStore:
                 target.update(records)
                 written.append(target.path)
         return written
-
-
-def read_json(path: Path, what: str) -> dict:
-    try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise BaselineError(f"{path}: cannot read {what}: {exc.strerror}") from None
-    except ValueError as exc:
-        raise BaselineError(f"{path}: {what} is not valid JSON ({exc}); restore it from version control "
-                            f"(git checkout -- {path}) or re-record it") from None
-    if not isinstance(doc, dict):
-        raise BaselineError(f"{path}: {what} must hold a JSON object")
-    return doc
-
-
-def write_atomic(path: Path, text: str) -> None:
-    """Write to a temporary file beside ``path``, fsync, then rename over it: readers see the old
-    file or the new one, never a mix, even if the writer is killed."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        # mkstemp makes the file private (0600); give it the old file's mode, or the umask's default.
-        if path.exists():
-            mode = path.stat().st_mode & 0o777
-        else:
-            umask = os.umask(0)
-            os.umask(umask)
-            mode = 0o666 & ~umask
-        os.chmod(tmp, mode)
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
-
-
-def dumps(obj: Any, width: int = 160) -> str:
-    """Stable JSON (sorted keys) with short containers on one line: readable, and small diffs."""
-    def render(value: Any, indent: int) -> str:
-        flat = json.dumps(value, sort_keys=True)
-        if not isinstance(value, (dict, list)) or len(flat) + indent <= width:
-            return flat
-        pad, inner = " " * indent, " " * (indent + 1)
-        if isinstance(value, dict):
-            items = [f"{inner}{json.dumps(k)}: {render(v, indent + 1)}" for k, v in sorted(value.items())]
-            return "{\n" + ",\n".join(items) + f"\n{pad}}}"
-        return "[\n" + ",\n".join(f"{inner}{render(v, indent + 1)}" for v in value) + f"\n{pad}]"
-
-    return render(obj, 0) + "\n"

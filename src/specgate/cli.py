@@ -8,7 +8,8 @@ from pathlib import Path
 
 from . import __version__, config, preflight
 from . import compare
-from .baselines import SCHEMA, BaselineError, BaselineStore, read_json
+from .baselines import BaselineError, BaselineStore
+from .document import DocumentError, load as load_results
 from .merge import MergeError, merge
 from .publish import append_step_summary, write_report
 from .report import markdown_table, stage_table, text_table
@@ -40,16 +41,6 @@ def _validate(args) -> int:
         return 2
     print("preflight ok: models found, draft vocabularies match, head sizes supported, prompts load and fit")
     return 0
-
-
-def load_results(path: Path) -> dict:
-    doc = read_json(path, "results file")
-    runs = doc.get("runs")
-    if doc.get("schema") != SCHEMA or not isinstance(runs, dict) or "environment" not in doc or not all(
-            isinstance(e, dict) and {"conditions", "metrics", "run"} <= set(e) for e in runs.values()):
-        raise BaselineError(f"{path}: not a specgate results file (schema {SCHEMA} with 'environment' and 'runs'); "
-                            f"write one with pytest --specgate-results PATH")
-    return doc
 
 
 def _table(args) -> int:
@@ -251,7 +242,7 @@ def main(argv: list[str] | None = None) -> int:
         args.pytest_args = rest
     try:
         return args.func(args)
-    except (config.ConfigError, BaselineError) as exc:
+    except (config.ConfigError, DocumentError) as exc:
         print(f"specgate: error: {exc}", file=sys.stderr)
         return 2
 

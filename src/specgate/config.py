@@ -9,7 +9,9 @@ See docs/pairings.md for the full field list.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import re
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,19 +35,30 @@ DRAFTLESS_METHODS = {"ngram", "ngram_gpu", "suffix"}
 OPTIONAL_DRAFT_METHODS = {"mtp"}
 METHODS = DRAFT_METHODS | DRAFTLESS_METHODS | OPTIONAL_DRAFT_METHODS
 CONTROL_METHOD = "none"
+
+
+@functools.lru_cache(maxsize=1)
+def vllm_methods() -> frozenset[str] | None:
+    """The methods the installed vLLM's SpeculativeConfig accepts (None without vLLM): a method
+    specgate does not list is passed through when vLLM knows it (its draft is then optional)."""
+    try:
+        from vllm.config.speculative import SpeculativeMethod
+    except Exception:  # noqa: BLE001 - no vLLM here, or one that moved the type: specgate's list only
+        return None
+    return frozenset(typing.get_args(SpeculativeMethod))
 RUN_MODES = ("sequential", "batch", "serving")
 TOLERANCE_KEYS = {
     "acceptance_rate": "largest allowed relative drop of acceptance rate, mean acceptance length and per-position rates",
     "latency": "largest allowed relative rise of request latency relative to the no-speculation control (paired "
                "geometric mean), or against the baseline's latency when there is no control",
     "control_latency": "largest allowed relative rise of a control's own latency against its baseline",
-    "waiting": "largest allowed rise, in points of wall time, of the share of each request the engine thread "
-               "spent not running (sleeps, waits; in-process CPU engines)",
+    "blocked": "largest allowed rise, in points of wall time, of the share of each request the engine thread "
+               "spent blocked: neither running nor waiting for a CPU (sleeps, locks, I/O; in-process CPU engines)",
     "cross_hardware_tokens": "share of requests whose tokens may differ from a baseline recorded on other hardware",
     "tokens_per_s": "largest allowed relative drop of output tokens/s (batch mode)",
     "min_acceptance_rate": "floor on the draft acceptance rate at every k (absolute)",
 }
-CONTROL_TOLERANCES = ("latency", "tokens_per_s", "control_latency", "cross_hardware_tokens", "waiting")
+CONTROL_TOLERANCES = ("latency", "tokens_per_s", "control_latency", "cross_hardware_tokens", "blocked")
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.]*(-[A-Za-z0-9_.]+)*$")
 
 
@@ -191,6 +204,23 @@ def _name_controls(pairings: list[Pairing]) -> list[Pairing]:
 _FIELDS = {f.name: f for f in dataclasses.fields(Pairing) if f.name != "control_name"}
 
 
+def select(matrix: Matrix, names: tuple[str, ...] = (),
+           shard: tuple[int, int] | None = None) -> tuple[Matrix, dict[str, int]]:
+    """The pairings named (all when none), then every count-th of them from index (a shard), and
+    each condition's position in the unsharded selection: merged shards read like one run."""
+    if names:
+        unknown = set(names) - {p.name for p in matrix.pairings}
+        if unknown:
+            raise ConfigError(f"pairing(s) {sorted(unknown)} not in {matrix.source}; pairings there: "
+                              f"{', '.join(p.name for p in matrix.pairings)}")
+        matrix = Matrix(matrix.source, tuple(p for p in matrix.pairings if p.name in names))
+    order = {c.id: i for i, c in enumerate(matrix.conditions())}
+    if shard is not None:
+        index, count = shard
+        matrix = Matrix(matrix.source, matrix.pairings[index::count])
+    return matrix, order
+
+
 def load(path: str | Path, overrides: dict[str, Any] | None = None) -> Matrix:
     """Read and validate a pairings file; ``overrides`` replace fields in every pairing."""
     path = Path(path)
@@ -245,7 +275,10 @@ def _pairing(raw: dict[str, Any], where: str, base: Path) -> Pairing:
         raise ConfigError(f"{where}: field 'name': {name!r} must be letters, digits, '.', '_' and single '-'")
     method = v.string("method")
     if method not in METHODS:
-        raise ConfigError(f"{where}: field 'method': unknown method {method!r}; known: {', '.join(sorted(METHODS))}")
+        accepted = vllm_methods()
+        if accepted is None or method not in accepted:
+            raise ConfigError(f"{where}: field 'method': unknown method {method!r}; known: "
+                              f"{', '.join(sorted(METHODS | (accepted or frozenset())))}")
     draft = v.string("draft") if raw.get("draft") is not None else None
     if method in DRAFT_METHODS and draft is None:
         raise ConfigError(f"{where}: field 'draft': method {method!r} needs a draft model (path or hub id)")

@@ -14,18 +14,13 @@ import time
 from typing import Any
 
 from .config import Condition
+from .counters import PER_POSITION, Totals
 from .vllm_compat import guard_llvmlite_against_kernel_scan
 from .prompts import Prompt, render_for
-from .results import RequestRecord, RunResult, SpecCounters, combine_rounds
+from .backend import Backend
+from .results import RequestRecord, RunResult, SpecCounters
 from .timing import TimerError, stage_timer
 
-COUNTER_NAMES = {
-    "vllm:spec_decode_num_drafts": "drafts",
-    "vllm:spec_decode_num_draft_tokens": "draft_tokens",
-    "vllm:spec_decode_num_accepted_tokens": "accepted",
-}
-PER_POS_NAME = "vllm:spec_decode_num_accepted_tokens_per_pos"
-ENGINE_COUNTER_NAMES = {"vllm:prefix_cache_hits": "prefix_cache_hits", "vllm:num_preemptions": "num_preemptions"}
 PROGRESS_EVERY_S = 5.0  # a progress line at most this often during a condition's requests
 WARMUP_TEXT = "".join(f"def get_{n}(self):\n    return self._{n}\n\n" for n in ("name", "size", "mode", "path"))
 
@@ -50,6 +45,18 @@ def _refused(exc: BaseException) -> bool:
 def use_inprocess_engine() -> None:
     os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
     guard_llvmlite_against_kernel_scan()
+
+
+def thread_schedule() -> tuple[float, float]:
+    """This thread's seconds running on a CPU and waiting runnable for one (Linux schedstat): what
+    is left of the wall time was spent blocked (sleeping, waiting on a lock or I/O). Elsewhere the
+    thread's CPU time, and no runnable time."""
+    try:
+        with open("/proc/thread-self/schedstat", encoding="ascii") as f:
+            running, runnable = f.read().split()[:2]
+        return int(running) / 1e9, int(runnable) / 1e9
+    except (OSError, ValueError):
+        return time.thread_time(), 0.0
 
 
 def set_threads(threads: int) -> None:
@@ -118,20 +125,15 @@ def read_counters(llm) -> SpecCounters:
 
 def snapshot(llm) -> tuple[SpecCounters, dict[str, int]]:
     """One read of vLLM's metrics: the spec-decode counters and the other counters a feature
-    must move (ENGINE_COUNTER_NAMES), each summed over label sets."""
-    totals = dict.fromkeys(COUNTER_NAMES.values(), 0)
-    others = dict.fromkeys(ENGINE_COUNTER_NAMES.values(), 0)
-    per_pos: list[int] = []
+    must move (counters.ENGINE), each summed over label sets."""
+    totals = Totals()
     for metric in llm.get_metrics():
-        if metric.name in ENGINE_COUNTER_NAMES and getattr(metric, "value", None) is not None:
-            others[ENGINE_COUNTER_NAMES[metric.name]] += int(metric.value)
-        elif metric.name in COUNTER_NAMES:
-            totals[COUNTER_NAMES[metric.name]] += int(metric.value)
-        elif metric.name == PER_POS_NAME:
-            values = [int(v) for v in metric.values]
-            per_pos += [0] * (len(values) - len(per_pos))
-            per_pos = [a + b for a, b in zip(per_pos, values + [0] * (len(per_pos) - len(values)))]
-    return SpecCounters(accepted_per_pos=tuple(per_pos), **totals), others
+        if metric.name == PER_POSITION:
+            for position, value in enumerate(metric.values):
+                totals.add(metric.name, value, position)
+        elif getattr(metric, "value", None) is not None:
+            totals.add(metric.name, metric.value)
+    return totals.spec_counters(), totals.engine
 
 
 def _request_spec(completion) -> SpecCounters | None:
@@ -151,7 +153,7 @@ def _batch_latency(output) -> float | None:
     return first + (t_last - t_first)
 
 
-class Engine:
+class Engine(Backend):
     """One vLLM engine for one condition. Use as a context manager; close() always frees it.
 
     ``stage_timers`` times proposal, scoring and verification in every run (specgate.timing);
@@ -159,22 +161,13 @@ class Engine:
     """
 
     def __init__(self, condition: Condition, stage_timers: bool = True, clock: str | None = None):
-        self.condition = condition
+        super().__init__(condition)
         self.stage_timers = stage_timers
         self.clock = clock
         self.llm = None
-        self.broken = False
-        self.progress = None  # callable(str) for progress lines on long conditions (EnginePool sets it)
-        # The engine thread's CPU time per request, where the engine thread should never wait (CPU
-        # backend, in-process): a sleep or a wait added to a step shows as wall time without CPU time.
+        # Where the engine thread never blocks (CPU backend, in-process), its time running and
+        # runnable per request: a sleep or a wait added to a step is the wall time left over.
         self.cpu_clock = False
-
-    def __enter__(self) -> Engine:
-        self.build()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
 
     def build(self) -> None:
         use_inprocess_engine()
@@ -238,17 +231,6 @@ class Engine:
         params = [self._sampling(condition, first_index + i, **override) for i in range(len(prompts))]
         return self.llm.generate(self._texts(condition, prompts), params, use_tqdm=False)
 
-    def run(self, prompts: list[Prompt], condition: Condition | None = None, paired: Engine | None = None,
-            reference=None) -> RunResult:
-        """Run every prompt under ``condition``'s sampling and mode (default: the one built for),
-        ``rounds`` times; latencies are the per-request median over rounds.
-
-        'sequential' sends one request at a time and times each; 'batch' submits all at once.
-        """
-        condition = condition or self.condition
-        return combine_rounds([self.run_once(prompts, condition, paired, reference)
-                               for _ in range(condition.pairing.rounds)])
-
     def _beside(self, condition: Condition, prompt: Prompt, index: int, paired, reference, texts):
         if paired is not None:
             return paired._timed(condition.control, prompt, index)[1]
@@ -269,11 +251,11 @@ class Engine:
         return now
 
     def _timed(self, condition: Condition, prompt: Prompt, index: int):
-        """(output, wall seconds, the engine thread's CPU seconds or None)."""
-        c0, t0 = time.thread_time(), time.perf_counter()
+        """(output, wall seconds, the engine thread's (running, runnable) seconds or None)."""
+        s0, t0 = thread_schedule(), time.perf_counter()
         out = self._generate(condition, [prompt], first_index=index)[0]
-        t1, c1 = time.perf_counter(), time.thread_time()
-        return out, t1 - t0, (c1 - c0 if self.cpu_clock else None)
+        t1, s1 = time.perf_counter(), thread_schedule()
+        return out, t1 - t0, ((s1[0] - s0[0], s1[1] - s0[1]) if self.cpu_clock else None)
 
     def run_once(self, prompts: list[Prompt], condition: Condition | None = None,
                  paired: Engine | None = None, reference=None) -> RunResult:
@@ -302,11 +284,11 @@ class Engine:
                         beside = None
                         if i % 2 == 0:
                             beside = self._beside(condition, prompt, i, paired, reference, texts)
-                        out, latency, cpu = self._timed(condition, prompt, i)
+                        out, latency, schedule = self._timed(condition, prompt, i)
                         if i % 2 == 1:
                             beside = self._beside(condition, prompt, i, paired, reference, texts)
                         records.append(_record(out, latency, beside if paired is not None else None,
-                                               beside if reference is not None else None, cpu))
+                                               beside if reference is not None else None, schedule))
                 else:
                     records = [_record(out, _batch_latency(out)) for out in self._generate(condition, prompts)]
         except Exception as exc:
@@ -337,7 +319,7 @@ def _reason(exc: Exception) -> str:
 
 
 def _record(output, latency: float | None, control_latency: float | None = None,
-            reference_latency: float | None = None, cpu: float | None = None) -> RequestRecord:
+            reference_latency: float | None = None, schedule: tuple[float, float] | None = None) -> RequestRecord:
     completion = output.outputs[0]
     logprobs = ()
     if completion.logprobs:
@@ -346,7 +328,8 @@ def _record(output, latency: float | None, control_latency: float | None = None,
                          latency_s=latency, spec=_request_spec(completion),
                          output_token_ids=tuple(completion.token_ids), control_latency_s=control_latency,
                          reference_latency_s=reference_latency, logprobs=logprobs,
-                         completions=len(output.outputs), cpu_s=cpu)
+                         completions=len(output.outputs), cpu_s=schedule and schedule[0],
+                         queued_s=schedule and schedule[1])
 
 
 def _release_memory() -> None:

@@ -64,7 +64,7 @@ def judge_timing(rec: dict, run: RunResult, control: RunResult | None, tolerance
     lat_b = np.array([x or np.nan for x in rec.get("latency_s") or []], float)
     if len(lat_b) != len(lat_n) or not (np.isfinite(lat_b).all() and np.isfinite(lat_n).all()):
         return []  # a mode without per-request latency: tokens/s below
-    checks = waiting_checks(rec, run, lat_b, lat_n, tolerances, rng, alpha)
+    checks = blocked_checks(rec, run, lat_b, lat_n, tolerances, rng, alpha)
     reference = [r.reference_latency_s for r in run.requests]
     if control is None and rec.get("reference") and all(reference) and len(rec["reference"]["latency_s"]) == len(lat_n):
         # Measured on the shared 2-core machine: this ratio moved -25%..+7% between unchanged runs,
@@ -87,15 +87,16 @@ def judge_timing(rec: dict, run: RunResult, control: RunResult | None, tolerance
     return checks
 
 
-def waiting_checks(rec: dict, run: RunResult, lat_b: np.ndarray, lat_n: np.ndarray, tolerances: dict,
+def blocked_checks(rec: dict, run: RunResult, lat_b: np.ndarray, lat_n: np.ndarray, tolerances: dict,
                    rng: np.random.Generator, alpha: float = v.ALPHA) -> list[v.Check]:
-    """The engine thread's idle share against the record's, where both measured CPU time."""
-    cpu_n = [r.cpu_s for r in run.requests]
-    cpu_b = rec.get("cpu_s") or []
-    if len(cpu_b) != len(lat_b) or any(x is None for x in cpu_n) or any(x is None for x in cpu_b):
+    """The engine thread's blocked share against the record's, where both measured its schedule
+    (a record without runnable time was made on an idle machine: none is counted)."""
+    busy_n = [None if r.cpu_s is None else r.cpu_s + (r.queued_s or 0.0) for r in run.requests]
+    cpu_b, queued_b = rec.get("cpu_s") or [], rec.get("queued_s") or [0.0] * len(lat_b)
+    if len(cpu_b) != len(lat_b) or None in busy_n or None in cpu_b:
         return []
-    return [v.waiting_check((lat_b, np.array(cpu_b, float)), (lat_n, np.array(cpu_n, float)),
-                            tolerances["waiting"], alpha, rng)]
+    return [v.blocked_check((lat_b, np.array(cpu_b, float) + np.array(queued_b, float)),
+                            (lat_n, np.array(busy_n, float)), tolerances["blocked"], alpha, rng)]
 
 
 def streaming_checks(rec: dict, run: RunResult, tolerances: dict, rng: np.random.Generator,

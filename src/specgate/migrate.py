@@ -8,7 +8,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from . import config
-from .baselines import PORTABLE, TIMING, BaselineError, BaselineStore, condition_facts, matching_facts, read_json
+from .baselines import PORTABLE, TIMING, BaselineError, BaselineStore, condition_facts, matching_facts
+from .document import read_json
 
 MODEL_KEYS = ("target", "draft")
 
@@ -26,7 +27,7 @@ def migrate(folder: Path, pairings: Path) -> list[str]:
     if not old_files:
         raise BaselineError(f"{folder}: no schema-1 baseline files (<hardware-tag>.json) to migrate")
     for path in old_files:
-        doc = read_json(path, "baseline file")
+        doc = read_json(path, "baseline file", BaselineError)
         if doc.get("schema") != 1:
             lines.append(f"{path}: schema {doc.get('schema')}, not 1: left alone")
             continue

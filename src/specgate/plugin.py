@@ -146,6 +146,15 @@ def spec_engine(spec_condition, specgate_session):
 
 
 @pytest.fixture
+def specgate_benchmark(spec_condition, specgate_session):
+    """What a benchmark test calls with pytest-benchmark's ``benchmark``: runs, records, checks and
+    judges this condition, and fails, skips or xfails the test by its verdict (specgate.fixture)."""
+    from .fixture import SpecgateBenchmark
+
+    return SpecgateBenchmark(specgate_session, spec_condition)
+
+
+@pytest.fixture
 def spec_prompts(spec_condition, specgate_session):
     specgate_session.require_ready(spec_condition)
     return specgate_session.prompts(spec_condition)

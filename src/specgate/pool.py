@@ -32,10 +32,6 @@ class EnginePool:
         current, self.current = self.current, None
         if current is not None:
             current.close()
-        # The paired control first: in one process the engine built last owns vLLM's Prometheus
-        # counters, and they must be the judged engine's. Both keep stat logging on, so both run
-        # the same per-step code and their latency ratio compares like with like.
-        self.paired_control(condition)
         self.log(f"building engine {condition.id}")
         if condition.mode == "serving":
             engine = Server(condition, self.server_urls.get(condition.id))
@@ -67,7 +63,10 @@ class EnginePool:
 
     def paired_control(self, condition: Condition) -> Engine | None:
         """The live no-speculation engine to time beside ``condition`` (paired_control pairings in
-        sequential mode), built once per control and kept while the speculative engines change."""
+        sequential mode), built once per control and kept while the speculative engines change.
+        Ask for it before the condition's engine (get): in one process the engine built last owns
+        vLLM's Prometheus counters, and they must be the judged engine's. Both keep stat logging
+        on, so both run the same per-step code and their latency ratio compares like with like."""
         if (not condition.pairing.paired_control or condition.is_control or condition.mode != "sequential"
                 or condition.feature):
             return None

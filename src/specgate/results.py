@@ -54,7 +54,8 @@ class RequestRecord:
     completions: int = 1  # outputs returned for the request (sampling n); the first is recorded
     ttft_s: float | None = None  # serving (streamed): time to the first token
     itl_s: tuple[float, ...] = ()  # serving (streamed): gaps between successive chunks of tokens
-    cpu_s: float | None = None  # the engine thread's CPU time during the request (in-process CPU engines)
+    cpu_s: float | None = None  # the engine thread's time on a CPU during the request (in-process CPU engines)
+    queued_s: float | None = None  # and its time runnable, waiting for a CPU (another process had it)
 
 
 @dataclass(frozen=True)
@@ -110,7 +111,7 @@ class RunResult:
                                        counters(r.get("spec")), tuple(r.get("output_token_ids", ())),
                                        r.get("control_latency_s"), r.get("reference_latency_s"),
                                        tuple(r.get("logprobs", ())), r.get("completions", 1), r.get("ttft_s"),
-                                       tuple(r.get("itl_s", ())), r.get("cpu_s"))
+                                       tuple(r.get("itl_s", ())), r.get("cpu_s"), r.get("queued_s"))
                          for r in d["requests"])
         stages = d.get("stages")
         return cls(d["condition_id"], d["mode"], d["k"], d["wall_s"], requests, counters(d["counters"]),
@@ -137,7 +138,9 @@ def combine_rounds(runs: list[RunResult]) -> RunResult:
                              if r.control_latency_s is not None else None,
                              reference_latency_s=median([run.requests[i].reference_latency_s for run in runs])
                              if r.reference_latency_s is not None else None,
-                             cpu_s=median([run.requests[i].cpu_s for run in runs]) if r.cpu_s is not None else None)
+                             cpu_s=median([run.requests[i].cpu_s for run in runs]) if r.cpu_s is not None else None,
+                             queued_s=median([run.requests[i].queued_s for run in runs])
+                             if r.queued_s is not None else None)
                      for i, r in enumerate(first.requests))
     stages = None
     if all(run.stages is not None for run in runs):

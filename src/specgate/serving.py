@@ -28,7 +28,8 @@ from .config import Condition
 from .engine import EngineError, llm_kwargs, sampling_kwargs
 from .prompts import Prompt
 from .prometheus import spec_counters
-from .results import RequestRecord, RunResult, combine_rounds
+from .backend import Backend
+from .results import RequestRecord, RunResult
 
 SERVED_NAME = "specgate"
 START_TIMEOUT_S = 600
@@ -95,72 +96,45 @@ def _streamed(url: str, payload: dict, timeout: float = 600) -> RequestRecord:
                          itl_s=tuple(b - a for a, b in zip(arrivals, arrivals[1:])))
 
 
-class Server:
-    """One vLLM server for one condition. ``url`` uses a running server instead of starting one
-    (it must serve this condition's model and speculative config; specgate cannot check that)."""
+class ServeProcess:
+    """`vllm serve` for one condition on a free loopback port, in its own process group (so closing
+    it also stops the engine-core process it spawns), its output in a temporary log that is kept
+    only when the server failed (the error message names it)."""
 
-    def __init__(self, condition: Condition, url: str | None = None):
+    def __init__(self, condition: Condition):
         self.condition = condition
-        self.url = url.rstrip("/") if url else None
-        self.own = url is None
-        self.process: subprocess.Popen | None = None
-        self.log_path: Path | None = None
-        self.broken = False
-        self.keep_log = False  # a server that failed keeps its log for the error message
-        self.build_s = 0.0
+        port = free_port()
+        self.url = f"http://127.0.0.1:{port}"
+        fd, log = tempfile.mkstemp(prefix=f"specgate-serve-{condition.id}-", suffix=".log")
+        self.log_path = Path(log)
+        self.keep_log = False
+        env = {k: v for k, v in os.environ.items() if k != "VLLM_ENABLE_V1_MULTIPROCESSING"}
+        with os.fdopen(fd, "w") as log_file:
+            self.process = subprocess.Popen(serve_argv(condition, port), stdout=log_file, stderr=subprocess.STDOUT,
+                                            env=env, start_new_session=True)
 
-    def __enter__(self) -> Server:
-        self.build()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
-    def build(self) -> None:
-        started = time.perf_counter()
-        if self.own:
-            port = free_port()
-            self.url = f"http://127.0.0.1:{port}"
-            fd, log = tempfile.mkstemp(prefix=f"specgate-serve-{self.condition.id}-", suffix=".log")
-            self.log_path = Path(log)
-            env = {k: v for k, v in os.environ.items() if k != "VLLM_ENABLE_V1_MULTIPROCESSING"}
-            with os.fdopen(fd, "w") as log_file:
-                # Its own process group, so close() also stops the engine-core process it spawns.
-                self.process = subprocess.Popen(serve_argv(self.condition, port), stdout=log_file,
-                                                stderr=subprocess.STDOUT, env=env, start_new_session=True)
-        try:
-            self._wait_ready()
-            self._complete(Prompt("warmup", "def get_name(self):\n    return self._name\n"), 0, 8)
-        except BaseException:
-            self.keep_log = True
-            self.close()
-            raise
-        self.build_s = time.perf_counter() - started
-
-    def _wait_ready(self) -> None:
+    def wait_ready(self) -> None:
         deadline = time.monotonic() + START_TIMEOUT_S
         while time.monotonic() < deadline:
-            if self.process is not None and self.process.poll() is not None:
+            if self.process.poll() is not None:
                 raise EngineError(f"{self.condition.id}: vllm serve exited with status {self.process.returncode} "
-                                  f"while starting: {self._log_tail()}")
+                                  f"while starting: {self.log_tail()}")
             try:
                 _request(f"{self.url}/health", timeout=5)
                 return
             except (urllib.error.URLError, OSError):
                 time.sleep(1.0)
-        raise EngineError(f"{self.condition.id}: {self.url} was not ready after {START_TIMEOUT_S}s: {self._log_tail()}")
+        raise EngineError(f"{self.condition.id}: {self.url} was not ready after {START_TIMEOUT_S}s: {self.log_tail()}")
 
-    def _log_tail(self) -> str:
-        if self.log_path is None or not self.log_path.exists():
+    def log_tail(self) -> str:
+        if not self.log_path.exists():
             return "(no log)"
         lines = [line for line in self.log_path.read_text(errors="replace").splitlines() if line.strip()]
         errors = [line for line in lines if "Error" in line or "error" in line]
         return (errors or lines or ["(empty log)"])[-1].strip() + f" (full log: {self.log_path})"
 
-    def close(self) -> None:
-        process, self.process = self.process, None
-        if process is None:
-            return
+    def stop(self) -> None:
+        process = self.process
         if process.poll() is None:
             try:
                 os.killpg(process.pid, signal.SIGTERM)
@@ -170,8 +144,39 @@ class Server:
                 process.wait(timeout=30)
             except ProcessLookupError:
                 pass
-        if self.log_path is not None and not self.keep_log:
+        if not self.keep_log:
             self.log_path.unlink(missing_ok=True)
+
+
+class Server(Backend):
+    """One vLLM server for one condition. ``url`` uses a running server instead of starting one
+    (it must serve this condition's model and speculative config; specgate cannot check that)."""
+
+    def __init__(self, condition: Condition, url: str | None = None):
+        super().__init__(condition)
+        self.url = url.rstrip("/") if url else None
+        self.served: ServeProcess | None = None
+
+    def build(self) -> None:
+        started = time.perf_counter()
+        if self.url is None:
+            self.served = ServeProcess(self.condition)
+            self.url = self.served.url
+        try:
+            if self.served is not None:
+                self.served.wait_ready()
+            self._complete(Prompt("warmup", "def get_name(self):\n    return self._name\n"), 0, 8)
+        except BaseException:
+            if self.served is not None:
+                self.served.keep_log = True
+            self.close()
+            raise
+        self.build_s = time.perf_counter() - started
+
+    def close(self) -> None:
+        served, self.served = self.served, None
+        if served is not None:
+            served.stop()
 
     def _complete(self, prompt: Prompt, index: int, max_tokens: int | None = None,
                   condition: Condition | None = None) -> RequestRecord:
@@ -189,15 +194,11 @@ class Server:
     def scrape(self):
         return spec_counters(_request(f"{self.url}/metrics", timeout=30).decode("utf-8", "replace"))
 
-    def run(self, prompts: list[Prompt], condition: Condition | None = None, paired=None,
-            reference=None) -> RunResult:
-        """Engine.run's signature; nothing is timed beside a server (paired_control and the machine
-        reference are sequential-mode only, so the pool gives None for both)."""
-        condition = condition or self.condition
-        return combine_rounds([self.run_once(prompts, condition) for _ in range(condition.pairing.rounds)])
-
-    def run_once(self, prompts: list[Prompt], condition: Condition | None = None) -> RunResult:
-        """Every prompt, ``condition.concurrency`` requests in flight at a time (closed loop)."""
+    def run_once(self, prompts: list[Prompt], condition: Condition | None = None, paired=None,
+                 reference=None) -> RunResult:
+        """Every prompt, ``condition.concurrency`` requests in flight at a time (closed loop).
+        Nothing is timed beside a server: paired_control and the machine reference are
+        sequential-mode only, so the pool gives None for both."""
         condition = condition or self.condition
         if self.url is None:
             raise EngineError(f"{condition.id}: server is not running")
@@ -241,7 +242,7 @@ class Server:
         return RunResult(condition.id, condition.mode, condition.k, wall, tuple(records), after - before)
 
     def _texts(self, condition: Condition, prompts: list[Prompt]) -> list[str]:
-        from .preflight import tokenizer
+        from .hub import tokenizer
         from .prompts import render_for
 
         p = condition.pairing

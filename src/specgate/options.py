@@ -1,0 +1,70 @@
+"""Every specgate option of a pytest run, read once into a frozen object (as pytest-benchmark's
+session does): command-line flags, their ini fallbacks and the paths they resolve to. A
+malformed value (a shard, a server URL) is a usage error here, when the session starts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+
+@dataclass(frozen=True)
+class Options:
+    config: Path  # the pairings file
+    overrides: dict = field(default_factory=dict)  # num_prompts / max_new_tokens / rounds for every pairing
+    pairings: tuple[str, ...] = ()  # --specgate-pairing: run only these
+    shard: tuple[int, int] | None = None  # (index, count)
+    results: Path | None = None
+    update_baselines: bool = False
+    strict: bool = False
+    baselines: Path = Path("baselines")
+    hardware_tag: str | None = None
+    github_benchmark: Path | None = None
+    reports: Path | None = None  # None: --specgate-no-reports
+    server_urls: dict = field(default_factory=dict)  # condition id -> running server
+    stage_timers: bool = True
+    stage_clock: str | None = None
+
+    @classmethod
+    def read(cls, config: pytest.Config) -> Options:
+        opt = config.getoption
+
+        def path(option: str, ini: str) -> Path:
+            found = Path(opt(option) or config.getini(ini))
+            return found if found.is_absolute() or found.exists() else config.rootpath / found
+
+        overrides = {key: value for key, value in [("num_prompts", opt("--specgate-num-prompts")),
+                                                   ("max_new_tokens", opt("--specgate-max-new-tokens")),
+                                                   ("rounds", opt("--specgate-rounds"))] if value is not None}
+        return cls(
+            config=path("--specgate-config", "specgate_config"), overrides=overrides,
+            pairings=tuple(opt("--specgate-pairing") or ()), shard=parse_shard(opt("--specgate-shard")),
+            results=Path(opt("--specgate-results")) if opt("--specgate-results") else None,
+            update_baselines=bool(opt("--specgate-update-baselines")), strict=bool(opt("--specgate-strict")),
+            baselines=path("--specgate-baselines", "specgate_baselines"), hardware_tag=opt("--specgate-hardware-tag"),
+            github_benchmark=Path(opt("--specgate-github-benchmark")) if opt("--specgate-github-benchmark") else None,
+            reports=None if opt("--specgate-no-reports") else path("--specgate-reports", "specgate_reports"),
+            server_urls=parse_server_urls(opt("--specgate-server-url") or []),
+            stage_timers=not opt("--specgate-no-stage-timers"), stage_clock=opt("--specgate-stage-clock"),
+        )
+
+
+def parse_shard(value: str | None) -> tuple[int, int] | None:
+    if value is None:
+        return None
+    index, sep, count = value.partition("/")
+    if not (sep and index.isdigit() and count.isdigit() and 0 <= int(index) < int(count)):
+        raise pytest.UsageError(f"--specgate-shard {value!r}: expected I/N with 0 <= I < N, e.g. 0/4")
+    return int(index), int(count)
+
+
+def parse_server_urls(values: list[str]) -> dict[str, str]:
+    urls = {}
+    for value in values:
+        cid, sep, url = value.partition("=")
+        if not sep or not cid or not url.startswith(("http://", "https://")):
+            raise pytest.UsageError(f"--specgate-server-url {value!r}: expected CONDITION_ID=http://HOST:PORT")
+        urls[cid] = url
+    return urls
