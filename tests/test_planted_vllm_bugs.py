@@ -82,6 +82,19 @@ def test_a_sleep_in_every_step_is_caught_as_blocked_time(lab):
     assert "sleeps or waits" in slowed.reason
 
 
+def test_work_added_to_every_step_is_caught_as_another_code_path(lab):
+    """CPU work added to every step of every engine (a busy loop of 10% of the step) makes other
+    calls than the recorded code: caught exactly, on any machine speed; clean vLLM makes the same."""
+    control = lab.spec.control
+    engine = lab.pool.get(control)
+    record = {"code_path": engine.code_path(lab.prompts[0], control)}
+    clean = gate.code_path_check(record["code_path"], engine.code_path(lab.prompts[0], control))
+    with vllm_plants.busy_in_every_step(0.1):
+        busy = gate.code_path_check(record["code_path"], engine.code_path(lab.prompts[0], control))
+    assert clean[0][0].passed, clean[0][0].reason
+    assert not busy[0][0].passed and "vllm_plants" in busy[0][0].reason, busy[0][0].reason
+
+
 def test_clean_vllm_passes_every_check(lab):
     for condition in (lab.spec, lab.batch):
         v = lab.verdict(condition)

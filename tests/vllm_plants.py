@@ -207,3 +207,24 @@ def sleep_in_every_step(fraction: float = 0.1):
         return planted
 
     return _patched(GPUModelRunner, "execute_model", make)
+
+
+def busy_in_every_step(fraction: float = 0.1):
+    """Every model-runner step (control and speculation alike) burns CPU for ``fraction`` of the
+    time the step took: added work, the kind no paired ratio sees and blocked time does not show."""
+    import time
+
+    from vllm.v1.worker.gpu_model_runner import GPUModelRunner
+
+    def make(original):
+        def planted(self, *args, **kwargs):
+            started = time.perf_counter()
+            try:
+                return original(self, *args, **kwargs)
+            finally:
+                until = time.perf_counter() + fraction * (time.perf_counter() - started)
+                while time.perf_counter() < until:
+                    pass
+        return planted
+
+    return _patched(GPUModelRunner, "execute_model", make)

@@ -92,8 +92,10 @@ def unsupported_record(facts: dict, environment: dict, reason: str) -> dict:
             "unsupported": reason}
 
 
-def timing_record(facts: dict, environment: dict, metrics: dict, run: dict, control_run: dict | None) -> dict:
-    """Per-request latency, paired with the control's latency for the same prompt (None for a control)."""
+def timing_record(facts: dict, environment: dict, metrics: dict, run: dict, control_run: dict | None,
+                  calls: dict | None = None) -> dict:
+    """Per-request latency, paired with the control's latency for the same prompt (None for a
+    control); ``calls``: what one short request called (code_path.measure)."""
     keep = ("latency_mean_s", "latency_p50_s", "tokens_per_s", "speedup", "step_ms", "wall_s")
     return {"conditions": matching_facts(facts, TIMING), "recorded": recorded(environment),
             "metrics": {k: metrics.get(k) for k in keep}, "mode": run["mode"], "wall_s": run["wall_s"],
@@ -102,7 +104,7 @@ def timing_record(facts: dict, environment: dict, metrics: dict, run: dict, cont
             **({"cpu_s": [r["cpu_s"] for r in run["requests"]],
                 "queued_s": [r.get("queued_s") or 0.0 for r in run["requests"]]}
                if run["requests"] and all(r.get("cpu_s") is not None for r in run["requests"]) else {}),
-            **_streaming(run),
+            **_streaming(run), **({"code_path": calls} if calls else {}),
             "reference": _paired(run, "reference_latency_s"),
             "control": _paired(run) or (None if control_run is None else {
                 "wall_s": control_run["wall_s"], "latency_s": [r["latency_s"] for r in control_run["requests"]],

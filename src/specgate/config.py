@@ -273,6 +273,39 @@ def _pairing(raw: dict[str, Any], where: str, base: Path) -> Pairing:
     name = v.string("name")
     if not NAME_RE.match(name):
         raise ConfigError(f"{where}: field 'name': {name!r} must be letters, digits, '.', '_' and single '-'")
+    method, draft = _method_and_draft(v, raw, where)
+    ks = _positive_ints(raw["k"], "k", where)
+    if len(set(ks)) != len(ks):
+        raise ConfigError(f"{where}: field 'k': repeated values in {ks!r}")
+    modes = raw.get("modes", ["sequential"])
+    if isinstance(modes, str):
+        modes = [modes]
+    if not isinstance(modes, list) or not modes or any(m not in RUN_MODES for m in modes):
+        raise ConfigError(f"{where}: field 'modes': must be a list drawn from {list(RUN_MODES)}, got {modes!r}")
+    concurrency = _positive_ints(raw.get("concurrency", list(_FIELDS["concurrency"].default)), "concurrency", where)
+    prompt_set, prompt_options = _prompt_set(v, where, base)
+    target = v.string("target")
+    p = Pairing(
+        name=name, target=_model_ref(target, base, f"{where}: field 'target'"), method=method, k=tuple(ks),
+        draft=_model_ref(draft, base, f"{where}: field 'draft'") if draft else None,
+        target_name=v.string("target_name") if "target_name" in raw else _short_name(target),
+        prompt_set=prompt_set, prompt_options=prompt_options, num_prompts=v.integer("num_prompts", minimum=1),
+        max_new_tokens=v.integer("max_new_tokens", minimum=1), temperature=v.number("temperature", minimum=0.0),
+        top_p=v.number("top_p", minimum=0.0), top_k=v.integer("top_k", minimum=-1),
+        seed=v.integer("seed", minimum=0), ignore_eos=v.boolean("ignore_eos"), instruct=v.boolean("instruct"),
+        dtype=v.string("dtype"), modes=tuple(modes), concurrency=tuple(concurrency), rounds=v.integer("rounds", minimum=1),
+        paired_control=v.boolean("paired_control"), machine_reference=v.boolean("machine_reference"),
+        threads=v.integer("threads", minimum=0), engine=v.table("engine"), speculative=_speculative(v, where),
+        tolerances=_tolerances(v, where), features=_features(raw.get("features", []), where),
+    )
+    if not 0.0 < p.top_p <= 1.0:
+        raise ConfigError(f"{where}: field 'top_p': must be in (0, 1], got {p.top_p!r}")
+    if not NAME_RE.match(p.target_name):
+        raise ConfigError(f"{where}: field 'target_name': {p.target_name!r} must be letters, digits, '.', '_' and single '-'")
+    return p
+
+
+def _method_and_draft(v: _Validator, raw: dict[str, Any], where: str) -> tuple[str, str | None]:
     method = v.string("method")
     if method not in METHODS:
         accepted = vllm_methods()
@@ -284,37 +317,39 @@ def _pairing(raw: dict[str, Any], where: str, base: Path) -> Pairing:
         raise ConfigError(f"{where}: field 'draft': method {method!r} needs a draft model (path or hub id)")
     if method in DRAFTLESS_METHODS and draft is not None:
         raise ConfigError(f"{where}: field 'draft': method {method!r} uses no draft model; remove 'draft'")
-    ks = raw["k"]
-    if isinstance(ks, int) and not isinstance(ks, bool):
-        ks = [ks]
-    if not isinstance(ks, list) or not ks or any(not isinstance(x, int) or isinstance(x, bool) or x <= 0 for x in ks):
-        raise ConfigError(f"{where}: field 'k': must be a positive integer or a non-empty list of them, got {raw['k']!r}")
-    if len(set(ks)) != len(ks):
-        raise ConfigError(f"{where}: field 'k': repeated values in {ks!r}")
-    modes = raw.get("modes", ["sequential"])
-    if isinstance(modes, str):
-        modes = [modes]
-    if not isinstance(modes, list) or not modes or any(m not in RUN_MODES for m in modes):
-        raise ConfigError(f"{where}: field 'modes': must be a list drawn from {list(RUN_MODES)}, got {modes!r}")
-    concurrency = raw.get("concurrency", list(_FIELDS["concurrency"].default))
-    if isinstance(concurrency, int) and not isinstance(concurrency, bool):
-        concurrency = [concurrency]
-    if (not isinstance(concurrency, list) or not concurrency
-            or any(not isinstance(n, int) or isinstance(n, bool) or n < 1 for n in concurrency)):
-        raise ConfigError(f"{where}: field 'concurrency': must be a positive integer or a list of them, "
-                          f"got {concurrency!r}")
+    return method, draft
+
+
+def _positive_ints(value: Any, key: str, where: str) -> list[int]:
+    """A positive integer or a non-empty list of them (k, concurrency)."""
+    found = [value] if isinstance(value, int) and not isinstance(value, bool) else value
+    if (not isinstance(found, list) or not found
+            or any(not isinstance(x, int) or isinstance(x, bool) or x <= 0 for x in found)):
+        raise ConfigError(f"{where}: field {key!r}: must be a positive integer or a non-empty list of them, "
+                          f"got {value!r}")
+    return found
+
+
+def _tolerances(v: _Validator, where: str) -> dict[str, float]:
     tolerances = v.table("tolerances")
     for key, value in tolerances.items():
         if key not in TOLERANCE_KEYS:
             raise ConfigError(f"{where}: field 'tolerances': unknown key {key!r}; known: {', '.join(TOLERANCE_KEYS)}")
         if not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0:
             raise ConfigError(f"{where}: field 'tolerances.{key}': must be a number >= 0, got {value!r}")
+    return {k: float(x) for k, x in tolerances.items()}
+
+
+def _speculative(v: _Validator, where: str) -> dict[str, Any]:
     speculative = v.table("speculative")
     reserved = {"method", "model", "num_speculative_tokens"} & set(speculative)
     if reserved:
         raise ConfigError(f"{where}: field 'speculative': {sorted(reserved)} are set from 'method', 'draft' "
                           f"and 'k'; remove them from 'speculative'")
-    features = _features(raw.get("features", []), where)
+    return speculative
+
+
+def _prompt_set(v: _Validator, where: str, base: Path) -> tuple[str, dict[str, Any]]:
     prompt_set = v.string("prompt_set")
     if prompt_set not in prompt_sets.SETS:
         raise ConfigError(f"{where}: field 'prompt_set': unknown prompt set {prompt_set!r}; available: "
@@ -331,25 +366,7 @@ def _pairing(raw: dict[str, Any], where: str, base: Path) -> Pairing:
             raise ConfigError(f"{where}: field 'prompt_options.{key}': must be a non-empty string, got {value!r}")
     if "path" in prompt_options:  # data files, like models, are relative to the pairings file
         prompt_options["path"] = str((base / Path(prompt_options["path"]).expanduser()).resolve())
-    target = v.string("target")
-    p = Pairing(
-        name=name, target=_model_ref(target, base, f"{where}: field 'target'"), method=method, k=tuple(ks),
-        draft=_model_ref(draft, base, f"{where}: field 'draft'") if draft else None,
-        target_name=v.string("target_name") if "target_name" in raw else _short_name(target),
-        prompt_set=prompt_set, prompt_options=prompt_options, num_prompts=v.integer("num_prompts", minimum=1),
-        max_new_tokens=v.integer("max_new_tokens", minimum=1), temperature=v.number("temperature", minimum=0.0),
-        top_p=v.number("top_p", minimum=0.0), top_k=v.integer("top_k", minimum=-1),
-        seed=v.integer("seed", minimum=0), ignore_eos=v.boolean("ignore_eos"), instruct=v.boolean("instruct"),
-        dtype=v.string("dtype"), modes=tuple(modes), concurrency=tuple(concurrency), rounds=v.integer("rounds", minimum=1),
-        paired_control=v.boolean("paired_control"), machine_reference=v.boolean("machine_reference"),
-        threads=v.integer("threads", minimum=0), engine=v.table("engine"), speculative=speculative,
-        tolerances={k: float(x) for k, x in tolerances.items()}, features=features,
-    )
-    if not 0.0 < p.top_p <= 1.0:
-        raise ConfigError(f"{where}: field 'top_p': must be in (0, 1], got {p.top_p!r}")
-    if not NAME_RE.match(p.target_name):
-        raise ConfigError(f"{where}: field 'target_name': {p.target_name!r} must be letters, digits, '.', '_' and single '-'")
-    return p
+    return prompt_set, prompt_options
 
 
 def _features(raw: Any, where: str) -> dict[str, dict[str, Any]]:

@@ -13,6 +13,7 @@ import sys
 import time
 from typing import Any
 
+from . import code_path
 from .config import Condition
 from .counters import PER_POSITION, Totals
 from .vllm_compat import guard_llvmlite_against_kernel_scan
@@ -21,6 +22,7 @@ from .backend import Backend
 from .results import RequestRecord, RunResult, SpecCounters
 from .timing import TimerError, stage_timer
 
+CODE_PATH_TOKENS = 16  # a request long enough for several verification steps at any k
 PROGRESS_EVERY_S = 5.0  # a progress line at most this often during a condition's requests
 WARMUP_TEXT = "".join(f"def get_{n}(self):\n    return self._{n}\n\n" for n in ("name", "size", "mode", "path"))
 
@@ -118,6 +120,19 @@ def sampling_kwargs(condition: Condition) -> dict[str, Any]:
     return kw
 
 
+def sampling_params(condition: Condition, index: int, **override):
+    """vLLM's SamplingParams for the index-th request of a condition."""
+    from vllm import SamplingParams
+
+    kw = {**sampling_kwargs(condition), **override}
+    if isinstance(kw.get("structured_outputs"), dict):
+        from vllm.sampling_params import StructuredOutputsParams
+
+        kw["structured_outputs"] = StructuredOutputsParams(**kw["structured_outputs"])
+    # A per-request seed keeps each request's sample independent of batch order.
+    return SamplingParams(seed=condition.pairing.seed + index, **kw)
+
+
 def read_counters(llm) -> SpecCounters:
     """Snapshot vLLM's cumulative spec-decode counters (summed over label sets, e.g. engines)."""
     return snapshot(llm)[0]
@@ -211,24 +226,13 @@ class Engine(Backend):
             gc.collect()
             _release_memory()
 
-    def _sampling(self, condition: Condition, index: int, **override):
-        from vllm import SamplingParams
-
-        kw = {**sampling_kwargs(condition), **override}
-        if isinstance(kw.get("structured_outputs"), dict):
-            from vllm.sampling_params import StructuredOutputsParams
-
-            kw["structured_outputs"] = StructuredOutputsParams(**kw["structured_outputs"])
-        # A per-request seed keeps each request's sample independent of batch order.
-        return SamplingParams(seed=condition.pairing.seed + index, **kw)
-
     def _texts(self, condition: Condition, prompts: list[Prompt]) -> list[str]:
         p = condition.pairing
         tokenizer = self.llm.get_tokenizer() if p.instruct else None
         return render_for(p, prompts, tokenizer)
 
     def _generate(self, condition: Condition, prompts: list[Prompt], first_index: int = 0, **override):
-        params = [self._sampling(condition, first_index + i, **override) for i in range(len(prompts))]
+        params = [sampling_params(condition, first_index + i, **override) for i in range(len(prompts))]
         return self.llm.generate(self._texts(condition, prompts), params, use_tqdm=False)
 
     def _beside(self, condition: Condition, prompt: Prompt, index: int, paired, reference, texts):
@@ -249,6 +253,13 @@ class Engine(Backend):
         acceptance = f", acceptance so far {so_far.accepted / so_far.draft_tokens:.3f}" if so_far.draft_tokens else ""
         self.progress(f"  {condition.id}: {done}/{total} requests, {now - started:.0f} s{acceptance}")
         return now
+
+    def code_path(self, prompt: Prompt, condition: Condition | None = None) -> dict | None:
+        """The calls one short greedy request makes (code_path.measure), in-process engines only."""
+        condition = condition or self.condition
+        if self.llm is None:
+            return None
+        return code_path.measure(lambda: self._generate(condition, [prompt], max_tokens=CODE_PATH_TOKENS))
 
     def _timed(self, condition: Condition, prompt: Prompt, index: int):
         """(output, wall seconds, the engine thread's (running, runnable) seconds or None)."""

@@ -12,8 +12,16 @@ def github_benchmark(results: dict) -> dict[str, list[dict]]:
     out = {"bigger_is_better.json": [], "smaller_is_better.json": []}
     for cid, entry in results["runs"].items():
         m = entry["metrics"]
+        intervals = {c["metric"]: c["interval"] for c in (entry.get("verdict") or {}).get("checks", [])
+                     if c.get("interval")}
         for file, metrics in (("bigger_is_better.json", BIGGER), ("smaller_is_better.json", SMALLER)):
             for name, unit in metrics.items():
-                if m.get(name) is not None:
-                    out[file].append({"name": f"{cid} {name}", "unit": unit, "value": m[name]})
+                if m.get(name) is None:
+                    continue
+                row = {"name": f"{cid} {name}", "unit": unit, "value": m[name]}
+                if name in intervals:
+                    # The verdict's bootstrap interval of the relative change, as +- in the metric's unit.
+                    low, high = intervals[name]
+                    row["range"] = f"± {abs(m[name]) * (high - low) / 2:.4g}"
+                out[file].append(row)
     return out

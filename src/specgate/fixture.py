@@ -14,7 +14,8 @@ import pytest
 from . import sanity
 from .baselines import BaselineError
 from .config import Condition
-from .engine import EngineError
+from .engine import Engine, EngineError
+from .results import RunResult, combine_rounds
 from .session import Refused, SpecgateSession
 from .verdict import Verdict
 
@@ -39,8 +40,12 @@ class SpecgateBenchmark:
         if isinstance(engine, Refused):
             return self._conclude(lambda: session.judge_refused(condition, engine.reason))
         beside = {"paired": self.paired, "reference": session.pool.machine_reference(condition)}
+        rounds: list[RunResult] = []
         try:
-            result = benchmark.pedantic(engine.run, args=(prompts, condition), kwargs=beside, rounds=1, iterations=1)
+            # One pytest-benchmark sample per round of the prompt set; the rounds combine into one run.
+            benchmark.pedantic(lambda: rounds.append(engine.run_once(prompts, condition, **beside)),
+                               rounds=condition.pairing.rounds, iterations=1)
+            result = combine_rounds(rounds)
         except EngineError as exc:
             if condition.feature and exc.refused:
                 return self._conclude(lambda: session.judge_refused(condition, str(exc)))
@@ -51,7 +56,11 @@ class SpecgateBenchmark:
         found = sanity.problems(condition, result, metrics)
         assert not found, f"{condition.id}: " + "; ".join(found)
         again = engine.run(prompts, condition) if condition.feature_setting.output_check == "reproducible" else None
-        verdict = self._conclude(lambda: session.judge(condition, result, metrics, prompts, _decoder(engine), again))
+        # After the timed run, untimed: what one short request calls (code_path.py).
+        calls = (engine.code_path(prompts[0], condition) if isinstance(engine, Engine) and not condition.feature
+                 and condition.mode == "sequential" else None)
+        verdict = self._conclude(lambda: session.judge(condition, result, metrics, prompts, _decoder(engine), again,
+                                                       calls))
         benchmark.extra_info["verdict"] = verdict.status
         return verdict
 

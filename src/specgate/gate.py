@@ -15,6 +15,7 @@ import math
 
 import numpy as np
 
+from . import code_path
 from . import verdict as v
 from .results import RunResult, SpecCounters
 
@@ -87,6 +88,20 @@ def judge_timing(rec: dict, run: RunResult, control: RunResult | None, tolerance
     return checks
 
 
+def code_path_check(recorded: dict | None, now: dict | None) -> tuple[list[v.Check], str | None]:
+    """The calls of one short request against the record's, when both were measured with the same
+    software (versions differ: an upgrade changes the code by design, so only a note)."""
+    if not recorded or not now:
+        return [], None
+    if recorded["versions"] != now["versions"]:
+        differ = {k: f"{recorded['versions'].get(k)} -> {now['versions'].get(k)}"
+                  for k in set(recorded["versions"]) | set(now["versions"])
+                  if recorded["versions"].get(k) != now["versions"].get(k)}
+        return [], f"code path not compared: other software ({', '.join(f'{k} {d}' for k, d in sorted(differ.items()))})"
+    return [v.code_path_check(code_path.changes(recorded, now), sum(recorded["counts"].values()),
+                              sum(now["counts"].values()))], None
+
+
 def blocked_checks(rec: dict, run: RunResult, lat_b: np.ndarray, lat_n: np.ndarray, tolerances: dict,
                    rng: np.random.Generator, alpha: float = v.ALPHA) -> list[v.Check]:
     """The engine thread's blocked share against the record's, where both measured its schedule
@@ -120,8 +135,10 @@ def streaming_checks(rec: dict, run: RunResult, tolerances: dict, rng: np.random
 
 def judge_condition(run: RunResult, control: RunResult | None, environment: dict, tolerances: dict | None,
                     portable: tuple[dict | None, str], timing: tuple[dict | None, str], prompt_ids: list[str],
-                    problems: list[str] = (), seed: int = 0, in_run: tuple[str, ...] = ()) -> v.Verdict:
+                    problems: list[str] = (), seed: int = 0, in_run: tuple[str, ...] = (),
+                    calls: dict | None = None) -> v.Verdict:
     """``portable`` and ``timing``: (record, why there is none). ``control`` is None for a control.
+    ``calls``: what one short request called now (code_path.measure), judged against the timing record's.
     ``in_run``: names of in-run checks that judge the run on their own (a feature cell's), so a
     run with no record to compare still gets a verdict from them; their failures are in ``problems``."""
     tol = {**v.DEFAULT_TOLERANCES, **(tolerances or {})}
@@ -139,6 +156,9 @@ def judge_condition(run: RunResult, control: RunResult | None, environment: dict
     if trec is not None:
         judged = judge_timing(trec, run, control, tol, rng)
         checks += judged
+        code, note = code_path_check(trec.get("code_path"), calls)
+        checks += code
+        notes += [note] if note else []
         notes.append(f"timing judged against {environment.get('hardware')} ({v.versions(trec['recorded'], environment)})"
                      if judged else "timing not judged: this mode has no per-request latency")
     else:

@@ -56,9 +56,11 @@ class Judging:
         return baselines_mod.condition_facts(condition, dropped)
 
     def judge(self, condition: Condition, result: RunResult, metrics: RunMetrics, prompts: list[Prompt],
-              control: RunResult | None, plain: RunResult | None, decode=None, again: RunResult | None = None) -> Verdict:
+              control: RunResult | None, plain: RunResult | None, decode=None, again: RunResult | None = None,
+              calls: dict | None = None) -> Verdict:
         """``control``: the no-speculation run (None for a control); ``plain``: a feature cell's plain
-        cell; ``again``: a feature cell's second run, when its feature checks reproducibility."""
+        cell; ``again``: a feature cell's second run, when its feature checks reproducibility;
+        ``calls``: what one short request called (code_path.measure)."""
         facts, env, ids = self.facts(condition), self._environment(), [p.id for p in prompts]
         problems = correctness.in_run_problems(condition, result, control, ids, decode)
         if condition.feature:
@@ -70,7 +72,8 @@ class Judging:
                 self.staged[condition.id] = baselines_mod.portable_record(facts, env, metrics.as_dict(), result.to_dict())
                 if not condition.feature:  # a feature cell's subject is correctness, not its timing
                     self.staged_timing[condition.id] = baselines_mod.timing_record(
-                        facts, env, metrics.as_dict(), result.to_dict(), None if control is None else control.to_dict())
+                        facts, env, metrics.as_dict(), result.to_dict(), None if control is None else control.to_dict(),
+                        calls)
                 verdict = Verdict("recorded", f"staged as the baseline for {condition.id}")
         else:
             portable = self.baseline_file(baselines_mod.PORTABLE).find(condition.id, facts)
@@ -78,7 +81,8 @@ class Judging:
             timing = ((None, "a feature cell's subject is correctness") if condition.feature else
                       self.baseline_file(baselines_mod.TIMING).find_timing(condition.id, facts, elsewhere))
             verdict = gate.judge_condition(result, control, env, condition.pairing.tolerances, portable, timing, ids,
-                                           problems, in_run=(f"feature {condition.feature}",) if condition.feature else ())
+                                           problems, in_run=(f"feature {condition.feature}",) if condition.feature else (),
+                                           calls=calls)
         self.verdicts[condition.id] = verdict = _known_defect(condition, verdict)
         return verdict
 

@@ -167,6 +167,14 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus) -> None:
         state.finish(session, exitstatus)
 
 
+@pytest.hookimpl(optionalhook=True)
+def pytest_benchmark_update_machine_info(config: pytest.Config, machine_info: dict) -> None:
+    """pytest-benchmark's saved runs carry specgate's hardware tag (timing records are keyed on it)."""
+    state = config.stash.get(_SESSION, None)
+    if state is not None:
+        machine_info["specgate_hardware"] = state.environment["hardware"]
+
+
 def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config) -> None:
     state = config.stash.get(_SESSION, None)
     if state is not None:

@@ -140,3 +140,24 @@ def check(p: Pairing) -> None:
         raise PreflightError(exc.reason, p.name) from None
     except HubError as exc:
         raise PreflightError(str(exc), p.name) from None
+
+
+class Checked:
+    """Each pairing's preflight result, checked once per session: None, or why it cannot run."""
+
+    def __init__(self):
+        self._found: dict[str, str | None] = {}
+
+    def problem(self, p: Pairing) -> str | None:
+        if p.name not in self._found:
+            try:
+                check(p)
+                self._found[p.name] = None
+            except PreflightError as exc:
+                self._found[p.name] = f"specgate: {exc}"
+        return self._found[p.name]
+
+    def problems(self, conditions) -> list[str]:
+        """The problems of these conditions' pairings, each pairing once."""
+        pairings = {c.pairing.name: c.pairing for c in conditions}
+        return [found for found in map(self.problem, pairings.values()) if found]

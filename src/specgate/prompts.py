@@ -94,7 +94,7 @@ def _datasets():
     try:
         import datasets
     except ImportError:
-        raise PromptSetError("needs the 'datasets' package: pip install datasets") from None
+        raise PromptSetError("needs the 'datasets' package: pip install \"specgate[datasets]\" (or datasets)") from None
     datasets.logging.set_verbosity_error()
     datasets.disable_progress_bars()
     return datasets

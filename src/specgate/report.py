@@ -152,7 +152,7 @@ def markdown_summary(doc: dict, charts: list[str] | None = None) -> str:
         if table:
             parts += [f"### {title}"] + ([what] if what else []) + [table]
     problems = [f"- **{cid}**: {e['verdict']['status']}: {e['verdict']['reason']}" for cid, e in doc["runs"].items()
-                if e.get("verdict") and e["verdict"]["status"] in ("fail", "error", "known-defect")]
+                if e.get("verdict") and e["verdict"]["status"] in ("fail", "known-defect")]
     if problems:
         parts += ["### Regressions, errors and known defects"] + problems
     if charts:

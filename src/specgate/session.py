@@ -26,7 +26,6 @@ from .ledger import Ledger
 from .metrics import RunMetrics
 from .options import Options
 from .pool import EnginePool
-from .preflight import PreflightError
 from .prompts import Prompt
 from .report import condition_line, judged_lines
 from .results import RunResult
@@ -61,7 +60,7 @@ class SpecgateSession:
         self.ledger = Ledger()
         self._matrix: config_mod.Matrix | None = None
         self._environment: dict | None = None
-        self._preflight: dict[str, str | None] = {}
+        self.ready = preflight_mod.Checked()
         self._said_dropped: set[str] = set()
         self.messages: list[tuple[str, bool]] = []  # (line, is_error) for the terminal summary
         self.doc: dict | None = None  # the results document, built once at the end
@@ -86,32 +85,16 @@ class SpecgateSession:
 
     # Preflight and engines: what the fixtures ask for.
 
-    def preflight(self, condition: Condition) -> str | None:
-        """The reason this condition's pairing cannot run (checked once per pairing), or None."""
-        p = condition.pairing
-        if p.name not in self._preflight:
-            try:
-                preflight_mod.check(p)
-                self._preflight[p.name] = None
-            except PreflightError as exc:
-                self._preflight[p.name] = f"specgate: {exc}"
-        return self._preflight[p.name]
-
     def preflight_items(self, items: list) -> None:
         """Preflight every pairing the selected tests use, before any engine is built."""
-        seen = set()
-        for item in items:
-            condition = _condition_of(item)
-            for c in needs(condition) if condition is not None else ():
-                if c.pairing.name not in seen:
-                    seen.add(c.pairing.name)
-                    problem = self.preflight(c)
-                    if problem:
-                        self.log(f"{problem}; its tests will error")
+        conditions = [c for c in map(_condition_of, items) if c is not None]
+        for problem in self.ready.problems(c for condition in conditions for c in needs(condition)):
+            self.log(f"{problem}; its tests will error")
 
     def require_ready(self, condition: Condition) -> None:
+        """Fail the test with the reason when its pairing or its control's cannot run."""
         for c in needs(condition):
-            problem = self.preflight(c)
+            problem = self.ready.problem(c.pairing)
             if problem:
                 pytest.fail(problem, pytrace=False)
 
@@ -164,10 +147,10 @@ class SpecgateSession:
         return self.ledger.record(condition, result)
 
     def judge(self, condition: Condition, result: RunResult, metrics: RunMetrics, prompts: list[Prompt],
-              decode=None, again: RunResult | None = None) -> Verdict:
+              decode=None, again: RunResult | None = None, calls: dict | None = None) -> Verdict:
         control = None if condition.is_control else self.ledger.control(condition)
         verdict = self.judging.judge(condition, result, metrics, prompts, control, self.ledger.plain(condition),
-                                     decode, again)
+                                     decode, again, calls)
         speedup = metrics.speedup if not (condition.feature or condition.is_control) else None
         self.log(condition_line(condition.id, verdict, metrics.acceptance_rate, speedup))
         return verdict

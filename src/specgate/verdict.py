@@ -195,6 +195,22 @@ def blocked_check(base: tuple[np.ndarray, np.ndarray], new: tuple[np.ndarray, np
     return Check("blocked", not failed, blocked_b, blocked_n, change, (lower, upper), tolerance, reason)
 
 
+def code_path_check(moved: list[tuple[str, int, int]], base_total: int, new_total: int) -> Check:
+    """Exact: the same software makes the same calls for the same request (code_path.py), so any
+    moved count means the installed code is not the recorded code (a patch, a plugin, a stray
+    sleep or busy loop, an extra tensor operation); nothing to do with the machine's speed."""
+    change = new_total / base_total - 1.0 if base_total else 0.0
+    if not moved:
+        return Check("code_path", True, base_total, new_total, change, None, 0.0,
+                     f"code_path: the same {new_total} calls per request as recorded")
+    shown = "; ".join(f"{name} {old} -> {new}" for name, old, new in moved[:5])
+    more = f" (and {len(moved) - 5} more)" if len(moved) > 5 else ""
+    return Check("code_path", False, base_total, new_total, change, None, 0.0,
+                 f"code_path: with the same vLLM and libraries, one request now makes other calls than recorded: "
+                 f"{shown}{more}; {base_total} -> {new_total} calls. The installed code differs from the recorded "
+                 f"one (a patch, a plugin, a changed dependency); {RERECORD}")
+
+
 def versions(recorded: dict, environment: dict) -> str:
     """'vllm 0.31.0 -> 0.32.0, torch 2.13.0+cpu' (or one version where both agree)."""
     parts = []

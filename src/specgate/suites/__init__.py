@@ -1,0 +1,10 @@
+"""Test suites shipped in the package, run from any repository with specgate installed:
+
+    pytest --pyargs specgate.suites.test_benchmark --specgate-config my-pairings.toml --specgate-baselines baselines
+    pytest --pyargs specgate.suites.test_lossless --specgate-lossless-config my-lossless.toml
+
+``test_benchmark.py`` is the benchmark: one test per (pairing, method, k, mode, feature) of the
+pairings file, judged against the baselines (this repository's benchmarks/ runs the same test).
+``test_lossless.py`` samples whole engines at temperature > 0 and judges them against the
+target's exact distribution (this repository's tests/test_lossless_engine.py runs it).
+"""
