@@ -7,11 +7,11 @@ check and whether any failed. For measuring false alarms and detection of the ti
 import json
 import sys
 
-TIMING = ("latency_vs_control", "latency_vs_reference", "latency", "blocked")
+TIMING = ("latency_vs_control", "latency_vs_reference", "latency", "blocked", "code_path")
 
 print("| run | conditions timed | latency_vs_control: min..max change | latency_vs_reference | blocked (points) "
-      "| timing failures |")
-print("|---|---|---|---|---|---|")
+      "| code_path failed | timing failures |")
+print("|---|---|---|---|---|---|---|")
 for path in sys.argv[1:]:
     runs = json.load(open(path))["runs"]
     changes: dict[str, list[float]] = {m: [] for m in TIMING}
@@ -27,4 +27,5 @@ for path in sys.argv[1:]:
     timed = len(changes["latency_vs_control"]) + len(changes["latency_vs_reference"])
     print(f"| {path} | {timed} | {span(changes['latency_vs_control'])} | {span(changes['latency_vs_reference'])} | "
           f"{points(changes['blocked'])} | "
+          f"{sum(1 for f in failed if ' code_path ' in f)} of {len(changes['code_path'])} | "
           f"{'; '.join(failed) or 'none'} |")
