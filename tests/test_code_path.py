@@ -20,14 +20,25 @@ def test_counts_are_exact_and_an_added_call_shows_by_name():
     assert clean["counts"]["C:abs"] == 50 and clean["counts"][f"{__name__}.work"] == 1
     slept = code_path.measure(lambda: work(extra=lambda: time.sleep(0)))
     moved = code_path.changes(clean, slept)
-    assert ("C:sleep", 0, 50) in moved
+    assert ("C:sleep", "0", "50") in moved
 
 
-def test_work_that_differs_between_two_passes_is_left_out():
+def test_clock_driven_work_is_a_range_and_a_clock_driven_loop_added_to_exact_work_is_a_change():
     calls = iter(range(100))
-    clocky = code_path.measure(lambda: work(n=next(calls) % 2 + 1))  # 1 then 2 iterations: unstable
-    assert "C:abs" in clocky["unstable"] and "C:abs" not in clocky["counts"]
-    assert all(name != "C:abs" for name, _, _ in code_path.changes(clocky, code_path.measure(work)))
+    clocky = code_path.measure(lambda: work(n=next(calls) % 2 + 1))  # 1 then 2 iterations
+    assert clocky["unstable"]["C:abs"] == [1, 2] and "C:abs" not in clocky["counts"]
+    again = iter(range(100))
+    assert code_path.changes(clocky, code_path.measure(lambda: work(n=2 - next(again) % 2))) == []  # 2 then 1
+
+    def busy_wait():  # waits on the clock: a different number of clock calls in each pass
+        until = time.perf_counter() + 1e-4
+        while time.perf_counter() < until:
+            pass
+
+    clean = code_path.measure(lambda: work(n=5, extra=lambda: time.perf_counter()))
+    busy = code_path.measure(lambda: work(n=5, extra=busy_wait))
+    assert "C:perf_counter" in busy["unstable"]
+    assert any(name == "C:perf_counter" for name, _, _ in code_path.changes(clean, busy))
 
 
 def test_same_software_is_judged_exactly_and_other_software_only_noted():

@@ -38,12 +38,23 @@ def count_calls(run: Callable[[], Any]) -> collections.Counter:
 
 def measure(run: Callable[[], Any]) -> dict:
     """Two identical passes of ``run``: {"counts": calls per function where both passes agree,
-    "unstable": functions whose count differed (clock-driven work such as periodic stat logging),
-    "versions": what the counts depend on}."""
+    "unstable": {function: [fewest, most]} where they differ (clock-driven work such as periodic
+    stat logging, or a loop that waits on the clock), "versions": what the counts depend on}."""
     first, second = count_calls(run), count_calls(run)
-    return {"counts": {name: n for name, n in sorted(first.items()) if second.get(name) == n},
-            "unstable": sorted(name for name in set(first) | set(second) if first.get(name) != second.get(name)),
+    names = set(first) | set(second)
+    return {"counts": {name: first[name] for name in sorted(names) if first.get(name) == second.get(name)},
+            "unstable": {name: sorted((first.get(name, 0), second.get(name, 0))) for name in sorted(names)
+                         if first.get(name) != second.get(name)},
             "versions": versions()}
+
+
+def _range(measured: dict, name: str) -> tuple[float, float]:
+    if name in measured["counts"]:
+        return measured["counts"][name], measured["counts"][name]
+    unstable = measured.get("unstable") or {}
+    if isinstance(unstable, list):  # records written before ranges were kept: any count
+        return (0, float("inf")) if name in unstable else (0, 0)
+    return tuple(unstable.get(name, (0, 0)))
 
 
 def versions() -> dict[str, str]:
@@ -57,11 +68,17 @@ def versions() -> dict[str, str]:
     return found
 
 
-def changes(base: dict, new: dict) -> list[tuple[str, int, int]]:
-    """(function, recorded calls, calls now) for every function whose count moved, largest moves
-    first; functions unstable in either measurement are left out."""
-    skip = set(base.get("unstable", ())) | set(new.get("unstable", ()))
-    b, n = base["counts"], new["counts"]
-    moved = [(name, b.get(name, 0), n.get(name, 0)) for name in (set(b) | set(n)) - skip
-             if b.get(name, 0) != n.get(name, 0)]
-    return sorted(moved, key=lambda m: (-abs(m[2] - m[1]), m[0]))
+def changes(base: dict, new: dict) -> list[tuple[str, str, str]]:
+    """(function, recorded calls, calls now) for every function whose counts cannot be the same:
+    the ranges of the two measurements do not meet (a function whose count depends on the clock
+    in both is not a change; one that was exact and now waits on the clock is). Largest first."""
+    moved = []
+    for name in set(base["counts"]) | set(new["counts"]) | set(base.get("unstable") or ()) | set(new.get("unstable") or ()):
+        (b_lo, b_hi), (n_lo, n_hi) = _range(base, name), _range(new, name)
+        if n_lo > b_hi or n_hi < b_lo:
+            moved.append((max(n_lo - b_hi, b_lo - n_hi), name, _show(b_lo, b_hi), _show(n_lo, n_hi)))
+    return [(name, old, now) for _, name, old, now in sorted(moved, key=lambda m: (-m[0], m[1]))]
+
+
+def _show(lo: float, hi: float) -> str:
+    return f"{lo:g}" if lo == hi else f"{lo:g}..{hi:g}"

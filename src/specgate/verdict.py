@@ -195,7 +195,7 @@ def blocked_check(base: tuple[np.ndarray, np.ndarray], new: tuple[np.ndarray, np
     return Check("blocked", not failed, blocked_b, blocked_n, change, (lower, upper), tolerance, reason)
 
 
-def code_path_check(moved: list[tuple[str, int, int]], base_total: int, new_total: int) -> Check:
+def code_path_check(moved: list[tuple[str, str, str]], base_total: int, new_total: int) -> Check:
     """Exact: the same software makes the same calls for the same request (code_path.py), so any
     moved count means the installed code is not the recorded code (a patch, a plugin, a stray
     sleep or busy loop, an extra tensor operation); nothing to do with the machine's speed."""
