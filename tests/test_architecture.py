@@ -55,6 +55,7 @@ def test_the_plugin_is_inert_in_a_run_that_does_not_use_it(tmp_path):
             assert pytestconfig.pluginmanager.has_plugin("specgate")  # loaded through the entry point
             assert "specgate.session" not in sys.modules and "specgate.engine" not in sys.modules
             assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+            assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
     """)
     assert proc.returncode == 0, proc.stdout[-2000:]
 
@@ -66,5 +67,28 @@ def test_the_session_starts_when_a_test_asks_for_it(tmp_path):
         def test_uses_specgate(specgate_session):
             assert "specgate.session" in sys.modules
             assert signal.getsignal(signal.SIGTERM).__module__ == "specgate.plugin"  # interrupts tear down engines
+            assert signal.getsignal(signal.SIGINT).__module__ == "specgate.plugin"
     """)
     assert proc.returncode == 0, proc.stdout[-2000:]
+
+
+def test_an_interrupt_that_python_drops_in_a_finalizer_still_stops_the_run(tmp_path):
+    """Python prints and drops a KeyboardInterrupt raised inside __del__ (engines free memory with
+    gc.collect(), which runs finalizers): the signal is remembered and the next test does not run."""
+    proc = _child_pytest(tmp_path, """
+        import os, signal
+
+        class Finalized:
+            def __del__(self):
+                os.kill(os.getpid(), signal.SIGINT)
+                for _ in range(10000):  # bytecode boundaries: the handler runs here, inside __del__
+                    pass
+
+        def test_first(specgate_session):
+            Finalized()
+
+        def test_second():
+            raise AssertionError("ran after the interrupt")
+    """)
+    assert proc.returncode == 2, proc.stdout[-2000:]  # pytest's "interrupted"
+    assert "ran after the interrupt" not in proc.stdout

@@ -23,7 +23,8 @@ if TYPE_CHECKING:
     from .session import SpecgateSession
 
 _SESSION = pytest.StashKey["SpecgateSession"]()
-_SIGTERM = pytest.StashKey[object]()
+_HANDLERS = pytest.StashKey[dict]()  # signal -> the handler specgate replaced
+_SIGNALLED = pytest.StashKey[list]()  # the signals received, even if their KeyboardInterrupt was lost
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -84,14 +85,33 @@ def _state(config: pytest.Config) -> SpecgateSession:
 
         config.stash[_SESSION] = SpecgateSession(config)
         # A cancelled CI job gets SIGTERM: make it an interrupt, so engines are torn down and the
-        # staged baselines are reported as not saved instead of dying silently.
+        # staged baselines are reported as not saved instead of dying silently. Ctrl-C too: Python
+        # drops a KeyboardInterrupt raised inside a finalizer (engines free memory with
+        # gc.collect()), so the signal is also remembered and acted on at the next test.
+        signalled = config.stash[_SIGNALLED] = []
         if threading.current_thread() is threading.main_thread():
-            config.stash[_SIGTERM] = signal.signal(signal.SIGTERM, _interrupt)
+            def interrupt(signum, frame):
+                signalled.append(signum)
+                raise KeyboardInterrupt(f"signal {signum}")
+
+            config.stash[_HANDLERS] = {s: signal.signal(s, interrupt) for s in (signal.SIGTERM, signal.SIGINT)}
     return config.stash[_SESSION]
 
 
-def _interrupt(signum, frame):
-    raise KeyboardInterrupt(f"signal {signum}")
+def _stop_if_signalled(config: pytest.Config) -> None:
+    signalled = config.stash.get(_SIGNALLED, None)
+    if signalled:
+        raise KeyboardInterrupt(f"signal {signalled[0]} (its first interrupt was lost in a finalizer)")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_call(item: pytest.Item) -> None:
+    _stop_if_signalled(item.config)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    _stop_if_signalled(item.config)
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -111,9 +131,8 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     session = config.stash.get(_SESSION, None)
     if session is not None:
         session.pool.close()  # also after an interrupt that skipped fixture teardown
-    previous = config.stash.get(_SIGTERM, None)
-    if previous is not None:
-        signal.signal(signal.SIGTERM, previous)
+    for signum, previous in config.stash.get(_HANDLERS, {}).items():
+        signal.signal(signum, previous)
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -164,6 +183,8 @@ def spec_prompts(spec_condition, specgate_session):
 def pytest_sessionfinish(session: pytest.Session, exitstatus) -> None:
     state = session.config.stash.get(_SESSION, None)
     if state is not None:
+        if session.config.stash.get(_SIGNALLED, None):
+            exitstatus = session.exitstatus = pytest.ExitCode.INTERRUPTED
         state.finish(session, exitstatus)
 
 
