@@ -190,9 +190,9 @@ def lossless_no_temperature_on_speculative_positions():
 
 # Planted per-step overheads (tests/test_planted_vllm_bugs.py; scripts/slow_vllm.py for campaigns).
 
-def sleep_in_every_step(fraction: float = 0.1):
-    """Every model-runner step (control and speculation alike) sleeps for ``fraction`` of the time
-    the step took: wall time without CPU time, the way a lock, I/O or a stray sleep costs."""
+def _in_every_step(fraction: float, cost):
+    """After every model-runner step (control and speculation alike), ``cost(seconds)`` for
+    ``fraction`` of the time the step took."""
     import time
 
     from vllm.v1.worker.gpu_model_runner import GPUModelRunner
@@ -203,28 +203,26 @@ def sleep_in_every_step(fraction: float = 0.1):
             try:
                 return original(self, *args, **kwargs)
             finally:
-                time.sleep(fraction * (time.perf_counter() - started))
+                cost(fraction * (time.perf_counter() - started))
         return planted
 
     return _patched(GPUModelRunner, "execute_model", make)
+
+
+def sleep_in_every_step(fraction: float = 0.1):
+    """A sleep in every step: wall time without CPU time, the way a lock, I/O or a stray sleep costs."""
+    import time
+
+    return _in_every_step(fraction, time.sleep)
 
 
 def busy_in_every_step(fraction: float = 0.1):
-    """Every model-runner step (control and speculation alike) burns CPU for ``fraction`` of the
-    time the step took: added work, the kind no paired ratio sees and blocked time does not show."""
+    """CPU burnt in every step: added work, the kind no paired ratio sees and blocked time does not show."""
     import time
 
-    from vllm.v1.worker.gpu_model_runner import GPUModelRunner
+    def burn(seconds):
+        until = time.perf_counter() + seconds
+        while time.perf_counter() < until:
+            pass
 
-    def make(original):
-        def planted(self, *args, **kwargs):
-            started = time.perf_counter()
-            try:
-                return original(self, *args, **kwargs)
-            finally:
-                until = time.perf_counter() + fraction * (time.perf_counter() - started)
-                while time.perf_counter() < until:
-                    pass
-        return planted
-
-    return _patched(GPUModelRunner, "execute_model", make)
+    return _in_every_step(fraction, burn)
