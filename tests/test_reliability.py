@@ -181,8 +181,10 @@ def test_an_interrupted_baseline_update_saves_nothing_and_says_so(tmp_path, sign
     BaselineFile(stored, "portable", None, {}).update({"old-record": {"conditions": {}, "recorded": {},
                                                                       "metrics": {}}})
     before = stored.read_bytes()
+    # Ctrl-C as a terminal delivers it, also when this test runs in the background (where SIGINT
+    # is ignored and the child would inherit that).
     proc = _pytest(tmp_path, "--specgate-update-baselines", "--specgate-pairing", "good-draft", "--specgate-pairing",
-                   "good-ngram")
+                   "good-ngram", preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     lines = []
     for line in proc.stdout:  # interrupt once the first condition has been staged
         lines.append(line)

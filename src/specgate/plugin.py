@@ -94,7 +94,9 @@ def _state(config: pytest.Config) -> SpecgateSession:
                 signalled.append(signum)
                 raise KeyboardInterrupt(f"signal {signum}")
 
-            config.stash[_HANDLERS] = {s: signal.signal(s, interrupt) for s in (signal.SIGTERM, signal.SIGINT)}
+            # An ignored Ctrl-C (a job started in the background or under nohup) stays ignored.
+            wanted = [signal.SIGTERM] + ([signal.SIGINT] if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN else [])
+            config.stash[_HANDLERS] = {s: signal.signal(s, interrupt) for s in wanted}
     return config.stash[_SESSION]
 
 
