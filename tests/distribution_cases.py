@@ -6,48 +6,13 @@ the checks compare what a sampler's rules give, computed exactly, with the targe
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 
 from specgate import sampling
 from specgate.sampling import Block, SpeculativeSampler
+from specgate.sampling_cases import KINDS, Case  # noqa: F401 - the tests import them from here
 
-KINDS = ["random", "near-zero", "one-hot-target", "identical", "disjoint", "greedy-draft"]
 ATOL = 1e-9
-
-
-@dataclass(frozen=True)
-class Case:
-    seed: int
-    vocab: int
-    k: int
-    kind: str = "random"
-    temperature: float = 1.0
-    top_k: int = 0
-    top_p: float = 1.0
-
-    def block(self) -> Block:
-        """p: [k+1, V], q: [k, V] (q_model: the draft's distribution before filtering or argmax)."""
-        g = torch.Generator().manual_seed(self.seed)
-        target = torch.randn(self.k + 1, self.vocab, generator=g, dtype=torch.float64) * 2.0
-        draft = torch.randn(self.k, self.vocab, generator=g, dtype=torch.float64) * 2.0
-        if self.kind == "near-zero":
-            target[:, : self.vocab // 2] -= 30.0  # probabilities around 1e-13
-        elif self.kind == "one-hot-target":
-            target[:, 0] += 80.0
-        elif self.kind == "identical":
-            draft = target[: self.k].clone()
-        elif self.kind == "disjoint":
-            half = max(1, self.vocab // 2)
-            target[:, :half] = -float("inf")
-            draft[:, half:] = -float("inf")
-        p = sampling.process_logits(target, self.temperature, self.top_k, self.top_p)
-        q = sampling.process_logits(draft, self.temperature, self.top_k, self.top_p)
-        q_model = sampling.process_logits(draft, self.temperature or 1.0)
-        if self.kind == "greedy-draft":
-            q = sampling.process_logits(draft, 0.0)
-        return Block(p, q, q_model if not torch.equal(q_model, q) else None)
 
 
 def check_first_token(sampler: SpeculativeSampler, block: Block) -> None:

@@ -48,6 +48,20 @@ def test_each_workload_of_the_cpu_default_has_one_control():
     assert sum(i.endswith("nospec") for i in ids) == 2
 
 
+def test_conditions_sharing_an_engine_run_one_after_another():
+    from specgate.engine import engine_key
+
+    conditions = config.load(ROOT / "configs" / "cpu.toml").conditions()
+    ordered = [c.id for c in config.run_order(conditions, engine_key)]
+    assert sorted(ordered) == sorted(c.id for c in conditions)
+    # Same models, k and engine arguments, other prompts: HumanEval runs on the aligned engine.
+    k3 = ordered.index("fixture-aligned-draft_model-k3")
+    assert ordered[k3 + 1] == "fixture-aligned-humaneval-draft_model-k3"
+    assert ordered[:2] == ["fixture-nospec", "fixture.fixture-aligned-humaneval-nospec"]
+    keys = [engine_key(c) for c in config.run_order(conditions, engine_key)]
+    assert all(keys.index(k) == i or keys[i - 1] == k for i, k in enumerate(keys))
+
+
 def test_controls_are_shared_only_by_identical_workloads(tmp_path):
     matrix = config.load(write(tmp_path, GOOD))
     a1, a3, b2 = [c for c in matrix.conditions() if not c.is_control][:3]

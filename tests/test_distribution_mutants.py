@@ -5,7 +5,7 @@ import pytest
 from distribution_cases import Case, check_all
 from samplers_with_bugs import MUTANTS
 from specgate import sampling
-from test_distribution_sampling import ALPHA, SAMPLING_CASES, fit
+from specgate.suites.test_distribution import ALPHA, SAMPLING_CASES, fit
 
 # A fixed battery that covers every rule: plain, filtered (top-k, top-p), greedy drafts, k >= 2.
 BATTERY = [

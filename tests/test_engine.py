@@ -77,6 +77,24 @@ def test_pool_keeps_one_engine_and_closes_the_previous(conditions):
     assert second.llm is None
 
 
+def test_paired_control_is_the_engine_the_control_ran_on_and_the_speculative_one_keeps_its_counters(conditions):
+    import gc
+
+    pool = EnginePool()
+    try:
+        control = pool.get(conditions["fixture-nospec"])
+        c = conditions["fixture-ngram-k1"]
+        assert pool.paired_control(c) is control and pool.current is None
+        spec = pool.get(c)
+        assert pool.builds == 2 and control.llm is not None
+        run = spec.run(prompts.for_pairing(c.pairing), c, paired=control)
+        assert run.counters.drafts > 0 and all(r.control_latency_s > 0 for r in run.requests)
+    finally:
+        pool.close()
+    # Closing froze what is left alive (engine._release_memory), and the next close thaws it.
+    assert gc.get_freeze_count() > 0
+
+
 def test_engine_refuses_a_condition_that_needs_another_engine(conditions, pool):
     engine = pool.get(conditions["fixture-ngram-k3"])
     other = conditions["fixture-ngram-k1"]

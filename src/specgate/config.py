@@ -14,7 +14,7 @@ import re
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from . import features as features_mod
 from . import prompts as prompt_sets
@@ -219,6 +219,15 @@ def select(matrix: Matrix, names: tuple[str, ...] = (),
         index, count = shard
         matrix = Matrix(matrix.source, matrix.pairings[index::count])
     return matrix, order
+
+
+def run_order(conditions: list[Condition], key: Callable[[Condition], str]) -> list[Condition]:
+    """The conditions in their order, except that those with equal keys (sharing an engine) follow
+    the first of them, so each engine is built once."""
+    groups: dict[str, list[Condition]] = {}
+    for condition in conditions:
+        groups.setdefault(key(condition), []).append(condition)
+    return [c for group in groups.values() for c in group]
 
 
 def load(path: str | Path, overrides: dict[str, Any] | None = None) -> Matrix:

@@ -50,7 +50,7 @@ class SpecgateBenchmark:
             if condition.feature and exc.refused:
                 return self._conclude(lambda: session.judge_refused(condition, str(exc)))
             raise
-        metrics = session.record(condition, result)
+        metrics = session.ledger.record(condition, result)
         benchmark.extra_info.update({"condition": condition.id, "method": condition.method, **metrics.as_dict(),
                                      "counters": result.counters.__dict__})
         found = sanity.problems(condition, result, metrics)

@@ -140,7 +140,7 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "spec_condition" not in metafunc.fixturenames:
         return
-    conditions = _state(metafunc.config).conditions()
+    conditions = _state(metafunc.config).conditions
     # Session scope groups the tests of one condition together, so each engine is built once.
     metafunc.parametrize("spec_condition", conditions, ids=[c.id for c in conditions], scope="session")
 

@@ -79,6 +79,9 @@ class EnginePool:
         if self.paired is not None:
             self.paired.close()
         self.paired = None
+        if self.current is not None and engine_key(self.current.condition) == key and not self.current.broken:
+            self.paired, self.current = self.current, None  # the control's own test just ran on it
+            return self.paired
         if self.current is not None:
             # Built after it, the control would take its counters (see get).
             self.current.close()

@@ -147,6 +147,7 @@ class Checked:
 
     def __init__(self):
         self._found: dict[str, str | None] = {}
+        self._said_dropped: set[str] = set()
 
     def problem(self, p: Pairing) -> str | None:
         if p.name not in self._found:
@@ -161,3 +162,17 @@ class Checked:
         """The problems of these conditions' pairings, each pairing once."""
         pairings = {c.pairing.name: c.pairing for c in conditions}
         return [found for found in map(self.problem, pairings.values()) if found]
+
+    def prompts(self, condition, log) -> list[prompt_sets.Prompt]:
+        """The condition's prompts; the first time a pairing drops prompts too long for it, one
+        ``log`` line says which (prompts.PromptSetError when the set cannot be read)."""
+        p = condition.pairing
+        found, dropped = prompt_sample(p)
+        if dropped and p.name not in self._said_dropped:
+            self._said_dropped.add(p.name)
+            log(f"pairing {p.name!r}: {len(dropped)} prompts of set {p.prompt_set!r} are longer than "
+                f"max_prompt_tokens={p.prompt_options['max_prompt_tokens']} and were dropped "
+                f"({', '.join(dropped[:3])}{', ...' if len(dropped) > 3 else ''})")
+        if condition.feature_setting.repeat_prompts:
+            found = found + [prompt_sets.Prompt(f"{x.id}#again", x.text) for x in found]
+        return found

@@ -3,6 +3,7 @@ the results file, github-action-benchmark files, the CI step summary, and the te
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import textwrap
@@ -88,3 +89,14 @@ def terminal(reporter, doc: dict, messages: list[tuple[str, bool]]) -> None:
         for part in textwrap.wrap(text, TERMINAL_WIDTH, subsequent_indent="    ", break_on_hyphens=False,
                                   break_long_words=False):
             reporter.write_line(part, red=is_error)
+
+
+def say(config, message: str) -> None:
+    """A progress line for long runs, shown even while pytest captures the test's output."""
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    capture = config.pluginmanager.get_plugin("capturemanager")
+    if reporter is None or config.get_verbosity() < -1:  # -q keeps progress; -qq silences it
+        return
+    with capture.global_and_fixture_disabled() if capture else contextlib.nullcontext():
+        reporter.ensure_newline()
+        reporter.write_line(message if message.startswith("specgate:") else f"specgate: {message}")

@@ -33,9 +33,12 @@ class VllmRejectionSampler:
 
     name = "vllm"
 
-    def __init__(self):
+    def __init__(self, device: str | None = None):
         from vllm.platforms import current_platform
         from vllm.v1.sample import rejection_sampler
+
+        # Where vLLM samples: the blocks are built on the CPU and moved there for the kernels.
+        self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
 
         # Without Triton (CPU), vLLM swaps its kernels for C++ ops when a model runner starts;
         # calling the sampler on its own needs the same swap.
@@ -45,16 +48,16 @@ class VllmRejectionSampler:
             register()
         self._rejection_sample = rejection_sampler.rejection_sample
 
-    @staticmethod
-    def _metadata(batch: int):
+    def _metadata(self, batch: int):
         from vllm.v1.sample.logits_processor import LogitsProcessors
         from vllm.v1.sample.metadata import SamplingMetadata
 
         known = dict(
-            temperature=torch.ones(batch), all_greedy=False, all_random=True, top_p=None, top_k=None,
+            temperature=torch.ones(batch, device=self.device), all_greedy=False, all_random=True, top_p=None, top_k=None,
             generators={}, max_num_logprobs=None, no_penalties=True, prompt_token_ids=None,
-            frequency_penalties=torch.zeros(batch), presence_penalties=torch.zeros(batch),
-            repetition_penalties=torch.ones(batch), output_token_ids=[[] for _ in range(batch)],
+            frequency_penalties=torch.zeros(batch, device=self.device),
+            presence_penalties=torch.zeros(batch, device=self.device),
+            repetition_penalties=torch.ones(batch, device=self.device), output_token_ids=[[] for _ in range(batch)],
             allowed_token_ids_mask=None, bad_words_token_ids={}, logitsprocs=LogitsProcessors(),
         )
         fields = dataclasses.fields(SamplingMetadata)
@@ -73,15 +76,19 @@ class VllmRejectionSampler:
         bonus = torch.multinomial(block.p[:, -1].to(torch.float64), 1, generator=generator).to(torch.int32)
         q = block.q.to(torch.float32)
         one_hot = bool(((q == 0) | (q == 1)).all())
+
+        def on_device(x: torch.Tensor) -> torch.Tensor:
+            return x.to(self.device).contiguous()
+
         with torch.no_grad():
             tokens = self._rejection_sample(
-                drafts.reshape(-1).to(torch.int32).contiguous(), [k] * batch, k,
-                (torch.arange(1, batch + 1, dtype=torch.int32) * k),
-                None if one_hot else q.reshape(-1, vocab).contiguous(),
-                block.p[:, :k].to(torch.float32).log().reshape(-1, vocab).contiguous(),
-                bonus.contiguous(), self._metadata(batch),
+                on_device(drafts.reshape(-1).to(torch.int32)), [k] * batch, k,
+                on_device(torch.arange(1, batch + 1, dtype=torch.int32) * k),
+                None if one_hot else on_device(q.reshape(-1, vocab)),
+                on_device(block.p[:, :k].to(torch.float32).log().reshape(-1, vocab)),
+                on_device(bonus), self._metadata(batch),
             )
-        tokens = tokens.to(torch.int64)
+        tokens = tokens.to("cpu", torch.int64)
         return tokens, _accepted(tokens)
 
 

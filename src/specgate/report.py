@@ -234,4 +234,6 @@ def judged_lines(verdicts: dict, feature_cells: set[str], hardware: str, strict:
     elif timing:
         lines.append((f"timing judged for all {len(timing)} conditions on {hardware}, relative to the "
                       f"no-speculation control of the same run", False))
+    if any(is_error for _, is_error in lines):
+        lines.append(("strict: conditions without a comparable baseline fail this run (--specgate-strict)", True))
     return lines

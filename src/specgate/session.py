@@ -8,7 +8,7 @@ run that never uses specgate never imports this module (and with it numpy, vLLM 
 
 from __future__ import annotations
 
-import contextlib
+import functools
 from dataclasses import dataclass
 
 import pytest
@@ -20,7 +20,7 @@ from . import preflight as preflight_mod
 from . import prompts as prompts_mod
 from .baselines import BaselineStore
 from .config import Condition, ConfigError
-from .engine import EngineError
+from .engine import EngineError, engine_key
 from .judging import Judging
 from .ledger import Ledger
 from .metrics import RunMetrics
@@ -50,38 +50,35 @@ def _usage_error(message: str):
 
 
 class SpecgateSession:
+    """What the fixtures ask for (engines, prompts, runs, verdicts), and the end of the session."""
+
     def __init__(self, config: pytest.Config):
         self.config = config  # for pytest's terminal only: every option is read once, into options
+        self.log = functools.partial(publish.say, config)
         self.options = opt = Options.read(config)
         self.pool = EnginePool(log=self.log, stage_timers=opt.stage_timers, clock=opt.stage_clock,
                                server_urls=opt.server_urls)
         self.judging = Judging(lambda: BaselineStore(opt.baselines, self.environment["hardware"]),
                                lambda: self.environment, opt.update_baselines)
         self.ledger = Ledger()
-        self._matrix: config_mod.Matrix | None = None
-        self._environment: dict | None = None
         self.ready = preflight_mod.Checked()
-        self._said_dropped: set[str] = set()
         self.messages: list[tuple[str, bool]] = []  # (line, is_error) for the terminal summary
         self.doc: dict | None = None  # the results document, built once at the end
 
-    @property
+    @functools.cached_property
     def environment(self) -> dict:
-        if self._environment is None:
-            self._environment = environment_mod.environment(self.options.hardware_tag, self.config.rootpath)
-        return self._environment
+        return environment_mod.environment(self.options.hardware_tag, self.config.rootpath)
 
-    def matrix(self) -> config_mod.Matrix:
-        if self._matrix is None:
-            try:
-                matrix = config_mod.load(self.options.config, self.options.overrides)
-                self._matrix, self.ledger.order = config_mod.select(matrix, self.options.pairings, self.options.shard)
-            except ConfigError as exc:
-                _usage_error(f"--specgate-pairing: {exc}" if str(exc).startswith("pairing(s)") else str(exc))
-        return self._matrix
-
+    @functools.cached_property
     def conditions(self) -> list[Condition]:
-        return self.matrix().conditions()
+        """The selected matrix; conditions that share an engine run one after another (the CPU
+        default's HumanEval pairing runs on the aligned pairing's engines)."""
+        try:
+            matrix = config_mod.load(self.options.config, self.options.overrides)
+            matrix, self.ledger.order = config_mod.select(matrix, self.options.pairings, self.options.shard)
+        except ConfigError as exc:
+            _usage_error(f"--specgate-pairing: {exc}" if str(exc).startswith("pairing(s)") else str(exc))
+        return config_mod.run_order(matrix.conditions(), engine_key)
 
     # Preflight and engines: what the fixtures ask for.
 
@@ -102,36 +99,26 @@ class SpecgateSession:
         """The live engine (or, for a feature cell vLLM refused, a Refused); fails the test with
         the reason when the pairing fails preflight or the engine fails to build."""
         self.require_ready(condition)
+        return self._engine(self.pool.get, condition)
+
+    def paired_control(self, condition: Condition):
+        """The no-speculation engine to time beside this condition (None unless paired_control)."""
+        return self._engine(self.pool.paired_control, condition)
+
+    def _engine(self, get, condition: Condition):
         try:
-            return self.pool.get(condition)
+            return get(condition)
         except EngineError as exc:
             if condition.feature and exc.refused:
                 return Refused(str(exc))  # a verdict of its own (unsupported), not an error
             problem = str(exc)
         pytest.fail(problem, pytrace=False)  # outside the except: vLLM's traceback stays out of the report
 
-    def paired_control(self, condition: Condition):
-        """The no-speculation engine to time beside this condition (None unless paired_control)."""
-        try:
-            return self.pool.paired_control(condition)
-        except EngineError as exc:
-            problem = str(exc)
-        pytest.fail(problem, pytrace=False)
-
     def prompts(self, condition: Condition) -> list[Prompt]:
-        p = condition.pairing
         try:
-            found, dropped = preflight_mod.prompt_sample(p)
+            return self.ready.prompts(condition, self.log)
         except prompts_mod.PromptSetError as exc:
-            pytest.fail(f"specgate: pairing {p.name!r}: {exc}", pytrace=False)
-        if dropped and p.name not in self._said_dropped:
-            self._said_dropped.add(p.name)
-            self.log(f"pairing {p.name!r}: {len(dropped)} prompts of set {p.prompt_set!r} are longer than "
-                     f"max_prompt_tokens={p.prompt_options['max_prompt_tokens']} and were dropped "
-                     f"({', '.join(dropped[:3])}{', ...' if len(dropped) > 3 else ''})")
-        if condition.feature_setting.repeat_prompts:
-            found = found + [Prompt(f"{x.id}#again", x.text) for x in found]
-        return found
+            pytest.fail(f"specgate: pairing {condition.pairing.name!r}: {exc}", pytrace=False)
 
     # Runs and verdicts.
 
@@ -142,9 +129,6 @@ class SpecgateSession:
             control = condition.control
             self.ledger.record(control, self.pool.get(control).run(self.prompts(control), control))
         return self.ledger.control(condition)
-
-    def record(self, condition: Condition, result: RunResult) -> RunMetrics:
-        return self.ledger.record(condition, result)
 
     def judge(self, condition: Condition, result: RunResult, metrics: RunMetrics, prompts: list[Prompt],
               decode=None, again: RunResult | None = None, calls: dict | None = None) -> Verdict:
@@ -166,16 +150,6 @@ class SpecgateSession:
 
     # The end of the session.
 
-    def log(self, message: str) -> None:
-        """Progress for long runs; shown even while pytest captures the test's output."""
-        reporter = self.config.pluginmanager.get_plugin("terminalreporter")
-        capture = self.config.pluginmanager.get_plugin("capturemanager")
-        if reporter is None or self.config.get_verbosity() < -1:  # -q keeps progress; -qq silences it
-            return
-        with capture.global_and_fixture_disabled() if capture else contextlib.nullcontext():
-            reporter.ensure_newline()
-            reporter.write_line(message if message.startswith("specgate:") else f"specgate: {message}")
-
     def finish(self, session: pytest.Session, exitstatus) -> None:
         """Save baselines and write the outputs before the exit status is final, so a file that
         could not be written fails the run."""
@@ -192,10 +166,7 @@ class SpecgateSession:
             self.judging.verdicts, self.ledger.feature_cells(),
             self.environment["hardware"], self.options.strict)
         self.messages += messages + said + judged
-        if any(is_error for _, is_error in judged):
-            self.messages.append(("strict: conditions without a comparable baseline fail this run "
-                                  "(--specgate-strict)", True))
-            saved = False
+        saved = saved and not any(is_error for _, is_error in judged)
         if not (saved and written) and session.exitstatus == pytest.ExitCode.OK:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
