@@ -179,3 +179,19 @@ tolerances = {{ latency = inf, control_latency = inf }}
     assert spec["verdict"]["status"] == "pass" and spec["metrics"]["acceptance_rate"] > 0
     assert spec["metrics"]["ttft_p50_ms"] > 0 and spec["metrics"]["itl_p50_ms"] > 0
     assert {c["metric"] for c in spec["verdict"]["checks"]} >= {"ttft", "itl", "acceptance_rate"}
+
+
+def test_a_feature_vllm_refuses_is_unsupported_even_when_its_control_runs_on_demand(tmp_path):
+    # n = 2 at temperature 0: vLLM refuses the request. With the control's own test deselected, the
+    # speculative cell runs it first (ensure_control); the refusal is the cell's verdict, not an error.
+    cfg = tmp_path / "small.toml"
+    cfg.write_text(SMALL.format(models=ROOT / "models" / "fixture", floor=0.0) + 'features = ["n2"]\n')
+    results = tmp_path / "results.json"
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", str(ROOT / "benchmarks"), "-v", "-p", "no:cacheprovider", "-k", "tiny and n2",
+         "--specgate-config", str(cfg), "--specgate-results", str(results), "--specgate-no-reports",
+         "--specgate-baselines", str(tmp_path / "baselines"), "--specgate-update-baselines"],
+        cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0 and "1 passed" in proc.stdout, proc.stdout[-3000:] + proc.stderr[-2000:]
+    refused = json.loads(results.read_text())["runs"]["tiny-draft_model-k2+n2"]["unsupported"]
+    assert "n must be 1" in refused

@@ -201,9 +201,10 @@ class Engine(Backend):
             self.cpu_clock = current_platform.is_cpu()
             # Lazy initialisation (kernel selection, numba's JIT for ngram, allocator growth) must
             # not be charged to the first timed requests: warm up with repetitive code that makes
-            # every proposer draft, long enough to verify many steps. Inside the guard: a warm-up
-            # that fails (a refused sampling setting) must not leak the engine.
-            self._generate(self.condition, [Prompt("warmup", WARMUP_TEXT)] * 2, max_tokens=32)
+            # every proposer draft, long enough to verify many steps. With the pairing's own
+            # sampling, not a feature's: the engine (and whether it builds) is the same for every
+            # condition of its engine_key, and a sampling setting vLLM refuses is the run's verdict.
+            self._generate(self.condition.plain, [Prompt("warmup", WARMUP_TEXT)] * 2, max_tokens=32)
         except BaseException as exc:
             self.close()  # whatever was allocated before the failure (or Ctrl-C) is freed
             if not isinstance(exc, Exception):

@@ -122,13 +122,18 @@ class SpecgateSession:
 
     # Runs and verdicts.
 
-    def ensure_control(self, condition: Condition) -> RunResult:
+    def ensure_control(self, condition: Condition) -> None:
         """The no-speculation run on the same prompts and sampling, run now if its own test has not
-        (deselected, or in another shard): a step of its own, before the condition's engine is built."""
-        if not self.ledger.has_control(condition):
-            control = condition.control
+        (deselected, or in another shard): a step of its own, before the condition's engine is built.
+        A feature vLLM refuses is refused for the speculative cell too: its own run says so."""
+        if self.ledger.has_control(condition):
+            return
+        control = condition.control
+        try:
             self.ledger.record(control, self.pool.get(control).run(self.prompts(control), control))
-        return self.ledger.control(condition)
+        except EngineError as exc:
+            if not (control.feature and exc.refused):
+                raise
 
     def judge(self, condition: Condition, result: RunResult, metrics: RunMetrics, prompts: list[Prompt],
               decode=None, again: RunResult | None = None, calls: dict | None = None) -> Verdict:
@@ -145,9 +150,6 @@ class SpecgateSession:
         self.log(condition_line(condition.id, verdict, None, None))
         return verdict
 
-    def results(self) -> dict:
-        return self.ledger.document(self.environment, self.judging.facts, self.judging.verdicts)
-
     # The end of the session.
 
     def finish(self, session: pytest.Session, exitstatus) -> None:
@@ -160,19 +162,19 @@ class SpecgateSession:
         if interrupted:
             _drop_unfinished_benchmarks(session.config)
         saved, messages = self.judging.save(interrupted)
-        self.doc = self.results()  # also after an interrupt: the finished conditions are reported
+        # Also after an interrupt: the finished conditions are reported.
+        self.doc = self.ledger.document(self.environment, self.judging.facts, self.judging.verdicts)
         written, said, _ = publish.write_outputs(self.doc, self.options)
         judged = [] if self.options.update_baselines else judged_lines(
-            self.judging.verdicts, self.ledger.feature_cells(),
-            self.environment["hardware"], self.options.strict)
+            self.judging.verdicts, self.ledger.feature_cells(), self.environment["hardware"], self.options.strict)
         self.messages += messages + said + judged
         saved = saved and not any(is_error for _, is_error in judged)
         if not (saved and written) and session.exitstatus == pytest.ExitCode.OK:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
     def terminal(self, reporter) -> None:
-        if self.ledger:
-            publish.terminal(reporter, self.doc or self.results(), self.messages)
+        if self.doc is not None:
+            publish.terminal(reporter, self.doc, self.messages)
 
 
 def _condition_of(item) -> Condition | None:
