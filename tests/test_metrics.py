@@ -66,6 +66,17 @@ def test_latency_throughput_and_speedup():
     assert m.acceptance_rate == pytest.approx(2 / 3)
 
 
+def test_speedup_comes_from_the_control_timed_beside_each_request_when_there_is_one():
+    import dataclasses
+
+    spec = run([1.0, 2.0], [50, 50], wall=3.0, counters=C)
+    control = run([2.0, 2.0], [50, 50], wall=8.0, k=0)  # its own run: a slower moment of the machine
+    assert metrics.summarize(spec, control).speedup == pytest.approx(8.0 / 3.0)
+    beside = dataclasses.replace(spec, requests=tuple(dataclasses.replace(r, control_latency_s=c)
+                                                      for r, c in zip(spec.requests, (1.5, 3.0))))
+    assert metrics.summarize(beside, control).speedup == pytest.approx(4.5 / 3.0)
+
+
 def test_batch_runs_without_request_latencies_still_give_throughput():
     m = metrics.summarize(run([None, None], [8, 8], wall=2.0))
     assert m.latency_mean_s is None and m.time_per_output_token_ms is None

@@ -83,7 +83,7 @@ class RunMetrics:
 
 
 def summarize(run: RunResult, control: RunResult | None = None) -> RunMetrics:
-    """Derive every metric of a run; speedup is tokens/s against the control run, if given."""
+    """Derive every metric of a run; speedup is against the control (metrics.speedup), if given."""
     c = run.counters
     out_tokens = sum(r.output_tokens for r in run.requests)
     latencies = [r.latency_s for r in run.requests if r.latency_s is not None]
@@ -181,7 +181,12 @@ def tokens_per_s(run: RunResult) -> float:
 
 
 def speedup(run: RunResult, control: RunResult) -> float | None:
-    """Output tokens/s with speculation over tokens/s without, on the same prompts and sampling."""
+    """Output tokens/s with speculation over tokens/s without, on the same prompts and sampling.
+    With the control timed beside every request (paired_control: the same prompt and token count,
+    at the same moment), from those pairs; else from the two runs. Two runs minutes apart on a
+    shared machine moved this ratio by 10-40% (docs/baselines.md); the pairs cancel that drift."""
+    if run.requests and all(r.latency_s and r.control_latency_s for r in run.requests):
+        return sum(r.control_latency_s for r in run.requests) / sum(r.latency_s for r in run.requests)
     base = tokens_per_s(control)
     return tokens_per_s(run) / base if base > 0 else None
 
