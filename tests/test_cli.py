@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_validate_lists_conditions(capsys):
     assert cli.main(["validate", str(ROOT / "configs" / "cpu.toml")]) == 0
     out = capsys.readouterr().out
-    assert "4 pairings, 49 conditions" in out and "fixture-aligned-draft_model-k5" in out
+    assert "4 pairings, 55 conditions" in out and "fixture-aligned-draft_model-k5" in out
 
 
 def test_validate_bad_file_exits_2_with_one_line(tmp_path, capsys):

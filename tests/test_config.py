@@ -79,10 +79,11 @@ def test_shipped_configs_are_valid():
     cpu = config.load(ROOT / "configs" / "cpu.toml")
     assert [p.name for p in cpu.pairings] == ["fixture-aligned", "fixture-misaligned", "fixture",
                                               "fixture-aligned-humaneval"]
-    assert len([c for c in cpu.conditions() if not c.is_control and not c.feature]) == 20
-    # Nine feature cells each for draft_model and ngram, at k 5.
+    assert len([c for c in cpu.conditions() if not c.is_control and not c.feature]) == 23  # aligned k 1..8
+    # Ten feature cells each for draft_model (at k 8) and ngram (at k 5), continuous batching among them.
     cells = [c for c in cpu.conditions() if c.feature and not c.is_control]
-    assert len(cells) == 18 and {c.method for c in cells} == {"draft_model", "ngram"} and {c.k for c in cells} == {5}
+    assert len(cells) == 20 and {(c.method, c.k) for c in cells} == {("draft_model", 8), ("ngram", 5)}
+    assert {c.mode for c in cells if c.feature == "arrivals"} == {"arrivals"}
     assert config.load(ROOT / "configs" / "gpu.toml").pairings
 
 

@@ -83,7 +83,15 @@ def test_preemption_allows_a_measured_acceptance_change_but_not_more():
 def test_a_feature_that_was_not_exercised_fails():
     plain = run([1, 2])
     found = features.problems("preemption", plain, plain, plain, None, ["p"])
-    assert found == ["feature preemption: preemption was not exercised: vLLM counted no num preemptions in this run"]
+    assert found == ["feature preemption: preemption was not exercised: no num preemptions counted in this run"]
+
+
+def test_continuous_batching_that_never_arose_fails():
+    """A run in which no request prefilled beside a decoding one proves nothing about continuous batching."""
+    plain = run([1, 2])
+    found = features.problems("arrivals", plain, plain, plain, None, ["p"])
+    assert found == ["feature arrivals: arrivals was not exercised: no prefill beside decode counted in this run",
+                     "feature arrivals: arrivals was not exercised: no drafting not contiguous counted in this run"]
 
 
 def test_prefix_caching_compares_the_cached_copies_with_the_first():

@@ -1,5 +1,7 @@
 """The verdict of one condition against portable and timing records (pure, hand-made runs)."""
 
+import dataclasses
+
 import numpy as np
 
 from specgate import baselines, gate, verdict
@@ -29,8 +31,40 @@ def judge(new, base_run=None, env=ENV, base_env=ENV):
 def test_unchanged_passes_with_every_check_and_notes():
     v = judge(run())
     assert v.status == "pass", v.reason
-    assert {"acceptance_rate", "drafts_per_token", "tokens", "latency_vs_control"} <= {c.metric for c in v.checks}
-    assert v.notes[0].startswith("acceptance/tokens judged against the portable record from cpu-a-2c")
+    assert {"acceptance_rate", "drafts_per_token", "acceptance_counts", "tokens", "latency_vs_control"} <= \
+        {c.metric for c in v.checks}
+    assert v.notes[0].startswith("acceptance/tokens judged exactly, request by request (temperature 0, same hardware) "
+                                 "against the portable record from cpu-a-2c")
+
+
+def one_accepted_token_less(base: RunResult, request: int) -> RunResult:
+    """The same tokens; one request's second draft position accepted once less (A and a_2 move)."""
+    r = base.requests[request]
+    s = r.spec
+    moved = SpecCounters(s.drafts, s.draft_tokens, s.accepted - 1, (s.accepted_per_pos[0], s.accepted_per_pos[1] - 1))
+    return dataclasses.replace(base, requests=tuple(dataclasses.replace(q, spec=moved) if i == request else q
+                                                    for i, q in enumerate(base.requests)))
+
+
+def test_one_count_moved_in_one_request_fails_exactly_on_the_recording_hardware():
+    base = run(accepted=(50, 60, 70, 40), drafts=40)
+    new = one_accepted_token_less(base, 2)
+    v = judge(new, base_run=base)
+    assert v.status == "fail", v.reason
+    assert [c.metric for c in v.failures] == ["acceptance_counts"], v.reason  # 1 of 220 accepted: far under 3%
+    assert "1 of 4 requests" in v.reason and "prompt c, position 2 accepted 30 -> 29" in v.reason
+
+
+def test_elsewhere_and_above_temperature_0_the_tolerance_applies_alone():
+    base = run(accepted=(50, 60, 70, 40), drafts=40)
+    new = one_accepted_token_less(base, 2)
+    elsewhere = judge(new, base_run=base, env={**ENV, "hardware": "cpu-b-2c"})
+    assert elsewhere.status == "pass" and "acceptance_counts" not in {c.metric for c in elsewhere.checks}
+    assert "within 3% (another hardware tag or temperature > 0)" in elsewhere.notes[0]
+    p, t = records(base)
+    p["conditions"]["temperature"] = 0.8
+    sampled = gate.judge_condition(new, new, ENV, {}, (p, ""), (t, ""), ["a", "b", "c", "d"])
+    assert sampled.status == "pass" and "acceptance_counts" not in {c.metric for c in sampled.checks}
 
 
 def test_acceptance_rise_at_temperature_0_fails_and_says_how_to_re_record():

@@ -185,3 +185,38 @@ def test_prefix_cache_hits_that_change_the_drafts_are_caught(feature_lab):
     # plain cell; and against the clean record.
     assert "feature prefix-caching: acceptance differs from the same" in v.reason
     assert "acceptance_rate fell" in v.reason
+
+
+def test_a_small_acceptance_change_with_every_token_unchanged_is_caught_exactly(lab):
+    """At temperature 0 on the recording hardware every request's counts are exact data: a drafter
+    bug that moves acceptance far less than the 3% tolerance still fails, naming the request."""
+    with vllm_plants.drafter_bookkeeping_off(every=120):
+        v = lab.verdict(lab.spec)
+    assert v.status == "fail", v.reason
+    assert [c.metric for c in v.failures] == ["acceptance_counts"], v.reason  # tokens and ratios within tolerance
+    rate = next(c for c in v.checks if c.metric == "acceptance_rate")
+    assert 0 < abs(rate.change) < 0.03, rate.reason
+    assert "requests drafted or accepted other counts than recorded" in v.reason and "first: prompt" in v.reason
+
+
+def test_continuous_batching_is_exercised_and_clean_vllm_passes_it(feature_lab):
+    v = feature_lab.verdict("arrivals")
+    assert v.status == "pass", v.reason
+    run = feature_lab.run(feature_lab.cell("arrivals"))
+    # What the cell exists for happened: prefills beside decoding requests, and a request still
+    # prefilling below one that drafts (the drafting requests not contiguous in the batch).
+    assert run.engine_counters["prefill_beside_decode"] > 0 and run.engine_counters["drafting_not_contiguous"] > 0
+    steps = [r.steps for r in run.requests]
+    # A request joined after another had finished and freed its slot, while a third still decoded.
+    assert any(a[1] <= b[0] < c[1] for a in steps for b in steps for c in steps), steps
+
+
+@pytest.mark.parametrize("plant", ["drafts_to_wrong_slot_when_not_contiguous", "drafts_dropped_when_a_request_joins"])
+def test_bugs_that_only_continuous_batching_shows_are_caught(feature_lab, plant):
+    feature_lab.verdict("arrivals")  # control and clean record first, from clean vLLM
+    with getattr(vllm_plants, plant)():
+        plain = feature_lab.lab.verdict(feature_lab.lab.spec)
+        v = feature_lab.verdict("arrivals")
+    assert plain.status == "pass", f"one request at a time: the planted bug must not fire ({plain.reason})"
+    assert v.status == "fail"
+    assert "acceptance_counts" in [c.metric for c in v.failures], v.reason

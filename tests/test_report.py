@@ -24,7 +24,7 @@ def cpu_default_doc(status_of=lambda cid: "pass"):
 
 
 def test_the_terminal_table_of_the_cpu_default_fits_100_columns_most_important_first():
-    failing = "fixture-aligned-draft_model-k5+structured-output"
+    failing = "fixture-aligned-draft_model-k8+structured-output"
     doc = cpu_default_doc(lambda cid: "fail" if cid == failing else "pass")
     lines = report.terminal_table(doc).splitlines()
     assert max(map(len, lines)) <= 100

@@ -107,6 +107,73 @@ def prefix_hits_change_drafts(vocab: int = 4096):
         yield
 
 
+def drafter_bookkeeping_off(every: int = 200):
+    """Bookkeeping that loses a little acceptance and no token: when a request's length is a
+    multiple of ``every`` tokens, its last draft token is corrupted before verification (rejected,
+    so the emitted tokens stay right). At k = 3 on the CPU default it moves acceptance by about
+    0.3%, under the 3% tolerance of the ratio checks (tests/test_planted_vllm_bugs.py)."""
+    from vllm.v1.core.sched.scheduler import Scheduler
+
+    def make(original):
+        def planted(self, draft_token_ids):
+            lists = list(draft_token_ids.draft_token_ids)
+            for i, (rid, ids) in enumerate(zip(draft_token_ids.req_ids, lists)):
+                request = self.requests.get(rid)
+                if ids and request is not None and request.num_tokens % every == 0:
+                    lists[i] = [int(ids[0]) ^ 1] + list(ids[1:])
+            draft_token_ids.draft_token_ids = lists
+            return original(self, draft_token_ids)
+        return planted
+
+    return _patched(Scheduler, "update_draft_token_ids", make)
+
+
+def drafts_to_wrong_slot_when_not_contiguous():
+    """The drafts of a step are packed over the requests that drafted, then handed out by batch
+    slot: right while the drafting requests fill slots 0..m-1, shifted onto the wrong request as
+    soon as a request still prefilling (in chunks) holds a lower slot. Tokens stay right
+    (verification rejects the wrong drafts); acceptance falls, only under continuous batching."""
+    from vllm.v1.worker.gpu_model_runner import GPUModelRunner
+
+    def make(original):
+        def planted(self):
+            out = original(self)
+            if out is None:
+                return out
+            prefilling = self.discard_request_mask.np[:len(out.req_ids)]
+            drafted = [i for i, p in enumerate(prefilling) if not p]
+            if drafted and drafted != list(range(len(drafted))):
+                lists = list(out.draft_token_ids)
+                packed = [lists[i] for i in drafted]
+                lists[:len(packed)] = packed
+                out.draft_token_ids = lists
+            return out
+        return planted
+
+    return _patched(GPUModelRunner, "take_draft_token_ids", make)
+
+
+def drafts_dropped_when_a_request_joins():
+    """While a request waits to join, the running requests' drafts are dropped from the step
+    (speculation pauses for them): tokens stay right, drafts per token fall, and only where
+    requests join a batch that is decoding, as in serving (never in sequential or batch runs)."""
+    from vllm.v1.core.sched.scheduler import Scheduler
+
+    def make(original):
+        def planted(self, *args, **kwargs):
+            if len(self.waiting) and self.running:
+                for request in self.running:
+                    request.spec_token_ids = []
+            return original(self, *args, **kwargs)
+        return planted
+
+    return _patched(Scheduler, "schedule", make)
+
+
+PLANTS_FOR_BENCH = {f.__name__: f for f in (drafter_bookkeeping_off, drafts_to_wrong_slot_when_not_contiguous,
+                                           drafts_dropped_when_a_request_joins)}
+
+
 # Planted bugs in vLLM's sampling at temperature > 0 (tests/test_lossless_engine.py).
 
 def lossless_ignore_top_p():

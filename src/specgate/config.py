@@ -46,7 +46,7 @@ def vllm_methods() -> frozenset[str] | None:
     except Exception:  # noqa: BLE001 - no vLLM here, or one that moved the type: specgate's list only
         return None
     return frozenset(typing.get_args(SpeculativeMethod))
-RUN_MODES = ("sequential", "batch", "serving")
+RUN_MODES = ("sequential", "batch", "arrivals", "serving")
 TOLERANCE_KEYS = {
     "acceptance_rate": "largest allowed relative drop of acceptance rate, mean acceptance length and per-position rates",
     "latency": "largest allowed relative rise of request latency relative to the no-speculation control (paired "

@@ -12,9 +12,10 @@ import gc
 import os
 import sys
 import time
+from dataclasses import replace
 from typing import Any
 
-from . import code_path
+from . import arrivals, code_path
 from .config import Condition
 from .counters import PER_POSITION, Totals
 from .vllm_compat import guard_llvmlite_against_kernel_scan
@@ -260,6 +261,11 @@ class Engine(Backend):
             records.append(_record(out, latency, schedule=schedule, **timed_beside))
         return records
 
+    def _arrivals(self, condition: Condition, prompts: list[Prompt]) -> tuple[list[RequestRecord], dict[str, int]]:
+        params = [sampling_params(condition, i) for i in range(len(prompts))]
+        outputs, steps, seen = arrivals.run(self.llm, self._texts(condition, prompts), params)
+        return [replace(_record(out, None), steps=s) for out, s in zip(outputs, steps)], seen.as_counters()
+
     def run_once(self, prompts: list[Prompt], condition: Condition | None = None,
                  paired: Engine | None = None, reference=None) -> RunResult:
         """``paired`` (the no-speculation engine) or ``reference`` (reference_timing.MachineReference)
@@ -280,6 +286,8 @@ class Engine(Backend):
                 if condition.mode == "sequential":
                     records = self._sequential(condition, prompts, before, Beside(
                         condition, paired, reference, self.llm.get_tokenizer().encode))
+                elif condition.mode == "arrivals":
+                    records, engine_arrivals = self._arrivals(condition, prompts)
                 else:
                     records = [_record(out, _batch_latency(out)) for out in self._generate(condition, prompts)]
         except Exception as exc:
@@ -292,6 +300,8 @@ class Engine(Backend):
         after, engine_after = snapshot(self.llm)
         counters = after - before
         engine_counters = {k: v - engine_before[k] for k, v in engine_after.items()}
+        if condition.mode == "arrivals":
+            engine_counters.update(engine_arrivals)
         return RunResult(condition.id, condition.mode, condition.k, wall, tuple(records), counters,
                          timer.result(counters.draft_tokens, counters.drafts), engine_counters)
 

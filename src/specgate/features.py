@@ -42,7 +42,7 @@ class Feature:
     sampling: dict = field(default_factory=dict)  # over the pairing's sampling
     mode: str = "sequential"
     repeat_prompts: bool = False  # every prompt twice: the second copy hits the prefix cache
-    counter: str | None = None  # RunResult.engine_counters key that must be > 0
+    counters: tuple[str, ...] = ()  # RunResult.engine_counters keys that must each be > 0
     transparent: bool = True  # tokens and acceptance must equal the plain cell's
     # 0: every request's acceptance counts equal the plain cell's; else the largest relative
     # change of the run's acceptance rate against the plain cell's.
@@ -54,7 +54,7 @@ class Feature:
 
 FEATURES = {f.name: f for f in (
     Feature("prefix-caching", "prefix caching, each prompt run twice so the second hits the cache",
-            engine={"enable_prefix_caching": True}, repeat_prompts=True, counter="prefix_cache_hits"),
+            engine={"enable_prefix_caching": True}, repeat_prompts=True, counters=("prefix_cache_hits",)),
     Feature("chunked-prefill", "chunked prefill forced by a 64-token budget per step",
             engine={"enable_chunked_prefill": True, "max_num_batched_tokens": 64}),
     Feature("batch", "all prompts submitted at once instead of one at a time", mode="batch"),
@@ -72,12 +72,21 @@ FEATURES = {f.name: f for f in (
     # its acceptance counts) moves: 9 of 32 fixture requests differed by a few drafts, the run's
     # acceptance rate by +0.3% (draft_model) and +0.06% (ngram). Tokens must still be equal.
     Feature("preemption", "a KV cache small enough that batched requests are preempted",
-            engine={"kv_cache_memory_bytes": 24 * 2**20}, mode="batch", counter="num_preemptions",
+            engine={"kv_cache_memory_bytes": 24 * 2**20}, mode="batch", counters=("num_preemptions",),
             acceptance_tolerance=0.03),
     Feature("seeds", "temperature 0.8 with a seed per request: a second run must emit the same tokens",
             sampling={"temperature": 0.8}, transparent=False, output_check="reproducible",
             known_defects=("cpu-expand-uninitialised",)),
     Feature("n2", "two completions per request (n = 2)", sampling={"n": 2}, transparent=False),
+    # Continuous batching (arrivals.py): a request joins every 3 engine steps, at most 3 run at once
+    # (later ones wait for a freed slot), and a 40-token step budget chunks a joining request's
+    # prefill beside the others' decode steps (3 x (k + 1) <= 27 tokens at k <= 8, so no draft is
+    # ever cut by the budget). Every request's tokens and acceptance counts must equal the same
+    # request run alone (the plain cell); the counters prove the situation arose.
+    Feature("arrivals", "requests joining every 3 engine steps while others decode, prefills chunked beside "
+            "them, slots freed and reused",
+            engine={"max_num_seqs": 3, "enable_chunked_prefill": True, "max_num_batched_tokens": 40},
+            mode="arrivals", counters=("prefill_beside_decode", "drafting_not_contiguous")),
 )}
 
 
@@ -176,8 +185,9 @@ def problems(feature: str, run: RunResult, control: RunResult | None, plain: Run
     ``again``: a second run of the cell (output_check "reproducible")."""
     f = FEATURES[feature]
     found = []
-    if f.counter and run.engine_counters.get(f.counter, 0) <= 0:
-        found.append(f"{feature} was not exercised: vLLM counted no {f.counter.replace('_', ' ')} in this run")
+    for counter in f.counters:
+        if run.engine_counters.get(counter, 0) <= 0:
+            found.append(f"{feature} was not exercised: no {counter.replace('_', ' ')} counted in this run")
     requests = run
     if f.repeat_prompts:
         half = len(run.requests) // 2

@@ -49,6 +49,8 @@ def judge_portable(rec: dict, run: RunResult, environment: dict, tolerances: dic
         checks += v.acceptance_checks([_counters(rec["counters"])], [run.counters], [sum(r["output_tokens"] for r in reqs)],
                                       [sum(r.output_tokens for r in run.requests)], tolerances["acceptance_rate"],
                                       alpha, rng, exact=True)
+    if exact_counts(rec, environment) and any(s is not None for s in base_specs):
+        checks.append(v.exact_acceptance_check(base_specs, [r.spec for r in run.requests], prompt_ids))
     if any("tokens" in r for r in reqs):
         from .fingerprint import tokens_digest
 
@@ -57,6 +59,13 @@ def judge_portable(rec: dict, run: RunResult, environment: dict, tolerances: dic
         checks.append(v.token_check([r.get("tokens") for r in reqs],
                                     [tokens_digest(r.output_token_ids) for r in run.requests], allowed, prompt_ids))
     return checks
+
+
+def exact_counts(rec: dict, environment: dict) -> bool:
+    """Whether a portable record's acceptance counts are judged exactly (verdict.exact_acceptance_check):
+    a run at temperature 0 on the hardware tag it was recorded on (the dtype is part of the record's
+    key). Elsewhere kernels may round differently: the ratio checks' tolerance applies alone."""
+    return rec["conditions"].get("temperature") == 0.0 and rec["recorded"].get("hardware") == environment.get("hardware")
 
 
 def judge_timing(rec: dict, run: RunResult, control: RunResult | None, tolerances: dict,
@@ -149,8 +158,10 @@ def judge_condition(run: RunResult, control: RunResult | None, environment: dict
     (prec, pwhy), (trec, twhy) = portable, timing
     if prec is not None:
         checks += judge_portable(prec, run, environment, tol, prompt_ids, rng)
-        notes.append(f"acceptance/tokens judged against the portable record from {prec['recorded'].get('hardware')} "
-                     f"({v.versions(prec['recorded'], environment)})")
+        how = ("exactly, request by request (temperature 0, same hardware)" if exact_counts(prec, environment)
+               else f"within {tol['acceptance_rate']:.0%} (another hardware tag or temperature > 0)")
+        notes.append(f"acceptance/tokens judged {how} against the portable record from "
+                     f"{prec['recorded'].get('hardware')} ({v.versions(prec['recorded'], environment)})")
     else:
         notes.append(f"acceptance/tokens not judged: {pwhy}")
     if trec is not None:

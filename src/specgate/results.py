@@ -56,6 +56,7 @@ class RequestRecord:
     itl_s: tuple[float, ...] = ()  # serving (streamed): gaps between successive chunks of tokens
     cpu_s: float | None = None  # the engine thread's time on a CPU during the request (in-process CPU engines)
     queued_s: float | None = None  # and its time runnable, waiting for a CPU (another process had it)
+    steps: tuple[int, int] | None = None  # arrivals mode: the engine steps at which it joined and finished
 
 
 @dataclass(frozen=True)
@@ -111,7 +112,8 @@ class RunResult:
                                        counters(r.get("spec")), tuple(r.get("output_token_ids", ())),
                                        r.get("control_latency_s"), r.get("reference_latency_s"),
                                        tuple(r.get("logprobs", ())), r.get("completions", 1), r.get("ttft_s"),
-                                       tuple(r.get("itl_s", ())), r.get("cpu_s"), r.get("queued_s"))
+                                       tuple(r.get("itl_s", ())), r.get("cpu_s"), r.get("queued_s"),
+                                       tuple(r["steps"]) if r.get("steps") else None)
                          for r in d["requests"])
         stages = d.get("stages")
         return cls(d["condition_id"], d["mode"], d["k"], d["wall_s"], requests, counters(d["counters"]),

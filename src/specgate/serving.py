@@ -78,7 +78,7 @@ def _streamed(url: str, payload: dict, timeout: float = 600) -> RequestRecord:
     what a streaming client sees)."""
     req = urllib.request.Request(url, data=json.dumps(payload).encode(), headers={"Content-Type": "application/json"})
     t0 = time.perf_counter()
-    arrivals, usage = [], {}
+    arrivals, usage, token_ids = [], {}, []
     with urllib.request.urlopen(req, timeout=timeout) as response:
         for raw in response:
             line = raw.decode("utf-8", "replace").strip()
@@ -87,11 +87,15 @@ def _streamed(url: str, payload: dict, timeout: float = 600) -> RequestRecord:
             chunk = json.loads(line[5:])
             if chunk.get("usage"):
                 usage = chunk["usage"]
-            if any(c.get("text") for c in chunk.get("choices") or []):
+            choices = chunk.get("choices") or []
+            if any(c.get("text") for c in choices):
                 arrivals.append(time.perf_counter())
+            for c in choices:
+                token_ids += c.get("token_ids") or []
     latency = time.perf_counter() - t0
     return RequestRecord(prompt_tokens=int(usage.get("prompt_tokens", 0)),
                          output_tokens=int(usage.get("completion_tokens", 0)), latency_s=latency,
+                         output_token_ids=tuple(token_ids),
                          ttft_s=arrivals[0] - t0 if arrivals else None,
                          itl_s=tuple(b - a for a, b in zip(arrivals, arrivals[1:])))
 
@@ -188,7 +192,8 @@ class Server(Backend):
             payload["max_tokens"] = max_tokens
         if payload.get("top_k") == 0:
             payload["top_k"] = -1  # the server's "no top-k"
-        payload.update(stream=True, stream_options={"include_usage": True})
+        # The emitted token ids (a vLLM extension), so tokens are judged against the control's as in-process.
+        payload.update(stream=True, stream_options={"include_usage": True}, return_token_ids=True)
         return _streamed(f"{self.url}/v1/completions", payload)
 
     def scrape(self):

@@ -1,0 +1,38 @@
+"""A pytest plugin that plants one of tests/vllm_plants.py's bugs inside vLLM's own code for a
+whole run, to show what `make bench` says about it (docs/baselines.md):
+
+    SPECGATE_PLANT=drafter_bookkeeping_off pytest benchmarks -p scripts.plant_vllm ...
+
+SPECGATE_PLANT names a function of tests/vllm_plants.py (PLANTS_FOR_BENCH lists the usual ones).
+"""
+
+import importlib.util
+import os
+from pathlib import Path
+
+_ACTIVE = []
+
+
+def _plants():
+    path = Path(__file__).resolve().parents[1] / "tests" / "vllm_plants.py"
+    spec = importlib.util.spec_from_file_location("vllm_plants", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def pytest_configure(config):
+    name = os.environ.get("SPECGATE_PLANT", "")
+    plants = _plants()
+    if not callable(getattr(plants, name, None)):
+        raise SystemExit(f"SPECGATE_PLANT={name!r}: name one of {', '.join(plants.PLANTS_FOR_BENCH)} "
+                         f"(functions of tests/vllm_plants.py)")
+    plant = getattr(plants, name)()
+    plant.__enter__()
+    _ACTIVE.append(plant)
+    print(f"specgate: planted {name} inside vLLM for this run")
+
+
+def pytest_unconfigure(config):
+    while _ACTIVE:
+        _ACTIVE.pop().__exit__(None, None, None)
