@@ -3,7 +3,9 @@ whole run, to show what `make bench` says about it (docs/baselines.md):
 
     SPECGATE_PLANT=drafter_bookkeeping_off pytest benchmarks -p scripts.plant_vllm ...
 
-SPECGATE_PLANT names a function of tests/vllm_plants.py (PLANTS_FOR_BENCH lists the usual ones).
+SPECGATE_PLANT names a plant of tests/vllm_plants.py (its PLANTS): drafter_bookkeeping_off,
+drafts_to_wrong_slot_when_not_contiguous and drafts_dropped_when_a_request_joins are the ones
+docs/baselines.md shows `make bench` catching.
 """
 
 import importlib.util
@@ -24,10 +26,10 @@ def _plants():
 def pytest_configure(config):
     name = os.environ.get("SPECGATE_PLANT", "")
     plants = _plants()
-    if not callable(getattr(plants, name, None)):
-        raise SystemExit(f"SPECGATE_PLANT={name!r}: name one of {', '.join(plants.PLANTS_FOR_BENCH)} "
-                         f"(functions of tests/vllm_plants.py)")
-    plant = getattr(plants, name)()
+    if name not in plants.PLANTS:
+        raise SystemExit(f"SPECGATE_PLANT={name!r}: name one of the plants of tests/vllm_plants.py: "
+                         f"{', '.join(plants.PLANTS)}")
+    plant = plants.PLANTS[name]()
     plant.__enter__()
     _ACTIVE.append(plant)
     print(f"specgate: planted {name} inside vLLM for this run")

@@ -52,7 +52,7 @@ def test_one_count_moved_in_one_request_fails_exactly_on_the_recording_hardware(
     v = judge(new, base_run=base)
     assert v.status == "fail", v.reason
     assert [c.metric for c in v.failures] == ["acceptance_counts"], v.reason  # 1 of 220 accepted: far under 3%
-    assert "1 of 4 requests" in v.reason and "prompt c, position 2 accepted 30 -> 29" in v.reason
+    assert "1 of 4 requests" in v.reason and "prompt c, accepted 70 -> 69, position 2 accepted 30 -> 29)" in v.reason
 
 
 def test_elsewhere_and_above_temperature_0_the_tolerance_applies_alone():
@@ -138,3 +138,15 @@ def test_serving_acceptance_is_judged_on_the_runs_counters():
     fell = gate.judge_portable(rec, run(9), {"hardware": "h"}, {"acceptance_rate": 0.03, "cross_hardware_tokens": 0.25},
                                ["a", "b"], np.random.default_rng(0))
     assert any(c.metric == "acceptance_rate" and not c.passed for c in fell)
+
+
+def test_a_request_with_no_counts_recorded_is_judged_as_zero_and_a_control_is_not_called_exact():
+    base = run(accepted=(50, 60, 70, 40), drafts=40)
+    none = dataclasses.replace(base, requests=(dataclasses.replace(base.requests[0], spec=None),) + base.requests[1:])
+    v = judge(base, base_run=none)  # recorded without counts (it drafted nothing), drafts now
+    assert v.status == "fail" and "prompt a, drafts 0 -> 40" in v.reason, v.reason
+    assert judge(none, base_run=none).status == "pass"
+    control = dataclasses.replace(base, k=0, requests=tuple(dataclasses.replace(r, spec=None) for r in base.requests))
+    c = judge(control, base_run=control)
+    assert "acceptance_counts" not in {x.metric for x in c.checks}
+    assert "as recorded (no per-request acceptance counts here" in c.notes[0], c.notes

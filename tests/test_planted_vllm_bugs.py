@@ -207,8 +207,10 @@ def test_continuous_batching_is_exercised_and_clean_vllm_passes_it(feature_lab):
     # prefilling below one that drafts (the drafting requests not contiguous in the batch).
     assert run.engine_counters["prefill_beside_decode"] > 0 and run.engine_counters["drafting_not_contiguous"] > 0
     steps = [r.steps for r in run.requests]
-    # A request joined after another had finished and freed its slot, while a third still decoded.
-    assert any(a[1] <= b[0] < c[1] for a in steps for b in steps for c in steps), steps
+    # A request joined after another had finished (freeing a slot) while a third, which joined
+    # earlier, was still running.
+    assert any(a[1] <= b[0] and c[0] < b[0] < c[1]
+               for a in steps for b in steps for c in steps if len({a, b, c}) == 3), steps
 
 
 @pytest.mark.parametrize("plant", ["drafts_to_wrong_slot_when_not_contiguous", "drafts_dropped_when_a_request_joins"])

@@ -109,9 +109,10 @@ def prefix_hits_change_drafts(vocab: int = 4096):
 
 def drafter_bookkeeping_off(every: int = 200):
     """Bookkeeping that loses a little acceptance and no token: when a request's length is a
-    multiple of ``every`` tokens, its last draft token is corrupted before verification (rejected,
-    so the emitted tokens stay right). At k = 3 on the CPU default it moves acceptance by about
-    0.3%, under the 3% tolerance of the ratio checks (tests/test_planted_vllm_bugs.py)."""
+    multiple of ``every`` tokens, its first draft token is replaced by a neighbouring id before
+    verification (so that step's whole draft is rejected; the emitted tokens stay right). On the
+    CPU default (every 200) it moved fixture-aligned-draft_model-k3's acceptance rate by -0.2% in one
+    request of 32, far under the 3% tolerance of the ratio checks (docs/baselines.md)."""
     from vllm.v1.core.sched.scheduler import Scheduler
 
     def make(original):
@@ -120,7 +121,8 @@ def drafter_bookkeeping_off(every: int = 200):
             for i, (rid, ids) in enumerate(zip(draft_token_ids.req_ids, lists)):
                 request = self.requests.get(rid)
                 if ids and request is not None and request.num_tokens % every == 0:
-                    lists[i] = [int(ids[0]) ^ 1] + list(ids[1:])
+                    first = int(ids[0])
+                    lists[i] = [first - 1 if first else 1] + list(ids[1:])
             draft_token_ids.draft_token_ids = lists
             return original(self, draft_token_ids)
         return planted
@@ -156,7 +158,9 @@ def drafts_to_wrong_slot_when_not_contiguous():
 def drafts_dropped_when_a_request_joins():
     """While a request waits to join, the running requests' drafts are dropped from the step
     (speculation pauses for them): tokens stay right, drafts per token fall, and only where
-    requests join a batch that is decoding, as in serving (never in sequential or batch runs)."""
+    requests join a batch that is decoding, as in serving: never in a sequential run, nor in a
+    batch run that admits every request in its first step (a preempted request waiting to come
+    back would fire it too)."""
     from vllm.v1.core.sched.scheduler import Scheduler
 
     def make(original):
@@ -168,10 +172,6 @@ def drafts_dropped_when_a_request_joins():
         return planted
 
     return _patched(Scheduler, "schedule", make)
-
-
-PLANTS_FOR_BENCH = {f.__name__: f for f in (drafter_bookkeeping_off, drafts_to_wrong_slot_when_not_contiguous,
-                                           drafts_dropped_when_a_request_joins)}
 
 
 # Planted bugs in vLLM's sampling at temperature > 0 (tests/test_lossless_engine.py).
@@ -293,3 +293,8 @@ def busy_in_every_step(fraction: float = 0.1):
             pass
 
     return _in_every_step(fraction, burn)
+
+
+# Every plant above, by name (scripts/plant_vllm.py plants one for a whole benchmark run).
+PLANTS = {name: f for name, f in list(globals().items())
+          if callable(f) and not name.startswith("_") and getattr(f, "__module__", None) == __name__}

@@ -40,17 +40,24 @@ class Exercised:
                 "drafting_not_contiguous": self.drafting_not_contiguous}
 
 
+def _scheduler(llm):
+    core = getattr(llm.llm_engine.engine_core, "engine_core", None)
+    if core is None:
+        raise RunnerAccessError("the arrivals mode reads the engine's scheduler after every step: it needs the "
+                                "engine core in this process (VLLM_ENABLE_V1_MULTIPROCESSING=0)")
+    return core.scheduler
+
+
 def _observe(llm, seen: Exercised) -> None:
-    """One look at the scheduler's requests and the runner's slots after a step."""
-    scheduler = llm.llm_engine.engine_core.engine_core.scheduler
-    try:
-        slots = list(model_runner(llm).input_batch.req_ids)
-    except RunnerAccessError:
-        slots = [r.request_id for r in scheduler.running]
+    """One look at the scheduler's requests and the runner's batch slots after a step. A request
+    whose prompt is not yet fully computed ran a prefill chunk (vLLM discards its draft: the same
+    flag vLLM's scheduler reads); the others decoded and drafted."""
+    scheduler = _scheduler(llm)
+    slots = list(model_runner(llm).input_batch.req_ids)  # slot order: what vLLM indexes drafts by
     prefilling = []
     for req_id in slots:
         request = scheduler.requests.get(req_id)
-        prefilling.append(request is not None and request.num_computed_tokens < request.num_prompt_tokens)
+        prefilling.append(request is not None and bool(getattr(request, "is_prefill_chunk", False)))
     seen.steps += 1
     if any(prefilling) and not all(prefilling):
         seen.prefill_beside_decode += 1
@@ -63,6 +70,8 @@ def run(llm, texts: list[str], params: list, every: int = EVERY) -> tuple[list, 
     """Each text joins ``llm``'s engine on the schedule -> (vLLM's final RequestOutput per text, in
     order; (step joined, step finished) per text; what the run exercised)."""
     engine = llm.llm_engine
+    if engine.has_unfinished_requests():
+        raise RuntimeError("the engine still holds unfinished requests from an earlier run")
     joins = schedule(len(texts), every)
     outputs: list = [None] * len(texts)
     steps: list[tuple[int, int]] = [(j, -1) for j in joins]
@@ -72,8 +81,9 @@ def run(llm, texts: list[str], params: list, every: int = EVERY) -> tuple[list, 
         if not engine.has_unfinished_requests():
             step = max(step, joins[waiting])  # an idle engine waits for nobody
         while waiting < len(texts) and joins[waiting] <= step:
-            given = f"arrival-{waiting}"
-            index[given] = index[engine.add_request(given, texts[waiting], params[waiting]) or given] = waiting
+            # vLLM may give the request an internal id; its outputs carry the one given here.
+            engine.add_request(f"arrival-{waiting}", texts[waiting], params[waiting])
+            index[f"arrival-{waiting}"] = waiting
             waiting += 1
         for out in engine.step():
             if out.finished:

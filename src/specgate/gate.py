@@ -157,11 +157,10 @@ def judge_condition(run: RunResult, control: RunResult | None, environment: dict
     notes = []
     (prec, pwhy), (trec, twhy) = portable, timing
     if prec is not None:
-        checks += judge_portable(prec, run, environment, tol, prompt_ids, rng)
-        how = ("exactly, request by request (temperature 0, same hardware)" if exact_counts(prec, environment)
-               else f"within {tol['acceptance_rate']:.0%} (another hardware tag or temperature > 0)")
-        notes.append(f"acceptance/tokens judged {how} against the portable record from "
-                     f"{prec['recorded'].get('hardware')} ({v.versions(prec['recorded'], environment)})")
+        portable_checks = judge_portable(prec, run, environment, tol, prompt_ids, rng)
+        checks += portable_checks
+        notes.append(f"acceptance/tokens judged {_how(portable_checks, prec, environment, tol)} against the portable "
+                     f"record from {prec['recorded'].get('hardware')} ({v.versions(prec['recorded'], environment)})")
     else:
         notes.append(f"acceptance/tokens not judged: {pwhy}")
     if trec is not None:
@@ -178,6 +177,15 @@ def judge_condition(run: RunResult, control: RunResult | None, environment: dict
     if prec is not None and prec["recorded"].get("vllm") != environment.get("vllm"):
         prefix = f"vLLM {prec['recorded'].get('vllm')} -> {environment.get('vllm')}: "
     return v.combine(checks, list(problems), notes, prefix)
+
+
+def _how(checks: list[v.Check], rec: dict, environment: dict, tol: dict) -> str:
+    """How acceptance was judged against a portable record, for the verdict's notes."""
+    if any(c.metric == "acceptance_counts" for c in checks):
+        return "exactly, request by request (temperature 0, same hardware)"
+    if not exact_counts(rec, environment):
+        return f"within {tol['acceptance_rate']:.0%} (another hardware tag or temperature > 0)"
+    return "as recorded (no per-request acceptance counts here: a control, a refusal or a server)"
 
 
 def judge_refused(reason: str, portable: tuple[dict | None, str], environment: dict) -> v.Verdict:

@@ -42,7 +42,8 @@ def problems(condition: Condition, run: RunResult, m: RunMetrics) -> list[str]:
         found.append(f"a position's acceptance exceeds 1: accepted per position {c.accepted_per_pos} over "
                      f"D={c.drafts} drafts")
     per_request = request_counter_total(run)
-    if per_request is not None and run.mode == "sequential":
+    # Not in batch mode: a preempted request's drafts stay in the engine's counters, not in its summary.
+    if per_request is not None and run.mode in ("sequential", "arrivals"):
         engine = (c.drafts, c.accepted, c.draft_tokens, _padded(c.accepted_per_pos, condition.k))
         requests = (per_request.drafts, per_request.accepted, per_request.draft_tokens,
                     _padded(per_request.accepted_per_pos, condition.k))

@@ -91,11 +91,13 @@ def _streamed(url: str, payload: dict, timeout: float = 600) -> RequestRecord:
             if any(c.get("text") for c in choices):
                 arrivals.append(time.perf_counter())
             for c in choices:
-                token_ids += c.get("token_ids") or []
+                if c.get("index", 0) == 0:  # the first completion, as in-process runs record
+                    token_ids += c.get("token_ids") or []
     latency = time.perf_counter() - t0
     return RequestRecord(prompt_tokens=int(usage.get("prompt_tokens", 0)),
                          output_tokens=int(usage.get("completion_tokens", 0)), latency_s=latency,
-                         output_token_ids=tuple(token_ids),
+                         # A server that ignored return_token_ids: no ids, rather than a wrong list.
+                         output_token_ids=tuple(token_ids) if len(token_ids) == usage.get("completion_tokens") else (),
                          ttft_s=arrivals[0] - t0 if arrivals else None,
                          itl_s=tuple(b - a for a, b in zip(arrivals, arrivals[1:])))
 

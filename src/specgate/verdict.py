@@ -151,17 +151,14 @@ def _counts(spec: SpecCounters | None, k: int) -> tuple[int, int, int, tuple[int
     return s.drafts, s.draft_tokens, s.accepted, s.accepted_per_pos + (0,) * (k - len(s.accepted_per_pos))
 
 
-def _first_change(b: tuple, n: tuple) -> str:
-    """The first count that moved, read the way vLLM names it: a position's accepted drafts first
-    (what a verification bug moves), then how many steps drafted and what they proposed."""
+def _moved_counts(b: tuple, n: tuple, most: int = 3) -> str:
+    """The counts that moved in one request, as vLLM names them: draft steps and draft tokens (a
+    proposer or scheduler bug moves these), then accepted tokens by position (verification)."""
     (db, tb, ab, pb), (dn, tn, an, pn) = b, n
-    for i, (x, y) in enumerate(zip(pb, pn)):
-        if x != y:
-            return f"position {i + 1} accepted {x} -> {y}"
-    for name, x, y in (("accepted", ab, an), ("drafts", db, dn), ("draft tokens", tb, tn)):
-        if x != y:
-            return f"{name} {x} -> {y}"
-    return "no count moved"
+    moved = [f"{name} {x} -> {y}" for name, x, y in (("drafts", db, dn), ("draft tokens", tb, tn), ("accepted", ab, an))
+             if x != y]
+    moved += [f"position {i + 1} accepted {x} -> {y}" for i, (x, y) in enumerate(zip(pb, pn)) if x != y]
+    return ", ".join(moved[:most]) + (", ..." if len(moved) > most else "")
 
 
 def exact_acceptance_check(base: list[SpecCounters | None], new: list[SpecCounters | None],
@@ -184,7 +181,7 @@ def exact_acceptance_check(base: list[SpecCounters | None], new: list[SpecCounte
     name = prompt_ids[i] if i < len(prompt_ids) else f"#{i}"
     reason = (f"acceptance_counts: {len(moved)} of {total} requests drafted or accepted other counts than recorded "
               f"(exact at temperature 0 on the recording hardware; first: prompt {name}, "
-              f"{_first_change(_counts(base[i], k), _counts(new[i], k))}); {RERECORD}")
+              f"{_moved_counts(_counts(base[i], k), _counts(new[i], k))}); {RERECORD}")
     return Check("acceptance_counts", False, float(total), float(total - len(moved)), -len(moved) / total, None, 0.0,
                  reason)
 
