@@ -166,11 +166,11 @@ def exact_acceptance_check(base: list[SpecCounters | None], new: list[SpecCounte
     """Every request's acceptance counts (D, T, A and each position's a_i) equal to the record's.
 
     Only where the record's run was deterministic and its numerics are this run's: temperature 0,
-    the same hardware tag and dtype. There a clean rerun reproduces every count (0 of 1,500
-    request counts moved in 10 reruns of the CPU default, 3 of them under load; docs/baselines.md),
-    so one count moved in one request is a change in what vLLM drafts or verifies, and fails: the
-    3% tolerance of the ratio checks let a drafter bug that moved acceptance by 0.2% pass. The
-    ratio checks still run beside it and give the size of the change."""
+    the same hardware tag and dtype. There a clean rerun reproduces every count (10 unchanged
+    reruns of the CPU default, 3 of them under a one-core load: 0 of 13,120 requests moved, in 39
+    conditions each; docs/baselines.md), so one count moved in one request is a change in what vLLM
+    drafts or verifies, and fails: the 3% tolerance of the ratio checks let a planted drafter bug
+    that moved acceptance by 0.2% pass. The ratio checks still run beside it and give the size."""
     k = max([len(s.accepted_per_pos) for s in base + new if s is not None] or [0])
     moved = [i for i, (b, n) in enumerate(zip(base, new)) if _counts(b, k) != _counts(n, k)]
     total = len(base)
