@@ -150,3 +150,10 @@ def test_a_request_with_no_counts_recorded_is_judged_as_zero_and_a_control_is_no
     c = judge(control, base_run=control)
     assert "acceptance_counts" not in {x.metric for x in c.checks}
     assert "as recorded (no per-request acceptance counts here" in c.notes[0], c.notes
+
+
+def test_a_record_in_which_speculation_never_reported_counts_fails_when_it_now_drafts():
+    base = run(accepted=(50, 60, 70, 40), drafts=40)
+    silent = dataclasses.replace(base, requests=tuple(dataclasses.replace(r, spec=None) for r in base.requests))
+    v = judge(base, base_run=silent)
+    assert v.status == "fail" and "4 of 4 requests drafted or accepted other counts" in v.reason, v.reason

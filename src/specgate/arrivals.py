@@ -48,12 +48,11 @@ def _scheduler(llm):
     return core.scheduler
 
 
-def _observe(llm, seen: Exercised) -> None:
+def _observe(scheduler, runner, seen: Exercised) -> None:
     """One look at the scheduler's requests and the runner's batch slots after a step. A request
     whose prompt is not yet fully computed ran a prefill chunk (vLLM discards its draft: the same
     flag vLLM's scheduler reads); the others decoded and drafted."""
-    scheduler = _scheduler(llm)
-    slots = list(model_runner(llm).input_batch.req_ids)  # slot order: what vLLM indexes drafts by
+    slots = list(runner.input_batch.req_ids)  # slot order: what vLLM indexes drafts by
     prefilling = []
     for req_id in slots:
         request = scheduler.requests.get(req_id)
@@ -72,6 +71,7 @@ def run(llm, texts: list[str], params: list, every: int = EVERY) -> tuple[list, 
     engine = llm.llm_engine
     if engine.has_unfinished_requests():
         raise RuntimeError("the engine still holds unfinished requests from an earlier run")
+    scheduler, runner = _scheduler(llm), model_runner(llm)
     joins = schedule(len(texts), every)
     outputs: list = [None] * len(texts)
     steps: list[tuple[int, int]] = [(j, -1) for j in joins]
@@ -89,6 +89,6 @@ def run(llm, texts: list[str], params: list, every: int = EVERY) -> tuple[list, 
             if out.finished:
                 i = index[out.request_id]
                 outputs[i], steps[i] = out, (joins[i], step)
-        _observe(llm, seen)
+        _observe(scheduler, runner, seen)
         step += 1
     return outputs, steps, seen

@@ -280,6 +280,7 @@ class Engine(Backend):
         except TimerError as exc:
             raise EngineError(f"{condition.id}: {exc}") from exc
         before, engine_before = snapshot(self.llm)
+        observed: dict[str, int] = {}  # what an arrivals run saw the engine do (arrivals.Exercised)
         started = time.perf_counter()
         try:
             with timer:
@@ -287,7 +288,7 @@ class Engine(Backend):
                     records = self._sequential(condition, prompts, before, Beside(
                         condition, paired, reference, self.llm.get_tokenizer().encode))
                 elif condition.mode == "arrivals":
-                    records, engine_arrivals = self._arrivals(condition, prompts)
+                    records, observed = self._arrivals(condition, prompts)
                 else:
                     records = [_record(out, _batch_latency(out)) for out in self._generate(condition, prompts)]
         except Exception as exc:
@@ -300,8 +301,7 @@ class Engine(Backend):
         after, engine_after = snapshot(self.llm)
         counters = after - before
         engine_counters = {k: v - engine_before[k] for k, v in engine_after.items()}
-        if condition.mode == "arrivals":
-            engine_counters.update(engine_arrivals)
+        engine_counters.update(observed)
         return RunResult(condition.id, condition.mode, condition.k, wall, tuple(records), counters,
                          timer.result(counters.draft_tokens, counters.drafts), engine_counters)
 

@@ -25,7 +25,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Callable
 
-from .results import RunResult
+from .results import RunResult, SpecCounters
 
 # fp32 on CPU: a speculative step scores k+1 positions in one forward, the control one; the
 # sampled tokens' logprobs differed by at most 4.1e-6 nats over the CPU default (measured).
@@ -109,8 +109,7 @@ def _label(prompt_ids: list[str], i: int) -> str:
 
 
 def _spec_tuple(r) -> tuple:
-    s = r.spec
-    return (0, 0, 0, ()) if s is None else (s.drafts, s.draft_tokens, s.accepted, s.accepted_per_pos)
+    return (r.spec or SpecCounters()).counts()
 
 
 def same_as(plain: RunResult, run: RunResult, prompt_ids: list[str], what: str, acceptance: bool) -> list[str]:

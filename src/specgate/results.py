@@ -32,6 +32,12 @@ class SpecCounters:
     def __add__(self, other: SpecCounters) -> SpecCounters:
         return self._combine(other, operator.add)
 
+    def counts(self, k: int = 0) -> tuple[int, int, int, tuple[int, ...]]:
+        """(D, T, A, a_1..a_k): every count of one request, per position padded with zeros to ``k``,
+        for comparing two requests' counts exactly."""
+        per_pos = self.accepted_per_pos + (0,) * (k - len(self.accepted_per_pos))
+        return self.drafts, self.draft_tokens, self.accepted, per_pos
+
     @classmethod
     def from_histogram(cls, histogram: list[int], draft_tokens: int) -> SpecCounters:
         """From vLLM's per-request histogram: histogram[j] = verify steps that accepted j drafts."""

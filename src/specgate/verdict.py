@@ -146,11 +146,6 @@ def acceptance_checks(sb: list[SpecCounters], sn: list[SpecCounters], out_b: lis
             for metric, (num, den) in ratios.items()]
 
 
-def _counts(spec: SpecCounters | None, k: int) -> tuple[int, int, int, tuple[int, ...]]:
-    s = spec or SpecCounters()
-    return s.drafts, s.draft_tokens, s.accepted, s.accepted_per_pos + (0,) * (k - len(s.accepted_per_pos))
-
-
 def _moved_counts(b: tuple, n: tuple, most: int = 3) -> str:
     """The counts that moved in one request, as vLLM names them: draft steps and draft tokens (a
     proposer or scheduler bug moves these), then accepted tokens by position (verification)."""
@@ -172,7 +167,7 @@ def exact_acceptance_check(base: list[SpecCounters | None], new: list[SpecCounte
     drafts or verifies, and fails: the 3% tolerance of the ratio checks let a planted drafter bug
     that moved acceptance by 0.2% pass. The ratio checks still run beside it and give the size."""
     k = max([len(s.accepted_per_pos) for s in base + new if s is not None] or [0])
-    moved = [i for i, (b, n) in enumerate(zip(base, new)) if _counts(b, k) != _counts(n, k)]
+    moved = [i for i, (b, n) in enumerate(zip(base, new)) if (b or SpecCounters()).counts(k) != (n or SpecCounters()).counts(k)]
     total = len(base)
     if not moved:
         return Check("acceptance_counts", True, float(total), float(total), 0.0, None, 0.0,
@@ -181,7 +176,7 @@ def exact_acceptance_check(base: list[SpecCounters | None], new: list[SpecCounte
     name = prompt_ids[i] if i < len(prompt_ids) else f"#{i}"
     reason = (f"acceptance_counts: {len(moved)} of {total} requests drafted or accepted other counts than recorded "
               f"(exact at temperature 0 on the recording hardware; first: prompt {name}, "
-              f"{_moved_counts(_counts(base[i], k), _counts(new[i], k))}); {RERECORD}")
+              f"{_moved_counts((base[i] or SpecCounters()).counts(k), (new[i] or SpecCounters()).counts(k))}); {RERECORD}")
     return Check("acceptance_counts", False, float(total), float(total - len(moved)), -len(moved) / total, None, 0.0,
                  reason)
 
