@@ -8,9 +8,12 @@ the share of requests that drafted, and the smallest TV shift detected with prob
 import sys
 from pathlib import Path
 
-from specgate import config, known_defects, lossless, prompts
-from specgate.pool import EnginePool
-from specgate.target_distribution import two_token_distribution, transformers_forward
+from specgate.matrix import config
+from specgate.engines import known_defects
+from specgate.lossless import whole_engine as lossless
+from specgate.matrix import prompts
+from specgate.engines.pool import EnginePool
+from specgate.lossless.target_distribution import two_token_distribution, transformers_forward
 
 path = Path(sys.argv[1] if len(sys.argv) > 1 else "configs/lossless-cpu.toml")
 samples = int(sys.argv[2]) if len(sys.argv) > 2 else 3000

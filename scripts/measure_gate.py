@@ -18,9 +18,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
 from fault_injection import corrupted_drafts, slower_requests  # noqa: E402
-from specgate import config, prompts, verdict  # noqa: E402
-from specgate.engine import Engine  # noqa: E402
-from specgate.results import RunResult  # noqa: E402
+from specgate.matrix import config
+from specgate.matrix import prompts
+from specgate.gate import verdict  # noqa: E402
+from specgate.engines.engine import Engine  # noqa: E402
+from specgate.core.results import RunResult  # noqa: E402
 
 
 def condition(temperature: float, seed: int = 0):

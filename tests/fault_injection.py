@@ -3,7 +3,7 @@
 import contextlib
 import time
 
-from specgate import runner
+from specgate.engines import runner
 
 
 @contextlib.contextmanager

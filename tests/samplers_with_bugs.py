@@ -6,7 +6,7 @@ reject every one of them (test_distribution_mutants.py) while the reference pass
 
 import torch
 
-from specgate.sampling import Block, SpeculativeSampler
+from specgate.lossless.sampling import Block, SpeculativeSampler
 
 
 class ResampleFromTarget(SpeculativeSampler):

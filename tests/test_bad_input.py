@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from results_docs import sweep_doc
-from specgate import cli
-from specgate.baselines import SCHEMA
+from specgate.cli import main as cli
+from specgate.records.baselines import SCHEMA
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURE = ROOT / "models" / "fixture"

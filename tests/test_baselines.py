@@ -9,8 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from specgate import baselines, config, document
-from specgate.baselines import BaselineError, BaselineFile
+from specgate.records import baselines
+from specgate.matrix import config
+from specgate.records import document
+from specgate.records.baselines import BaselineError, BaselineFile
 
 ROOT = Path(__file__).resolve().parents[1]
 ENV = {"hardware": "cpu-test-2c", "vllm": "0.32.0", "torch": "2.13.0", "date": "2026-11-28", "commit": "abc"}
@@ -57,7 +59,7 @@ def test_portable_record_matches_by_model_content_on_any_machine_and_version(tmp
 def test_a_changed_model_file_changes_the_model_id(tmp_path):
     import shutil
 
-    from specgate.fingerprint import model_id
+    from specgate.records.fingerprint import model_id
 
     copy = tmp_path / "draft"
     shutil.copytree(ROOT / "models" / "fixture" / "aligned-draft", copy)
@@ -104,7 +106,7 @@ def test_dumps_is_stable_sorted_and_compact():
 WRITER = """
 import sys
 from pathlib import Path
-from specgate.document import write_atomic
+from specgate.records.document import write_atomic
 path, i = Path(sys.argv[1]), 0
 while True:
     i += 1

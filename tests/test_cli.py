@@ -5,11 +5,11 @@ from pathlib import Path
 
 import pytest
 
-from specgate import cli
-from specgate.document import SCHEMA
-from specgate.metrics import summarize
+from specgate.cli import main as cli
+from specgate.records.document import SCHEMA
+from specgate.core.metrics import summarize
 from results_docs import sweep_doc
-from specgate.results import RequestRecord, RunResult, SpecCounters
+from specgate.core.results import RequestRecord, RunResult, SpecCounters
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -143,7 +143,7 @@ def test_version_and_help_name_every_argument_and_the_exit_codes(capsys):
 
 
 def test_report_writes_every_chart_and_the_summary(tmp_path, capsys):
-    from specgate.charts import CHART_NAMES
+    from specgate.report.charts import CHART_NAMES
 
     path = tmp_path / "results.json"
     path.write_text(json.dumps(sweep_doc()))

@@ -2,7 +2,8 @@
 
 import time
 
-from specgate import code_path, gate
+from specgate.engines.code_path import measure
+from specgate.gate.code_path import changes, check
 
 
 def work(n=50, extra=None):
@@ -15,35 +16,35 @@ def work(n=50, extra=None):
 
 
 def test_counts_are_exact_and_an_added_call_shows_by_name():
-    clean = code_path.measure(work)
-    assert clean["counts"] == code_path.measure(work)["counts"] and not clean["unstable"]
+    clean = measure(work)
+    assert clean["counts"] == measure(work)["counts"] and not clean["unstable"]
     assert clean["counts"]["C:abs"] == 50 and clean["counts"][f"{__name__}.work"] == 1
-    slept = code_path.measure(lambda: work(extra=lambda: time.sleep(0)))
-    moved = code_path.changes(clean, slept)
+    slept = measure(lambda: work(extra=lambda: time.sleep(0)))
+    moved = changes(clean, slept)
     assert ("C:sleep", "0", "50") in moved
 
 
 def test_clock_driven_work_is_a_range_and_a_clock_driven_loop_added_to_exact_work_is_a_change():
     calls = iter(range(100))
-    clocky = code_path.measure(lambda: work(n=next(calls) % 2 + 1))  # 1 then 2 iterations
+    clocky = measure(lambda: work(n=next(calls) % 2 + 1))  # 1 then 2 iterations
     assert clocky["unstable"]["C:abs"] == [1, 2] and "C:abs" not in clocky["counts"]
     again = iter(range(100))
-    assert code_path.changes(clocky, code_path.measure(lambda: work(n=2 - next(again) % 2))) == []  # 2 then 1
+    assert changes(clocky, measure(lambda: work(n=2 - next(again) % 2))) == []  # 2 then 1
     # Measurements as recorded (no clock here, so the test cannot depend on the machine's speed):
     exact = {"counts": {"C:perf_counter": 5}, "unstable": {}}
     busy_wait = {"counts": {}, "unstable": {"C:perf_counter": [40, 57]}}  # a loop that waits on the clock
     logging_both = ({"counts": {}, "unstable": {"C:log": [0, 1]}}, {"counts": {}, "unstable": {"C:log": [1, 2]}})
-    assert code_path.changes(exact, busy_wait) == [("C:perf_counter", "5", "40..57")]
-    assert code_path.changes(*logging_both) == []
-    assert code_path.changes({"counts": {}, "unstable": ["C:log"]}, {"counts": {"C:log": 3}, "unstable": {}}) == []
+    assert changes(exact, busy_wait) == [("C:perf_counter", "5", "40..57")]
+    assert changes(*logging_both) == []
+    assert changes({"counts": {}, "unstable": ["C:log"]}, {"counts": {"C:log": 3}, "unstable": {}}) == []
 
 
 def test_same_software_is_judged_exactly_and_other_software_only_noted():
-    base = code_path.measure(work)
-    same = gate.code_path_check(base, code_path.measure(work))
+    base = measure(work)
+    same = check(base, measure(work))
     assert same[0][0].passed and same[1] is None
-    changed = gate.code_path_check(base, code_path.measure(lambda: work(extra=lambda: None)))
+    changed = check(base, measure(lambda: work(extra=lambda: None)))
     assert not changed[0][0].passed and "other calls than recorded" in changed[0][0].reason
-    upgraded = dict(code_path.measure(lambda: work(extra=lambda: None)), versions={**base["versions"], "vllm": "9.9"})
-    checks, note = gate.code_path_check(base, upgraded)
+    upgraded = dict(measure(lambda: work(extra=lambda: None)), versions={**base["versions"], "vllm": "9.9"})
+    checks, note = check(base, upgraded)
     assert checks == [] and "code path not compared" in note and "vllm" in note

@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from specgate import config
-from specgate.config import ConfigError
+from specgate.matrix import config
+from specgate.matrix.config import ConfigError
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -49,7 +49,7 @@ def test_each_workload_of_the_cpu_default_has_one_control():
 
 
 def test_conditions_sharing_an_engine_run_one_after_another():
-    from specgate.engine import engine_key
+    from specgate.engines.engine import engine_key
 
     conditions = config.load(ROOT / "configs" / "cpu.toml").conditions()
     ordered = [c.id for c in config.run_order(conditions, engine_key)]

@@ -1,7 +1,7 @@
 """In-run correctness on hand-made runs: token equality with the control, speculation active."""
 
-from specgate import correctness
-from specgate.results import RequestRecord, RunResult, SpecCounters
+from specgate.gate import correctness
+from specgate.core.results import RequestRecord, RunResult, SpecCounters
 
 DRAFTED = SpecCounters(4, 8, 5, (3, 2))
 
@@ -44,7 +44,7 @@ def test_one_token_requests_had_nothing_to_draft():
 
 
 def test_serving_runs_are_not_asked_for_per_request_counts_http_does_not_carry():
-    from specgate import config
+    from specgate.matrix import config
 
     cfg = config.parse({"pairing": [{"name": "a", "target": "org/t", "method": "draft_model", "draft": "org/d",
                                      "k": 2, "modes": ["serving"], "concurrency": 1}]}, __import__("pathlib").Path("."))

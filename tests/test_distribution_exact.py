@@ -9,7 +9,7 @@ import torch
 from hypothesis import given, settings, strategies as st
 
 from distribution_cases import KINDS, Case, check_expected_accepted, check_first_token, check_stream
-from specgate import sampling
+from specgate.lossless import sampling
 
 EXACT = settings(max_examples=150, deadline=None, derandomize=True)
 

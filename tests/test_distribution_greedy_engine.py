@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from specgate import config, prompts
-from specgate.pool import EnginePool
+from specgate.matrix import config
+from specgate.matrix import prompts
+from specgate.engines.pool import EnginePool
 
 pytestmark = pytest.mark.engine
 ROOT = Path(__file__).resolve().parents[1]

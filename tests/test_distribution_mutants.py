@@ -4,7 +4,7 @@ import pytest
 
 from distribution_cases import Case, check_all
 from samplers_with_bugs import MUTANTS
-from specgate import sampling
+from specgate.lossless import sampling
 from specgate.suites.test_distribution import ALPHA, SAMPLING_CASES, fit
 
 # A fixed battery that covers every rule: plain, filtered (top-k, top-p), greedy drafts, k >= 2.

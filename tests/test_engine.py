@@ -4,10 +4,12 @@ from pathlib import Path
 
 import pytest
 
-from specgate import config, prompts, sanity
-from specgate.engine import Engine, EngineError, engine_key
-from specgate.pool import EnginePool
-from specgate.metrics import request_counter_total, summarize
+from specgate.matrix import config
+from specgate.matrix import prompts
+from specgate.gate import sanity
+from specgate.engines.engine import Engine, EngineError, engine_key
+from specgate.engines.pool import EnginePool
+from specgate.core.metrics import request_counter_total, summarize
 
 pytestmark = pytest.mark.engine
 ROOT = Path(__file__).resolve().parents[1]

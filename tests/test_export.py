@@ -1,7 +1,7 @@
 """github-action-benchmark files from a results document."""
 
 from results_docs import sweep_doc
-from specgate.export import github_benchmark
+from specgate.report.export import github_benchmark
 
 
 def test_each_metric_is_one_entry_and_the_verdict_interval_is_its_range():

@@ -2,9 +2,12 @@
 
 import pytest
 
-from specgate import config, features, gate, report
-from specgate.config import ConfigError
-from specgate.results import RequestRecord, RunResult, SpecCounters
+from specgate.matrix import config
+from specgate.matrix import features
+from specgate.gate import condition as gate
+from specgate.report import tables as report
+from specgate.matrix.config import ConfigError
+from specgate.core.results import RequestRecord, RunResult, SpecCounters
 
 A = SpecCounters(4, 12, 5, (3, 1, 1))
 B = SpecCounters(4, 12, 4, (2, 1, 1))
@@ -36,7 +39,7 @@ def test_feature_cells_run_at_the_largest_k_after_the_plain_cells_with_controls_
 
 
 def test_a_table_sets_engine_arguments_over_the_features_own(tmp_path):
-    from specgate.engine import llm_kwargs
+    from specgate.engines.engine import llm_kwargs
 
     cell = load(tmp_path, {"preemption": {"kv_cache_memory_bytes": 1000}}).conditions()[-1]
     assert llm_kwargs(cell)["kv_cache_memory_bytes"] == 1000

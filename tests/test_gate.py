@@ -4,8 +4,10 @@ import dataclasses
 
 import numpy as np
 
-from specgate import baselines, gate, verdict
-from specgate.results import RequestRecord, RunResult, SpecCounters
+from specgate.records import baselines
+from specgate.gate import condition as gate
+from specgate.gate import verdict
+from specgate.core.results import RequestRecord, RunResult, SpecCounters
 
 ENV = {"hardware": "cpu-a-2c", "vllm": "0.32.0", "torch": "2.13.0"}
 FACTS = {"temperature": 0.0, "k": 2}
@@ -122,8 +124,8 @@ def test_a_control_is_judged_against_its_machine_reference_not_its_own_past():
 
 def test_serving_acceptance_is_judged_on_the_runs_counters():
     """Over HTTP there are no per-request counts: the run's counters are compared as one sample."""
-    from specgate import gate
-    from specgate.results import RequestRecord, RunResult, SpecCounters
+    from specgate.gate import condition as gate
+    from specgate.core.results import RequestRecord, RunResult, SpecCounters
 
     def run(accepted):
         return RunResult("s", "serving", 2, 1.0, (RequestRecord(3, 8, 0.1), RequestRecord(3, 8, 0.1)),

@@ -13,7 +13,7 @@ needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a C
 @needs_cuda
 @pytest.mark.parametrize("clock_name", ["events", "sync"])
 def test_cuda_clocks_time_queued_kernels(clock_name):
-    from specgate.timing import make_clock
+    from specgate.engines.timing import make_clock
 
     clock = make_clock("cuda", clock_name)
     a = torch.randn(4096, 4096, device="cuda")
@@ -33,8 +33,9 @@ def test_cuda_clocks_time_queued_kernels(clock_name):
 def test_engine_teardown_frees_gpu_memory():
     import dataclasses
 
-    from specgate import config, prompts
-    from specgate.engine import Engine
+    from specgate.matrix import config
+    from specgate.matrix import prompts
+    from specgate.engines.engine import Engine
 
     matrix = config.load(ROOT / "configs" / "cpu.toml", {"num_prompts": 2, "max_new_tokens": 8, "rounds": 1})
     c = {x.id: x for x in matrix.conditions()}["fixture-aligned-draft_model-k2"]

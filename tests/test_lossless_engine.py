@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 import vllm_plants
-from specgate import known_defects
+from specgate.engines import known_defects
 from specgate.suites.test_lossless import (MIN_DRAFTED_NGRAM, lab, pytest_generate_tests,  # noqa: F401
                                            test_lossless_as_shipped, test_lossless_reference_path)
 

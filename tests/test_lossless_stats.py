@@ -6,8 +6,9 @@ import math
 import numpy as np
 import torch
 
-from specgate import lossless, stats
-from specgate.target_distribution import OTHER, Setting, process, two_token_distribution
+from specgate.lossless import whole_engine as lossless
+from specgate.lossless import stats
+from specgate.lossless.target_distribution import OTHER, Setting, process, two_token_distribution
 
 
 def test_chi2_critical_values_match_the_tables():

@@ -2,8 +2,8 @@
 
 import pytest
 
-from specgate import metrics
-from specgate.results import RequestRecord, RunResult, SpecCounters
+from specgate.core import metrics
+from specgate.core.results import RequestRecord, RunResult, SpecCounters
 
 # 10 verification steps at k=3 (T=30): 4 steps accepted all 3, 3 accepted 2, 2 accepted 1, 1 accepted 0.
 # A = 4*3 + 3*2 + 2*1 = 20; accepted at position 1: 9 steps, position 2: 7, position 3: 4.
@@ -99,7 +99,7 @@ def test_run_result_round_trips_through_json_dict():
 
 
 def test_rounds_combine_to_median_latency_and_first_round_counts():
-    from specgate.results import combine_rounds
+    from specgate.core.results import combine_rounds
 
     rounds = [run([1.0, 4.0], [5, 5], wall=5.0, counters=C), run([3.0, 2.0], [5, 5], wall=5.5),
               run([2.0, 9.0], [5, 5], wall=11.0)]

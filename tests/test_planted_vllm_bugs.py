@@ -8,10 +8,17 @@ from pathlib import Path
 import pytest
 
 import vllm_plants
-from specgate import baselines, config, correctness, features, gate, prompts, sanity
-from specgate.pool import EnginePool
-from specgate.environment import environment
-from specgate.metrics import summarize
+from specgate.records import baselines
+from specgate.matrix import config
+from specgate.gate import correctness
+from specgate.matrix import features
+from specgate.gate import code_path as gate_code_path
+from specgate.gate import condition as gate
+from specgate.matrix import prompts
+from specgate.gate import sanity
+from specgate.engines.pool import EnginePool
+from specgate.records.environment import environment
+from specgate.core.metrics import summarize
 
 pytestmark = pytest.mark.engine
 ROOT = Path(__file__).resolve().parents[1]
@@ -88,9 +95,9 @@ def test_work_added_to_every_step_is_caught_as_another_code_path(lab):
     control = lab.spec.control
     engine = lab.pool.get(control)
     record = {"code_path": engine.code_path(lab.prompts[0], control)}
-    clean = gate.code_path_check(record["code_path"], engine.code_path(lab.prompts[0], control))
+    clean = gate_code_path.check(record["code_path"], engine.code_path(lab.prompts[0], control))
     with vllm_plants.busy_in_every_step(0.1):
-        busy = gate.code_path_check(record["code_path"], engine.code_path(lab.prompts[0], control))
+        busy = gate_code_path.check(record["code_path"], engine.code_path(lab.prompts[0], control))
     assert clean[0][0].passed, clean[0][0].reason
     assert not busy[0][0].passed and "vllm_plants" in busy[0][0].reason, busy[0][0].reason
 
@@ -125,7 +132,7 @@ def test_acceptance_that_depends_on_batch_size_is_caught(lab):
 
 
 class FeatureLab:
-    """Feature cells (specgate.features) of the same condition: each feature's control and clean
+    """Feature cells (specgate.matrix.features) of the same condition: each feature's control and clean
     record made once, then a cell judged the way the benchmark judges it."""
 
     def __init__(self, lab: Lab):

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from small_matrix import defaults
-from specgate.charts import CHART_NAMES
+from specgate.report.charts import CHART_NAMES
 
 pytestmark = pytest.mark.engine
 ROOT = Path(__file__).resolve().parents[1]
@@ -132,7 +132,8 @@ k = [2]
 
 
 def test_shards_split_the_matrix_and_merge_back_into_it(tmp_path):
-    from specgate import cli, config
+    from specgate.cli import main as cli
+    from specgate.matrix import config
 
     cfg = tmp_path / "two.toml"
     cfg.write_text(TWO_PAIRINGS.format(models=ROOT / "models" / "fixture", floor=0.0))

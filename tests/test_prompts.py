@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from specgate import hub, prompts
-from specgate.prompts import PromptSetError
+from specgate.matrix import hub
+from specgate.matrix import prompts
+from specgate.matrix.prompts import PromptSetError
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -112,7 +113,7 @@ def _long_and_short(tmp_path):
 
 
 def _pairing(tmp_path, options, num_prompts=7):
-    from specgate import config
+    from specgate.matrix import config
 
     model = ROOT / "models" / "fixture" / "target"
     cfg = tmp_path / "p.toml"
@@ -122,7 +123,7 @@ def _pairing(tmp_path, options, num_prompts=7):
 
 
 def test_over_long_prompts_fail_preflight_with_the_option_that_drops_them(tmp_path):
-    from specgate import preflight
+    from specgate.matrix import preflight
 
     p = _pairing(tmp_path, f'{{ path = "{_long_and_short(tmp_path)}" }}', num_prompts=10)
     with pytest.raises(preflight.PreflightError, match="prompt 'q.' .* has .* tokens.*max_prompt_tokens = 960"):
@@ -130,7 +131,9 @@ def test_over_long_prompts_fail_preflight_with_the_option_that_drops_them(tmp_pa
 
 
 def test_max_prompt_tokens_drops_the_over_long_prompts_before_sampling(tmp_path):
-    from specgate import baselines, config, preflight
+    from specgate.records import baselines
+    from specgate.matrix import config
+    from specgate.matrix import preflight
 
     p = _pairing(tmp_path, f'{{ path = "{_long_and_short(tmp_path)}", max_prompt_tokens = 960 }}')
     sample, dropped = preflight.prompt_sample(p)
@@ -147,7 +150,7 @@ def test_max_prompt_tokens_drops_the_over_long_prompts_before_sampling(tmp_path)
 
 
 def test_max_prompt_tokens_must_be_a_positive_integer(tmp_path):
-    from specgate.config import ConfigError
+    from specgate.matrix.config import ConfigError
 
     with pytest.raises(ConfigError, match="prompt_options.max_prompt_tokens': must be an integer >= 1"):
         _pairing(tmp_path, '{ path = "x.jsonl", max_prompt_tokens = "960" }')

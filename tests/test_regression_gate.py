@@ -8,8 +8,10 @@ from pathlib import Path
 import pytest
 
 from fault_injection import corrupted_drafts
-from specgate import config, prompts, verdict
-from specgate.engine import Engine
+from specgate.matrix import config
+from specgate.matrix import prompts
+from specgate.gate import verdict
+from specgate.engines.engine import Engine
 
 pytestmark = pytest.mark.engine
 ROOT = Path(__file__).resolve().parents[1]

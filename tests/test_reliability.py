@@ -11,11 +11,12 @@ from pathlib import Path
 import pytest
 
 from small_matrix import defaults
-from specgate import config, prompts
-from specgate.baselines import BaselineFile
-from specgate.engine import EngineError
-from specgate.pool import EnginePool
-from specgate.runner import drafter, wrapped
+from specgate.matrix import config
+from specgate.matrix import prompts
+from specgate.records.baselines import BaselineFile
+from specgate.engines.engine import EngineError
+from specgate.engines.pool import EnginePool
+from specgate.engines.runner import drafter, wrapped
 
 pytestmark = pytest.mark.engine
 ROOT = Path(__file__).resolve().parents[1]
@@ -111,8 +112,9 @@ def test_a_crash_mid_run_is_reported_and_the_next_run_gets_a_fresh_engine():
 REPEATED_BUILDS = """
 import gc, json, sys
 sys.path.insert(0, {src!r})
-from specgate import config, prompts
-from specgate.engine import Engine
+from specgate.matrix import config
+from specgate.matrix import prompts
+from specgate.engines.engine import Engine
 
 def rss_mb():
     with open("/proc/self/status") as f:
@@ -144,7 +146,7 @@ def test_twenty_engines_built_and_torn_down_in_one_process_keep_memory_flat():
 KILLED_WRITER = """
 import os, sys, time
 sys.path.insert(0, {src!r})
-from specgate import document
+from specgate.records import document
 real_fsync = os.fsync
 def stalled_fsync(fd):
     print("writing", flush=True)  # the new text is in the temporary file, not yet renamed

@@ -2,7 +2,8 @@
 
 from pathlib import Path
 
-from specgate import config, report
+from specgate.matrix import config
+from specgate.report import tables as report
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -40,7 +41,7 @@ def test_the_terminal_table_of_the_cpu_default_fits_100_columns_most_important_f
 
 def test_the_regression_picture_comes_first_in_the_report(tmp_path):
     from results_docs import sweep_doc
-    from specgate.publish import write_report
+    from specgate.report.publish import write_report
 
     doc = sweep_doc()
     failing = doc["runs"]["bad-draft_model-k2"]["verdict"]

@@ -2,7 +2,7 @@
 
 import types
 
-from specgate.runner import wrapped
+from specgate.engines.runner import wrapped
 
 
 class Runner:

@@ -3,9 +3,10 @@
 import json
 from pathlib import Path
 
-from specgate import config, environment
-from specgate.baselines import condition_facts
-from specgate.engine import llm_kwargs
+from specgate.matrix import config
+from specgate.records import environment
+from specgate.records.baselines import condition_facts
+from specgate.engines.engine import llm_kwargs
 
 ROOT = Path(__file__).resolve().parents[1]
 

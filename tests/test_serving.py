@@ -4,11 +4,12 @@ from pathlib import Path
 
 import pytest
 
-from specgate.metrics import summarize
-from specgate import config, prompts
-from specgate.prometheus import spec_counters
-from specgate.results import SpecCounters
-from specgate.serving import Server, serve_argv
+from specgate.core.metrics import summarize
+from specgate.matrix import config
+from specgate.matrix import prompts
+from specgate.core.prometheus import spec_counters
+from specgate.core.results import SpecCounters
+from specgate.engines.serving import Server, serve_argv
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -57,8 +58,8 @@ def test_a_server_runs_like_an_engine():
     """One rounds loop for both, called the same way (a serving run once failed on `paired=`)."""
     import inspect
 
-    from specgate.backend import Backend
-    from specgate.engine import Engine
+    from specgate.engines.backend import Backend
+    from specgate.engines.engine import Engine
 
     assert Server.run is Engine.run is Backend.run
     assert list(inspect.signature(Server.run_once).parameters) == list(inspect.signature(Engine.run_once).parameters)

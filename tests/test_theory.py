@@ -2,7 +2,7 @@
 
 import pytest
 
-from specgate import theory
+from specgate.core import theory
 
 
 def test_expected_tokens_per_step():
@@ -35,8 +35,8 @@ def test_out_of_range_inputs_are_refused(call):
 
 
 def test_speedup_model_from_stage_times():
-    from specgate.metrics import cost_ratio, speedup_model
-    from specgate.results import RequestRecord, RunResult, SpecCounters, StageTimes
+    from specgate.core.metrics import cost_ratio, speedup_model
+    from specgate.core.results import RequestRecord, RunResult, SpecCounters, StageTimes
 
     # Control: 100 steps in 0.2 s -> 2 ms per plain target step.
     control = RunResult("c", "sequential", 0, 1.0, (RequestRecord(1, 100, 1.0),),
@@ -62,8 +62,8 @@ def test_coverage_one_is_leviathans_formula_and_zero_is_plain_decoding():
 
 
 def test_stage_metrics_by_hand():
-    from specgate.metrics import stage_metrics
-    from specgate.results import StageTimes
+    from specgate.core.metrics import stage_metrics
+    from specgate.core.results import StageTimes
 
     m = stage_metrics(StageTimes(steps=50, step_s=1.0, scoring_s=0.6, proposal_s=0.3, proposal_calls=50,
                                  verification_s=0.05, verification_calls=40, draft_tokens=150))
@@ -74,7 +74,7 @@ def test_stage_metrics_by_hand():
 
 
 def test_best_k_of_a_sweep_measured_and_modelled():
-    from specgate.sweep import best_k, series
+    from specgate.report.sweep import best_k, series
 
     def entry(k, speedup, alpha, c):
         return {"conditions": {"pairing": "p", "method": "draft_model", "mode": "sequential", "prompt_set": "code",

@@ -5,11 +5,12 @@ from types import SimpleNamespace
 
 import pytest
 
-from specgate import config, prompts
-from specgate.engine import Engine
-from specgate.metrics import summarize
-from specgate.runner import model_runner
-from specgate.timing import EventClock, StageTimer, TimerError, make_clock
+from specgate.matrix import config
+from specgate.matrix import prompts
+from specgate.engines.engine import Engine
+from specgate.core.metrics import summarize
+from specgate.engines.runner import model_runner
+from specgate.engines.timing import EventClock, StageTimer, TimerError, make_clock
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -32,7 +33,7 @@ def timed_runs():
 
 
 def _runner_methods(engine):
-    from specgate.runner import model_runner
+    from specgate.engines.runner import model_runner
 
     runner = model_runner(engine.llm)
     sampler = getattr(runner, "rejection_sampler", None)

@@ -7,8 +7,8 @@ and its false-failure probability are stated beside it.
 import numpy as np
 import pytest
 
-from specgate import verdict
-from specgate.results import RequestRecord, RunResult, SpecCounters
+from specgate.gate import verdict
+from specgate.core.results import RequestRecord, RunResult, SpecCounters
 
 K, DRAFTS = 3, 20  # verification steps per request
 

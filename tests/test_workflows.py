@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from specgate.cli import build_parser
+from specgate.cli.main import build_parser
 
 ROOT = Path(__file__).resolve().parents[1]
 WORKFLOWS = sorted((ROOT / ".github" / "workflows").glob("*.yml"))

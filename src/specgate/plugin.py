@@ -2,7 +2,7 @@
 
 Inert until used: importing it (every pytest run in an environment where specgate is installed
 does, through the pytest11 entry point) loads only pytest and the standard library, and it
-changes no process state. The session (specgate.session) is created when a test asks for
+changes no process state. The session (specgate.harness.session) is created when a test asks for
 specgate's parameters or fixtures; only then is the SIGTERM handler installed.
 
 A test that takes ``spec_condition`` runs once per (pairing, method, k, mode, feature) of the
@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 if TYPE_CHECKING:
-    from .session import SpecgateSession
+    from specgate.harness.session import SpecgateSession
 
 _SESSION = pytest.StashKey["SpecgateSession"]()
 _HANDLERS = pytest.StashKey[dict]()  # signal -> the handler specgate replaced
@@ -81,7 +81,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def _state(config: pytest.Config) -> SpecgateSession:
     """The session, created on first use (this is where specgate's modules are imported)."""
     if _SESSION not in config.stash:
-        from .session import SpecgateSession
+        from specgate.harness.session import SpecgateSession
 
         config.stash[_SESSION] = SpecgateSession(config)
         # A cancelled CI job gets SIGTERM: make it an interrupt, so engines are torn down and the
@@ -169,8 +169,8 @@ def spec_engine(spec_condition, specgate_session):
 @pytest.fixture
 def specgate_benchmark(spec_condition, specgate_session):
     """What a benchmark test calls with pytest-benchmark's ``benchmark``: runs, records, checks and
-    judges this condition, and fails, skips or xfails the test by its verdict (specgate.fixture)."""
-    from .fixture import SpecgateBenchmark
+    judges this condition, and fails, skips or xfails the test by its verdict (specgate.harness.fixture)."""
+    from specgate.harness.fixture import SpecgateBenchmark
 
     return SpecgateBenchmark(specgate_session, spec_condition)
 

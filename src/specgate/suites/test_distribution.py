@@ -15,9 +15,9 @@ is installed (this repository's tests/test_distribution_sampling.py runs the sam
 import pytest
 import torch
 
-from specgate import sampling
-from specgate.sampling_cases import Case
-from specgate.stats import g_test
+from specgate.lossless import sampling
+from specgate.lossless.cases import Case
+from specgate.lossless.stats import g_test
 
 ALPHA = 1e-6
 SAMPLES = 30_000
@@ -46,14 +46,14 @@ def fit(sampler, case: Case):
 
 def _vllm():
     pytest.importorskip("vllm")
-    from specgate.real_samplers import VllmRejectionSampler
+    from specgate.lossless.real_samplers import VllmRejectionSampler
 
     return VllmRejectionSampler()
 
 
 def _hf():
     pytest.importorskip("transformers")
-    from specgate.real_samplers import HfSpeculativeSampler
+    from specgate.lossless.real_samplers import HfSpeculativeSampler
 
     return HfSpeculativeSampler()
 

@@ -1,10 +1,10 @@
 """Lossless sampling through whole vLLM engines: at temperature > 0 a speculative engine's first two
 tokens (the second from a speculative step) follow the target's exact distribution, for every
-pairing x k of --specgate-lossless-config under every setting of specgate.lossless.SETTINGS.
+pairing x k of --specgate-lossless-config under every setting of specgate.lossless.whole_engine.SETTINGS.
 
-Each cell's false-failure probability is at most 1e-6 (specgate.lossless.ALPHA); seeds are fixed.
+Each cell's false-failure probability is at most 1e-6 (specgate.lossless.whole_engine.ALPHA); seeds are fixed.
 
-On vLLM builds with a known defect in the speculative sampling path (specgate.known_defects),
+On vLLM builds with a known defect in the speculative sampling path (specgate.engines.known_defects),
 two forms run:
 - the reference path: the defect worked around, so clean vLLM passes and any other bug in the
   engine (proposer, scoring, rejection sampler, random streams) still fails these tests;
@@ -18,9 +18,11 @@ from pathlib import Path
 
 import pytest
 
-from specgate import config, known_defects, lossless
-from specgate.correctness import DRAFTS_EVERY_STEP
-from specgate.lossless_lab import SETTINGS, LosslessLab
+from specgate.matrix import config
+from specgate.engines import known_defects
+from specgate.lossless import whole_engine as lossless
+from specgate.gate.correctness import DRAFTS_EVERY_STEP
+from specgate.lossless.lab import SETTINGS, LosslessLab
 
 # Proposers that draft at every step must have drafted for (nearly) every request, else speculation
 # silently turned off. ngram drafts only where the text repeats: a cell in which it rarely drafted

@@ -1,0 +1,1 @@
+"""The wing that builds and drives vLLM: in-process engines and servers, the run modes, the pool of live engines, stage timers and code-path counts, known vLLM defects probed on the installed build."""

@@ -1,0 +1,34 @@
+"""What is timed beside each request of a sequential run, so that its latency is judged as a ratio
+from which machine-wide drift cancels: the same prompt on the paired no-speculation engine
+(paired_control), or, for a control, the same tokens through the machine reference
+(reference_timing). Even requests run it before, odd ones after, so neither side always
+follows the other (a warm cache or a clock-frequency change would favour one)."""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from specgate.matrix.config import Condition
+from specgate.matrix.prompts import Prompt
+
+
+class Beside:
+    def __init__(self, condition: Condition, paired=None, reference=None,
+                 encode: Callable[[str], list[int]] | None = None):
+        self.condition, self.paired, self.reference, self.encode = condition, paired, reference, encode
+
+    def around(self, index: int, prompt: Prompt, text: str, request: Callable[[], Any]) -> tuple[Any, dict]:
+        """``request()``'s result, and the latency timed beside it as RequestRecord fields."""
+        before = self._seconds(index, prompt, text) if index % 2 == 0 else None
+        result = request()
+        seconds = before if index % 2 == 0 else self._seconds(index, prompt, text)
+        if self.paired is not None:
+            return result, {"control_latency": seconds}
+        return result, ({"reference_latency": seconds} if self.reference is not None else {})
+
+    def _seconds(self, index: int, prompt: Prompt, text: str) -> float | None:
+        if self.paired is not None:
+            return self.paired.timed(self.condition.control, prompt, index)[1]
+        if self.reference is not None:
+            return self.reference.seconds(self.encode(text), self.condition.pairing.max_new_tokens)
+        return None

@@ -1,0 +1,1 @@
+"""A run and its records -> a verdict (pure): the checks and their statistics (verdict), one condition against its control and records (condition), the in-run checks (correctness, sanity), and saved runs judged against saved records (saved_runs)."""

@@ -1,0 +1,68 @@
+"""Saved runs judged against saved runs or the baseline folder (what `specgate compare` and
+`specgate ab` print): acceptance and tokens whatever the machines and versions, timing only
+between runs on the same hardware."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from specgate.gate import condition as gate
+from specgate.records.baselines import (PORTABLE, TIMING, BaselineFile, BaselineStore, portable_record, timing_record,
+                        unsupported_record)
+from specgate.core.results import RunResult
+from specgate.gate.verdict import Verdict
+
+
+def records(doc: dict, environment: dict) -> tuple[dict, dict]:
+    """Portable and timing records of every run of a results document."""
+    portable, timing = {}, {}
+    for cid, e in doc["runs"].items():
+        if e.get("run") is None:  # a feature cell vLLM refused
+            portable[cid] = unsupported_record(e["conditions"], environment, e.get("unsupported", "refused"))
+            continue
+        control = (doc["runs"].get(e.get("control") or "") or {}).get("run")
+        portable[cid] = portable_record(e["conditions"], environment, e["metrics"], e["run"])
+        if not e["conditions"].get("feature"):
+            timing[cid] = timing_record(e["conditions"], environment, e["metrics"], e["run"], control)
+    return portable, timing
+
+
+def files_from_results(base: dict, source: Path, hardware: str | None) -> tuple[BaselineFile, BaselineFile]:
+    portable, timing = records(base, base["environment"])
+    same_hw = base["environment"].get("hardware") == hardware
+    return (BaselineFile(source, PORTABLE, None, portable),
+            BaselineFile(source, TIMING, hardware, timing if same_hw else {}))
+
+
+def files_from_folder(folder: Path, hardware: str) -> tuple[BaselineFile, BaselineFile]:
+    store = BaselineStore(folder, hardware)
+    return store.portable(), store.timing()
+
+
+def judge_runs(new: dict, files: tuple[BaselineFile, BaselineFile], tolerances) -> dict[str, Verdict]:
+    """Every run of ``new`` against the records; ``tolerances(entry)`` gives a run's tolerances."""
+    env = new["environment"]
+    verdicts = {}
+    for cid, entry in new["runs"].items():
+        own = entry.get("verdict") or {}
+        if own.get("status") == "known-defect":
+            # Judged by its own run as a known vLLM defect of that version (engines/known_defects.py): what
+            # the defect does is no regression of the version (per-request seeds: random acceptance).
+            verdicts[cid] = Verdict("known-defect", own.get("reason", "known vLLM defect"))
+            continue
+        portable = files[0].find(cid, entry["conditions"])
+        if entry.get("run") is None:
+            verdicts[cid] = gate.judge_refused(entry.get("unsupported", "refused"), portable, env)
+            continue
+        run = RunResult.from_dict(entry["run"])
+        control_entry = new["runs"].get(entry.get("control") or "")
+        control = RunResult.from_dict(control_entry["run"]) if control_entry and control_entry.get("run") else None
+        timing = ((None, "a feature cell's subject is correctness") if entry["conditions"].get("feature")
+                  else files[1].find_timing(cid, entry["conditions"]))
+        # A feature cell's in-run checks (its tokens, counters, reproducibility) passed in its own run
+        # need no record, so a cell with nothing else to compare (a control at temperature > 0) is judged.
+        in_run = tuple(c["metric"] for c in own.get("checks", ()) if c.get("passed")
+                       and c.get("metric", "").startswith("feature "))
+        verdicts[cid] = gate.judge_condition(run, control, env, tolerances(entry), portable, timing,
+                                             [str(i) for i in range(len(run.requests))], in_run=in_run)
+    return verdicts

@@ -1,0 +1,94 @@
+"""What a benchmark test holds (the ``specgate_benchmark`` fixture), as pytest-benchmark gives its
+tests a fixture object instead of its session: one condition, run under pytest-benchmark's
+timer with what is timed beside it (paired control, machine reference), recorded, checked
+(specgate.gate.sanity), judged (in-run correctness, then the baselines), and turned into the test's
+outcome: pass, fail with the reason, skip or fail (strict) without a baseline, skip when vLLM
+refuses a feature cell as recorded, xfail for a known vLLM defect."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import pytest
+
+from specgate.gate import sanity
+from specgate.records.baselines import BaselineError
+from specgate.matrix.config import Condition
+from specgate.engines.engine import Engine, EngineError
+from specgate.core.results import RunResult, combine_rounds
+from specgate.harness.session import Refused, SpecgateSession
+from specgate.gate.verdict import Verdict
+
+
+class SpecgateBenchmark:
+    """Made by the fixture before the test (so a pairing that cannot run errors at setup, apart from
+    the verdicts): the control has run, the paired control and the condition's engine are built."""
+
+    def __init__(self, session: SpecgateSession, condition: Condition):
+        self.session, self.condition = session, condition
+        session.require_ready(condition)
+        if not condition.is_control:
+            # Its own test may be deselected (-k) or in another shard: run it first, explicitly.
+            session.ensure_control(condition)
+        self.paired = session.paired_control(condition)  # before the condition's engine (pool.paired_control)
+        self.engine = session.engine_for(condition)
+        self.prompts = session.prompts(condition)
+
+    def __call__(self, benchmark) -> Verdict:
+        session, condition, engine, prompts = self.session, self.condition, self.engine, self.prompts
+        benchmark.group = condition.pairing.target_name
+        if isinstance(engine, Refused):
+            return self._conclude(lambda: session.judge_refused(condition, engine.reason))
+        beside = {"paired": self.paired, "reference": session.pool.machine_reference(condition)}
+        rounds: list[RunResult] = []
+        try:
+            # One pytest-benchmark sample per round of the prompt set; the rounds combine into one run.
+            benchmark.pedantic(lambda: rounds.append(engine.run_once(prompts, condition, **beside)),
+                               rounds=condition.pairing.rounds, iterations=1)
+            result = combine_rounds(rounds)
+        except EngineError as exc:
+            if condition.feature and exc.refused:
+                return self._conclude(lambda: session.judge_refused(condition, str(exc)))
+            raise
+        metrics = session.ledger.record(condition, result)
+        benchmark.extra_info.update({"condition": condition.id, "method": condition.method, **metrics.as_dict(),
+                                     "counters": result.counters.__dict__})
+        found = sanity.problems(condition, result, metrics)
+        assert not found, f"{condition.id}: " + "; ".join(found)
+        again = engine.run(prompts, condition) if condition.feature_setting.output_check == "reproducible" else None
+        # After the timed run, untimed: what one short request calls (engines/code_path.py).
+        calls = (engine.code_path(prompts[0], condition) if isinstance(engine, Engine) and not condition.feature
+                 and condition.mode == "sequential" else None)
+        verdict = self._conclude(lambda: session.judge(condition, result, metrics, prompts, _decoder(engine), again,
+                                                       calls))
+        benchmark.extra_info["verdict"] = verdict.status
+        return verdict
+
+    def _conclude(self, judge: Callable[[], Verdict]) -> Verdict:
+        """Judge, then turn the verdict into the test's outcome."""
+        condition = self.condition
+        try:
+            verdict = judge()
+        except BaselineError as exc:
+            pytest.fail(str(exc), pytrace=False)
+        if verdict.status == "no-baseline":
+            if self.session.options.strict:
+                pytest.fail(f"{condition.id}: no comparable baseline (--specgate-strict): {verdict.reason}",
+                            pytrace=False)
+            pytest.skip(verdict.reason)
+        if verdict.status == "fail":
+            pytest.fail(f"{condition.id}: {verdict.reason}", pytrace=False)
+        if verdict.status == "unsupported":
+            pytest.skip(f"unsupported: {verdict.reason}")
+        if verdict.status == "known-defect":
+            pytest.xfail(verdict.reason)
+        return verdict
+
+
+def _decoder(engine) -> Callable[[list[int]], str] | None:
+    """Token ids -> text, for the context in a token mismatch's message (in-process engines)."""
+    llm = getattr(engine, "llm", None)
+    if llm is None:
+        return None
+    tokenizer = llm.get_tokenizer()
+    return lambda ids: tokenizer.decode(ids, skip_special_tokens=True)

@@ -1,0 +1,59 @@
+"""Every run of a session: each condition's result and metrics, the control run of each workload
+(speculative runs are measured against it), the feature cells vLLM refused, and the results
+document built from them in matrix order (so merged shards read like one run)."""
+
+from __future__ import annotations
+
+from specgate.records import document
+from specgate.matrix.config import Condition, control_key
+from specgate.core.metrics import RunMetrics, summarize
+from specgate.core.results import RunResult
+
+
+class Ledger:
+    def __init__(self):
+        self.order: dict[str, int] = {}  # condition id -> position in the whole (unsharded) matrix
+        self.runs: dict[str, tuple[Condition, RunResult, RunMetrics]] = {}
+        self.refused: dict[str, tuple[Condition, str]] = {}  # feature cells vLLM refused, with its reason
+        self._controls: dict[tuple, RunResult] = {}
+
+    def __bool__(self) -> bool:
+        return bool(self.runs or self.refused)
+
+    def has_control(self, condition: Condition) -> bool:
+        return control_key(condition.control) in self._controls
+
+    def control(self, condition: Condition) -> RunResult:
+        """The no-speculation run on the same prompts and sampling (SpecgateSession.ensure_control)."""
+        try:
+            return self._controls[control_key(condition.control)]
+        except KeyError:
+            raise RuntimeError(f"{condition.id}: its control {condition.control.id} has not run; "
+                               f"run it first (SpecgateSession.ensure_control)") from None
+
+    def record(self, condition: Condition, result: RunResult) -> RunMetrics:
+        if condition.is_control:
+            self._controls[control_key(condition)] = result
+        metrics = summarize(result, result if condition.is_control else self.control(condition))
+        self.runs[condition.id] = (condition, result, metrics)
+        return metrics
+
+    def plain(self, condition: Condition) -> RunResult | None:
+        """A feature cell's plain cell (the same pairing and k without the feature), if it ran."""
+        found = self.runs.get(condition.plain.id) if condition.feature else None
+        return found and found[1]
+
+    def feature_cells(self) -> set[str]:
+        return {cid for cid, (c, _, _) in self.runs.items() if c.feature}
+
+    def document(self, environment: dict, facts, verdicts: dict) -> dict:
+        """``facts``: condition -> its facts (judging.Judging.facts)."""
+        entries = {cid: (c, r, m) for cid, (c, r, m) in self.runs.items()}
+        entries.update({cid: (c, None, None) for cid, (c, _) in self.refused.items()})
+        ordered = sorted(entries.items(), key=lambda kv: self.order.get(kv[0], len(self.order)))
+        return document.build(environment, {
+            cid: document.entry(facts(c), c.pairing.tolerances, None if c.is_control else c.control.id,
+                                self.order.get(cid), {} if m is None else m.as_dict(),
+                                None if r is None else r.to_dict(), verdicts.get(cid),
+                                self.refused[cid][1] if cid in self.refused else None)
+            for cid, (c, r, m) in ordered})

@@ -1,0 +1,1 @@
+"""Does speculative sampling preserve the target distribution: the reference sampler and exact distributions (sampling), their test cases, the goodness-of-fit statistics, and whole engines sampled against the exact target distribution (target_distribution, whole_engine, lab)."""

@@ -1,0 +1,72 @@
+"""Whole vLLM engines sampled at temperature > 0 and judged against the target's exact
+distribution (target_distribution.py; for hub targets too large to enumerate, against the
+no-speculation engine's samples): the engines of a lossless pairings file, built one at a time,
+and the exact distributions, computed once per prompt and setting. The shipped suite
+(specgate.suites.test_lossless) and this repository's planted-bug tests use it."""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+from specgate.matrix import config
+from specgate.lossless import whole_engine as lossless
+from specgate.matrix import prompts
+from specgate.engines.pool import EnginePool
+from specgate.lossless.target_distribution import two_token_distribution, transformers_forward
+
+SETTINGS = {s.name: s for s in lossless.SETTINGS}
+
+
+class LosslessLab:
+    """Engines (one per condition, built once) and exact distributions (one per prompt x setting)."""
+
+    def __init__(self, path: Path, samples: int):
+        self.conditions = {c.id: c for c in config.load(path).conditions()}
+        # One engine alive at a time: in one process vLLM's engines share the distributed state,
+        # which tearing one down (or losing one to a crash) takes from the others.
+        self.samples, self.pool = samples, EnginePool(stage_timers=False)
+
+    def prompt_ids(self, cid: str) -> list[int]:
+        c = self.conditions[cid]
+        text = prompts.render_for(c.pairing, prompts.for_pairing(c.pairing)[:1], None)[0]
+        return self.engine(cid).get_tokenizer().encode(text)
+
+    def engine(self, cid: str):
+        return self.pool.get(self.conditions[cid]).llm
+
+    def sample(self, cid: str, setting: str, seed: int = 1000, samples: int | None = None) -> lossless.Sample:
+        llm = self.engine(cid)
+        try:
+            return lossless.sample_pairs(llm, self.prompt_ids(cid), SETTINGS[setting], samples or self.samples,
+                                         seed=seed)
+        except BaseException:
+            self.pool.current.broken = True  # an engine that raised mid-step is rebuilt, not reused
+            raise
+
+    @functools.cache
+    def exact(self, target: str, prompt: tuple[int, ...], setting: str):
+        return two_token_distribution(self._forward(target), list(prompt), SETTINGS[setting])
+
+    @functools.cache
+    def _forward(self, target: str):
+        return transformers_forward(target)
+
+    def judge(self, cid: str, setting: str, samples: int | None = None) -> tuple[lossless.Judgement, lossless.Sample]:
+        sample = self.sample(cid, setting, samples=samples)
+        target = self.conditions[cid].pairing.target
+        if not Path(target).is_dir():  # a hub model: too large to enumerate; the plain engine's samples
+            return lossless.judge_two_sample(self.reference(cid, setting), sample), sample
+        dist = self.exact(target, tuple(self.prompt_ids(cid)), setting)
+        return lossless.judge_exact(dist, sample), sample
+
+    @functools.cache
+    def reference(self, cid: str, setting: str) -> lossless.Sample:
+        control = self.conditions[cid].control
+        self.conditions.setdefault(control.id, control)
+        return self.sample(control.id, setting, seed=2000)
+
+    def close(self):
+        self.pool.close()
+
+

@@ -1,0 +1,116 @@
+"""The exact distribution of a target model's first two sampled tokens under vLLM's sampling rules.
+
+For a model small enough to run many forward passes (the fixture target), the distribution of
+(token 1, token 2) after a prompt is enumerable: one pass for token 1, one batched pass over the
+first tokens that carry the probability mass for token 2. A one-sample test of an engine's
+outputs against it is stronger than comparing two engines' samples.
+
+Sampling rules, in vLLM's order: repetition penalty on the prompt and output tokens, temperature,
+min-p, top-k, top-p (the token that crosses top-p stays). ``slack`` widens min-p and top-p a
+little, to tell tokens that are impossible from tokens that sit on a threshold, where two
+correct implementations may disagree by rounding.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+import torch
+
+from specgate.lossless.sampling import process_logits
+
+OTHER = "*"  # a first token outside the enumerated set, or a second token outside the named bins
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    temperature: float = 1.0
+    top_p: float = 1.0
+    top_k: int = 0
+    min_p: float = 0.0
+    repetition_penalty: float = 1.0
+
+    def sampling_kwargs(self) -> dict:
+        return {"temperature": self.temperature, "top_p": self.top_p, "top_k": self.top_k, "min_p": self.min_p,
+                "repetition_penalty": self.repetition_penalty}
+
+
+def process(logits: torch.Tensor, s: Setting, seen: set[int], slack: float = 0.0) -> torch.Tensor:
+    """One position's logits -> sampling probabilities (float64) under ``s``."""
+    logits = logits.to(torch.float64).clone()
+    if s.repetition_penalty != 1.0 and seen:
+        idx = torch.tensor(sorted(seen))
+        vals = logits[idx]
+        logits[idx] = torch.where(vals > 0, vals / s.repetition_penalty, vals * s.repetition_penalty)
+    if s.min_p > 0:
+        probs = (logits / s.temperature).softmax(-1)
+        logits = logits.masked_fill(probs < s.min_p * (1 - slack) * probs.max(), -torch.inf)
+    return process_logits(logits, s.temperature, s.top_k, min(1.0, s.top_p + slack) if s.top_p < 1 else 1.0)
+
+
+@dataclass
+class TwoTokenDistribution:
+    """P(t1) for every token, and P(t2 | t1) for the enumerated first tokens."""
+
+    first: torch.Tensor  # [vocab]
+    second: dict[int, torch.Tensor]  # t1 -> [vocab]
+    possible_first: torch.Tensor  # [vocab] bool: nonzero under the slack rules
+    possible_second: dict[int, torch.Tensor] = field(default_factory=dict)
+
+    def bins(self, min_probability: float) -> dict[tuple, float]:
+        """Joint outcomes with at least ``min_probability``; each first token's remaining second-token
+        mass in (t1, OTHER); first tokens not enumerated in (OTHER,)."""
+        out: dict[tuple, float] = {}
+        for t1, p2 in self.second.items():
+            joint = float(self.first[t1]) * p2
+            keep = (joint >= min_probability).nonzero().flatten().tolist()
+            for t2 in keep:
+                out[(t1, t2)] = float(joint[t2])
+            rest = float(self.first[t1]) - sum(out[(t1, t2)] for t2 in keep)
+            if rest > 0:
+                out[(t1, OTHER)] = rest
+        rest = 1.0 - sum(float(self.first[t]) for t in self.second)
+        if rest > 1e-12:
+            out[(OTHER,)] = rest
+        return out
+
+    def bin_of(self, t1: int, t2: int, named: dict[tuple, float]) -> tuple:
+        """The bin a sampled pair falls in; the pair itself (probability 0) when it is impossible."""
+        if t1 not in self.second:
+            return (OTHER,) if bool(self.possible_first[t1]) else (t1, t2)
+        if (t1, t2) in named:
+            return (t1, t2)
+        return (t1, OTHER) if bool(self.possible_second[t1][t2]) else (t1, t2)
+
+
+def two_token_distribution(forward: Callable[[torch.Tensor], torch.Tensor], prompt: list[int], s: Setting,
+                           max_first: int = 256) -> TwoTokenDistribution:
+    """``forward``: token ids [batch, length] -> last-position logits [batch, vocab]."""
+    seen = set(prompt)
+    logits = forward(torch.tensor([prompt]))[0]
+    first = process(logits, s, seen)
+    possible_first = process(logits, s, seen, slack=1e-3) > 0
+    order = first.argsort(descending=True)
+    enumerated = [int(t) for t in order[:max_first] if first[t] > 0]
+    batch = torch.tensor([prompt + [t] for t in enumerated])
+    second_logits = forward(batch)
+    second, possible = {}, {}
+    for t1, row in zip(enumerated, second_logits):
+        second[t1] = process(row, s, seen | {t1})
+        possible[t1] = process(row, s, seen | {t1}, slack=1e-3) > 0
+    return TwoTokenDistribution(first, second, possible_first, possible)
+
+
+def transformers_forward(model_path: str) -> Callable[[torch.Tensor], torch.Tensor]:
+    """The target's last-position logits in float32 through transformers (independent of vLLM)."""
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(model_path, dtype=torch.float32).eval()
+
+    @torch.no_grad()
+    def forward(ids: torch.Tensor) -> torch.Tensor:
+        return torch.cat([model(input_ids=chunk).logits[:, -1, :] for chunk in ids.split(128)])
+
+    return forward

@@ -1,0 +1,1 @@
+"""The pairings file -> the conditions to run: its fields and validation (config), the feature cells (features), the prompt sets (prompts), the hub (hub), and the checks that need no engine (preflight)."""

@@ -1,0 +1,450 @@
+"""Pairings file (TOML) -> validated pairing matrix.
+
+A pairings file has an optional ``[defaults]`` table and one ``[[pairing]]`` table per
+draft/target pairing. Every pairing field may be set in ``[defaults]``. Relative model paths
+are resolved against the pairings file's folder; anything else is taken as a hub id.
+See docs/pairings.md for the full field list.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import re
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from specgate.matrix import features as features_mod
+from specgate.matrix import prompts as prompt_sets
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10
+    import tomli as tomllib
+
+
+class ConfigError(ValueError):
+    """A pairings file is invalid; the message names the file, the entry and the field."""
+
+
+# vLLM's SpeculativeConfig.method values that specgate knows how to pass through.
+DRAFT_METHODS = {"draft_model", "eagle", "eagle3", "medusa", "mlp_speculator", "dflash"}
+DRAFTLESS_METHODS = {"ngram", "ngram_gpu", "suffix"}
+OPTIONAL_DRAFT_METHODS = {"mtp"}
+METHODS = DRAFT_METHODS | DRAFTLESS_METHODS | OPTIONAL_DRAFT_METHODS
+CONTROL_METHOD = "none"
+
+
+@functools.lru_cache(maxsize=1)
+def vllm_methods() -> frozenset[str] | None:
+    """The methods the installed vLLM's SpeculativeConfig accepts (None without vLLM): a method
+    specgate does not list is passed through when vLLM knows it (its draft is then optional)."""
+    try:
+        from vllm.config.speculative import SpeculativeMethod
+    except Exception:  # noqa: BLE001 - no vLLM here, or one that moved the type: specgate's list only
+        return None
+    return frozenset(typing.get_args(SpeculativeMethod))
+RUN_MODES = ("sequential", "batch", "arrivals", "serving")
+TOLERANCE_KEYS = {
+    "acceptance_rate": "largest allowed relative drop of acceptance rate, mean acceptance length and per-position rates",
+    "latency": "largest allowed relative rise of request latency relative to the no-speculation control (paired "
+               "geometric mean), or against the baseline's latency when there is no control",
+    "control_latency": "largest allowed relative rise of a control's own latency against its baseline",
+    "blocked": "largest allowed rise, in points of wall time, of the share of each request the engine thread "
+               "spent blocked: neither running nor waiting for a CPU (sleeps, locks, I/O; in-process CPU engines)",
+    "cross_hardware_tokens": "share of requests whose tokens may differ from a baseline recorded on other hardware",
+    "tokens_per_s": "largest allowed relative drop of output tokens/s (batch mode)",
+    "min_acceptance_rate": "floor on the draft acceptance rate at every k (absolute)",
+}
+CONTROL_TOLERANCES = ("latency", "tokens_per_s", "control_latency", "cross_hardware_tokens", "blocked")
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.]*(-[A-Za-z0-9_.]+)*$")
+
+
+@dataclass(frozen=True)
+class Pairing:
+    """One draft/target pairing and the workload it is measured on."""
+
+    name: str
+    target: str
+    method: str
+    k: tuple[int, ...]
+    draft: str | None = None
+    target_name: str = ""
+    prompt_set: str = "code"
+    prompt_options: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
+    num_prompts: int = 32
+    max_new_tokens: int = 64
+    temperature: float = 0.0
+    top_p: float = 1.0
+    top_k: int = 0
+    seed: int = 0
+    ignore_eos: bool = True
+    instruct: bool = False
+    dtype: str = "auto"
+    modes: tuple[str, ...] = ("sequential",)
+    concurrency: tuple[int, ...] = (1, 4, 16)  # serving mode: requests in flight at once
+    rounds: int = 1
+    # Sequential mode: time each prompt on the no-speculation engine right beside the speculative
+    # one (both engines alive), so latency is judged as a paired ratio that machine drift cannot move.
+    paired_control: bool = False
+    # Sequential controls: time the target through transformers beside each request
+    # (engines/reference_timing.py), so a slowdown in every vLLM step is seen against a vLLM-free clock.
+    machine_reference: bool = False
+    # torch's intra-op threads for every engine of the run (0: torch's default). One value per run:
+    # the engines and the transformers reference share the process's thread pool.
+    threads: int = 0
+    engine: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
+    speculative: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
+    tolerances: dict[str, float] = field(default_factory=dict, hash=False, compare=False)
+    # Feature cells (matrix/features.py) at the largest k: name -> engine arguments over the feature's own.
+    features: dict[str, dict[str, Any]] = field(default_factory=dict, hash=False, compare=False)
+    # Set by the loader, not the file: the id stem of this pairing's no-speculation control.
+    control_name: str = ""
+
+
+@dataclass(frozen=True)
+class Condition:
+    """One cell of the matrix: a pairing at one k in one run mode (k=0, method "none": control)."""
+
+    pairing: Pairing
+    method: str
+    k: int
+    mode: str
+    concurrency: int = 1  # serving mode only
+    feature: str = ""  # a features-axis cell (features.py); "" for the plain matrix
+
+    @property
+    def is_control(self) -> bool:
+        return self.method == CONTROL_METHOD
+
+    @property
+    def id(self) -> str:
+        base = (f"{self.pairing.control_name}-nospec" if self.is_control
+                else f"{self.pairing.name}-{self.method}-k{self.k}")
+        if self.feature:
+            return f"{base}+{self.feature}"
+        if self.mode == "serving":
+            return f"{base}-serving-c{self.concurrency}"
+        return base if self.mode == "sequential" else f"{base}-{self.mode}"
+
+    @property
+    def feature_setting(self) -> features_mod.Feature:
+        """What this condition's feature switches on and must satisfy (features.PLAIN for none)."""
+        return features_mod.of(self.feature)
+
+    @property
+    def temperature(self) -> float:
+        """The sampling temperature the engine runs with (a feature may set its own)."""
+        return float(self.feature_setting.sampling.get("temperature", self.pairing.temperature))
+
+    @property
+    def plain(self) -> Condition:
+        """The same condition with its feature off (itself when it has none)."""
+        return dataclasses.replace(self, feature="", mode="sequential") if self.feature else self
+
+    @property
+    def control(self) -> Condition:
+        """The no-speculation run this condition's speedup is measured against."""
+        return dataclasses.replace(self, method=CONTROL_METHOD, k=0, pairing=_control_pairing(self.pairing))
+
+
+def _control_pairing(p: Pairing) -> Pairing:
+    # Controls are shared by every pairing with the same target and workload, so their
+    # identity must not carry the draft, method or k. Timing tolerances (the file's, e.g. a
+    # shared machine's 50% latency) apply to the control too; acceptance ones have nothing to judge.
+    timing = {k: v for k, v in p.tolerances.items() if k in CONTROL_TOLERANCES}
+    return dataclasses.replace(p, name=p.control_name, draft=None, method=CONTROL_METHOD, k=(0,),
+                               speculative={}, tolerances=timing)
+
+
+@dataclass(frozen=True)
+class Matrix:
+    source: Path
+    pairings: tuple[Pairing, ...]
+
+    def conditions(self) -> list[Condition]:
+        """Controls first (one per target and workload), then every pairing x k x mode."""
+        spec = [Condition(p, p.method, k, mode, n) for p in self.pairings for mode in p.modes
+                for n in (p.concurrency if mode == "serving" else (1,)) for k in p.k]
+        # Feature cells last: their checks compare with the plain cell, which has run by then.
+        spec += [Condition(p, p.method, max(p.k), features_mod.FEATURES[f].mode, feature=f)
+                 for p in self.pairings for f in p.features]
+        controls: dict[tuple, Condition] = {}
+        for c in spec:
+            controls.setdefault(control_key(c.control), c.control)
+        return list(controls.values()) + spec
+
+
+def workload_key(p: Pairing) -> tuple:
+    """What a no-speculation run depends on: same key, same control run."""
+    return (p.target, p.target_name, p.prompt_set, tuple(sorted(p.prompt_options.items())), p.num_prompts, p.max_new_tokens, p.temperature,
+            p.top_p, p.top_k, p.seed, p.ignore_eos, p.instruct, p.dtype, p.rounds,
+            tuple(sorted((k, repr(v)) for k, v in p.engine.items())))
+
+
+def control_key(c: Condition) -> tuple:
+    extra = (c.feature, repr(sorted(c.pairing.features.get(c.feature, {}).items()))) if c.feature else ()
+    return workload_key(c.pairing) + (c.mode, c.concurrency) + extra
+
+
+def _name_controls(pairings: list[Pairing]) -> list[Pairing]:
+    """A control is named after its target; a target's second and later workloads (other prompts,
+    sampling, ...) add the name of their first pairing. Appending a pairing never renames the
+    controls before it, so their baselines keep matching."""
+    names: dict[tuple, str] = {}
+    for p in pairings:
+        if workload_key(p) not in names:
+            taken = any(key[1] == p.target_name for key in names)
+            names[workload_key(p)] = f"{p.target_name}.{p.name}" if taken else p.target_name
+    return [dataclasses.replace(p, control_name=names[workload_key(p)]) for p in pairings]
+
+
+_FIELDS = {f.name: f for f in dataclasses.fields(Pairing) if f.name != "control_name"}
+
+
+def select(matrix: Matrix, names: tuple[str, ...] = (),
+           shard: tuple[int, int] | None = None) -> tuple[Matrix, dict[str, int]]:
+    """The pairings named (all when none), then every count-th of them from index (a shard), and
+    each condition's position in the unsharded selection: merged shards read like one run."""
+    if names:
+        unknown = set(names) - {p.name for p in matrix.pairings}
+        if unknown:
+            raise ConfigError(f"pairing(s) {sorted(unknown)} not in {matrix.source}; pairings there: "
+                              f"{', '.join(p.name for p in matrix.pairings)}")
+        matrix = Matrix(matrix.source, tuple(p for p in matrix.pairings if p.name in names))
+    order = {c.id: i for i, c in enumerate(matrix.conditions())}
+    if shard is not None:
+        index, count = shard
+        matrix = Matrix(matrix.source, matrix.pairings[index::count])
+    return matrix, order
+
+
+def run_order(conditions: list[Condition], key: Callable[[Condition], str]) -> list[Condition]:
+    """The conditions in their order, except that those with equal keys (sharing an engine) follow
+    the first of them, so each engine is built once."""
+    groups: dict[str, list[Condition]] = {}
+    for condition in conditions:
+        groups.setdefault(key(condition), []).append(condition)
+    return [c for group in groups.values() for c in group]
+
+
+def load(path: str | Path, overrides: dict[str, Any] | None = None) -> Matrix:
+    """Read and validate a pairings file; ``overrides`` replace fields in every pairing."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: pairings file not found (pass --specgate-config PATH or set "
+                          f"specgate_config in your pytest ini)")
+    try:
+        doc = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    return parse(doc, path, overrides)
+
+
+def parse(doc: dict[str, Any], path: Path, overrides: dict[str, Any] | None = None) -> Matrix:
+    unknown = set(doc) - {"defaults", "pairing"}
+    if unknown:
+        raise ConfigError(f"{path}: unknown top-level table(s) {sorted(unknown)}; "
+                          f"expected [defaults] and [[pairing]] entries")
+    defaults = doc.get("defaults", {})
+    if not isinstance(defaults, dict):
+        raise ConfigError(f"{path}: [defaults] must be a table")
+    entries = doc.get("pairing", [])
+    if not isinstance(entries, list) or not entries:
+        raise ConfigError(f"{path}: no [[pairing]] entries; add at least one")
+    pairings = []
+    for index, entry in enumerate(entries, 1):
+        where = f"{path}: pairing {entry.get('name', '?')!r} (entry {index})"
+        pairings.append(_pairing({**defaults, **entry, **(overrides or {})}, where, path.parent))
+    seen: dict[str, int] = {}
+    for i, p in enumerate(pairings, 1):
+        if p.name in seen:
+            raise ConfigError(f"{path}: pairing name {p.name!r} is used by entries {seen[p.name]} and {i}; "
+                              f"names must be unique")
+        seen[p.name] = i
+    threads = {p.threads for p in pairings}
+    if len(threads) > 1:
+        raise ConfigError(f"{path}: field 'threads' differs between pairings ({sorted(threads)}); torch's thread "
+                          f"count is one per process (engines are timed beside each other): set it once in [defaults]")
+    return Matrix(path, tuple(_name_controls(pairings)))
+
+
+def _pairing(raw: dict[str, Any], where: str, base: Path) -> Pairing:
+    for key in raw:
+        if key not in _FIELDS:
+            raise ConfigError(f"{where}: unknown field {key!r}; known fields: {', '.join(sorted(_FIELDS))}")
+    for key in ("name", "target", "method", "k"):
+        if key not in raw:
+            raise ConfigError(f"{where}: missing required field {key!r}")
+    v = _Validator(where, raw)
+    name = v.string("name")
+    if not NAME_RE.match(name):
+        raise ConfigError(f"{where}: field 'name': {name!r} must be letters, digits, '.', '_' and single '-'")
+    method, draft = _method_and_draft(v, raw, where)
+    ks = _positive_ints(raw["k"], "k", where)
+    if len(set(ks)) != len(ks):
+        raise ConfigError(f"{where}: field 'k': repeated values in {ks!r}")
+    modes = raw.get("modes", ["sequential"])
+    if isinstance(modes, str):
+        modes = [modes]
+    if not isinstance(modes, list) or not modes or any(m not in RUN_MODES for m in modes):
+        raise ConfigError(f"{where}: field 'modes': must be a list drawn from {list(RUN_MODES)}, got {modes!r}")
+    concurrency = _positive_ints(raw.get("concurrency", list(_FIELDS["concurrency"].default)), "concurrency", where)
+    prompt_set, prompt_options = _prompt_set(v, where, base)
+    target = v.string("target")
+    p = Pairing(
+        name=name, target=_model_ref(target, base, f"{where}: field 'target'"), method=method, k=tuple(ks),
+        draft=_model_ref(draft, base, f"{where}: field 'draft'") if draft else None,
+        target_name=v.string("target_name") if "target_name" in raw else _short_name(target),
+        prompt_set=prompt_set, prompt_options=prompt_options, num_prompts=v.integer("num_prompts", minimum=1),
+        max_new_tokens=v.integer("max_new_tokens", minimum=1), temperature=v.number("temperature", minimum=0.0),
+        top_p=v.number("top_p", minimum=0.0), top_k=v.integer("top_k", minimum=-1),
+        seed=v.integer("seed", minimum=0), ignore_eos=v.boolean("ignore_eos"), instruct=v.boolean("instruct"),
+        dtype=v.string("dtype"), modes=tuple(modes), concurrency=tuple(concurrency), rounds=v.integer("rounds", minimum=1),
+        paired_control=v.boolean("paired_control"), machine_reference=v.boolean("machine_reference"),
+        threads=v.integer("threads", minimum=0), engine=v.table("engine"), speculative=_speculative(v, where),
+        tolerances=_tolerances(v, where), features=_features(raw.get("features", []), where),
+    )
+    if not 0.0 < p.top_p <= 1.0:
+        raise ConfigError(f"{where}: field 'top_p': must be in (0, 1], got {p.top_p!r}")
+    if not NAME_RE.match(p.target_name):
+        raise ConfigError(f"{where}: field 'target_name': {p.target_name!r} must be letters, digits, '.', '_' and single '-'")
+    return p
+
+
+def _method_and_draft(v: _Validator, raw: dict[str, Any], where: str) -> tuple[str, str | None]:
+    method = v.string("method")
+    if method not in METHODS:
+        accepted = vllm_methods()
+        if accepted is None or method not in accepted:
+            raise ConfigError(f"{where}: field 'method': unknown method {method!r}; known: "
+                              f"{', '.join(sorted(METHODS | (accepted or frozenset())))}")
+    draft = v.string("draft") if raw.get("draft") is not None else None
+    if method in DRAFT_METHODS and draft is None:
+        raise ConfigError(f"{where}: field 'draft': method {method!r} needs a draft model (path or hub id)")
+    if method in DRAFTLESS_METHODS and draft is not None:
+        raise ConfigError(f"{where}: field 'draft': method {method!r} uses no draft model; remove 'draft'")
+    return method, draft
+
+
+def _positive_ints(value: Any, key: str, where: str) -> list[int]:
+    """A positive integer or a non-empty list of them (k, concurrency)."""
+    found = [value] if isinstance(value, int) and not isinstance(value, bool) else value
+    if (not isinstance(found, list) or not found
+            or any(not isinstance(x, int) or isinstance(x, bool) or x <= 0 for x in found)):
+        raise ConfigError(f"{where}: field {key!r}: must be a positive integer or a non-empty list of them, "
+                          f"got {value!r}")
+    return found
+
+
+def _tolerances(v: _Validator, where: str) -> dict[str, float]:
+    tolerances = v.table("tolerances")
+    for key, value in tolerances.items():
+        if key not in TOLERANCE_KEYS:
+            raise ConfigError(f"{where}: field 'tolerances': unknown key {key!r}; known: {', '.join(TOLERANCE_KEYS)}")
+        if not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0:
+            raise ConfigError(f"{where}: field 'tolerances.{key}': must be a number >= 0, got {value!r}")
+    return {k: float(x) for k, x in tolerances.items()}
+
+
+def _speculative(v: _Validator, where: str) -> dict[str, Any]:
+    speculative = v.table("speculative")
+    reserved = {"method", "model", "num_speculative_tokens"} & set(speculative)
+    if reserved:
+        raise ConfigError(f"{where}: field 'speculative': {sorted(reserved)} are set from 'method', 'draft' "
+                          f"and 'k'; remove them from 'speculative'")
+    return speculative
+
+
+def _prompt_set(v: _Validator, where: str, base: Path) -> tuple[str, dict[str, Any]]:
+    prompt_set = v.string("prompt_set")
+    if prompt_set not in prompt_sets.SETS:
+        raise ConfigError(f"{where}: field 'prompt_set': unknown prompt set {prompt_set!r}; available: "
+                          f"{', '.join(prompt_sets.available())}")
+    prompt_options = v.table("prompt_options")
+    for key, value in prompt_options.items():
+        if key not in prompt_sets.OPTIONS:
+            raise ConfigError(f"{where}: field 'prompt_options': unknown key {key!r}; known: "
+                              f"{', '.join(sorted(prompt_sets.OPTIONS))}")
+        if key in prompt_sets.INTEGER_OPTIONS:
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ConfigError(f"{where}: field 'prompt_options.{key}': must be an integer >= 1, got {value!r}")
+        elif not isinstance(value, str) or not value:
+            raise ConfigError(f"{where}: field 'prompt_options.{key}': must be a non-empty string, got {value!r}")
+    if "path" in prompt_options:  # data files, like models, are relative to the pairings file
+        prompt_options["path"] = str((base / Path(prompt_options["path"]).expanduser()).resolve())
+    return prompt_set, prompt_options
+
+
+def _features(raw: Any, where: str) -> dict[str, dict[str, Any]]:
+    """A list of feature names, or a table of name -> engine arguments over the feature's own
+    (for example a smaller KV cache for preemption with larger models)."""
+    if isinstance(raw, list) and all(isinstance(x, str) for x in raw):
+        if len(set(raw)) != len(raw):
+            raise ConfigError(f"{where}: field 'features': repeated names in {raw!r}")
+        raw = {name: {} for name in raw}
+    if not isinstance(raw, dict) or not all(isinstance(v, dict) for v in raw.values()):
+        raise ConfigError(f"{where}: field 'features': must be a list of feature names or a table of "
+                          f"name = {{ engine arguments }}, got {raw!r}")
+    bad = features_mod.unknown(raw)
+    if bad:
+        raise ConfigError(f"{where}: field 'features': unknown feature(s) {bad}; known: "
+                          f"{', '.join(features_mod.FEATURES)}")
+    return {name: dict(value) for name, value in raw.items()}
+
+
+class _Validator:
+    """Typed field access that falls back to the Pairing default and names the field on error."""
+
+    def __init__(self, where: str, raw: dict[str, Any]):
+        self.where, self.raw = where, raw
+
+    def _get(self, key: str, kinds: tuple[type, ...], what: str):
+        f = _FIELDS[key]
+        if key not in self.raw:
+            return f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
+        value = self.raw[key]
+        if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
+            raise ConfigError(f"{self.where}: field {key!r}: must be {what}, got {value!r}")
+        return value
+
+    def string(self, key: str) -> str:
+        value = self._get(key, (str,), "a string")
+        if not value:
+            raise ConfigError(f"{self.where}: field {key!r}: must not be empty")
+        return value
+
+    def integer(self, key: str, minimum: int) -> int:
+        value = self._get(key, (int,), "an integer")
+        if value < minimum:
+            raise ConfigError(f"{self.where}: field {key!r}: must be >= {minimum}, got {value!r}")
+        return value
+
+    def number(self, key: str, minimum: float) -> float:
+        value = float(self._get(key, (int, float), "a number"))
+        if value < minimum:
+            raise ConfigError(f"{self.where}: field {key!r}: must be >= {minimum}, got {value!r}")
+        return value
+
+    def boolean(self, key: str) -> bool:
+        return self._get(key, (bool,), "true or false")
+
+    def table(self, key: str) -> dict[str, Any]:
+        return dict(self._get(key, (dict,), "a table"))
+
+
+def _model_ref(ref: str, base: Path, where: str) -> str:
+    """Paths (starting with '.', '/' or '~') resolve against the pairings file; anything else is a hub id."""
+    if not ref.startswith((".", "/", "~")):
+        return ref
+    path = (base / Path(ref).expanduser()).resolve()
+    if not (path / "config.json").is_file():
+        raise ConfigError(f"{where}: no model at {path} (no config.json there); fix the path, which is "
+                          f"relative to the pairings file's folder, or give a hub id")
+    return str(path)
+
+
+def _short_name(ref: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", ref.rstrip("/").split("/")[-1]) or "target"

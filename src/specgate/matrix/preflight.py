@@ -1,0 +1,178 @@
+"""Checks that need no engine, run before any is built: the models can be found, a draft model
+shares the target's vocabulary, the attention backend takes the head sizes, the prompt set
+loads and every prompt fits the context. An engine that fails minutes into a sweep, with a
+traceback from deep inside vLLM, is what these checks exist to prevent.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from pathlib import Path
+
+from specgate.matrix import prompts as prompt_sets
+from specgate.matrix.hub import HubError, model_dir, tokenizer
+from specgate.matrix.config import Pairing
+
+
+class PreflightError(ValueError):
+    """A pairing cannot run; the message names the pairing, what is wrong and how to fix it."""
+
+    def __init__(self, reason: str, pairing: str | None = None):
+        super().__init__(reason if pairing is None else f"pairing {pairing!r}: {reason}")
+        self.reason, self.pairing = reason, pairing
+
+
+@functools.lru_cache(maxsize=64)
+def model_config(folder: Path) -> dict:
+    try:
+        cfg = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise PreflightError(f"{folder}/config.json cannot be read: {exc}") from None
+    return cfg.get("text_config", cfg)  # multimodal configs nest the language model's
+
+
+def head_dim(cfg: dict) -> int | None:
+    if cfg.get("head_dim"):
+        return int(cfg["head_dim"])
+    if cfg.get("hidden_size") and cfg.get("num_attention_heads"):
+        return int(cfg["hidden_size"]) // int(cfg["num_attention_heads"])
+    return None
+
+
+def _cpu_backend():
+    """vLLM's CPU attention backend when this machine runs vLLM on CPU, else None."""
+    try:
+        from vllm.platforms import current_platform
+
+        if not current_platform.is_cpu():
+            return None
+        from vllm.v1.attention.backends.cpu_attn import CPUAttentionBackend
+    except Exception:  # noqa: BLE001 - a vLLM without these leaves the check to vLLM itself
+        return None
+    return CPUAttentionBackend
+
+
+def check_head_size(folder: Path, role: str, backend=None) -> None:
+    backend = backend if backend is not None else _cpu_backend()
+    size = head_dim(model_config(folder))
+    if backend is None or size is None or backend.supports_head_size(size):
+        return
+    raise PreflightError(f"{role} {folder.name} has head_dim={size}, which vLLM's CPU attention backend does not "
+                         f"support (it takes {', '.join(map(str, backend.get_supported_head_sizes()))}); use a "
+                         f"model with a supported head size or run on a GPU")
+
+
+def check_vocabulary(target: Path, draft: Path) -> None:
+    """A draft model proposes token ids the target scores: both must mean the same tokens."""
+    t_size, d_size = model_config(target).get("vocab_size"), model_config(draft).get("vocab_size")
+    if t_size != d_size:
+        raise PreflightError(f"the draft ({draft.name}, vocab_size {d_size}) and the target ({target.name}, "
+                             f"vocab_size {t_size}) have different vocabularies; a draft model must use the "
+                             f"target's tokenizer")
+    t_vocab, d_vocab = tokenizer(target).get_vocab(), tokenizer(draft).get_vocab()
+    if t_vocab != d_vocab:
+        differ = sorted(set(t_vocab.items()) ^ set(d_vocab.items()), key=lambda kv: kv[1])
+        raise PreflightError(f"the draft ({draft.name}) and the target ({target.name}) have different tokenizers "
+                             f"({len(differ)} token/id pairs differ, e.g. {differ[0]!r}); a draft model must use "
+                             f"the target's tokenizer")
+
+
+@functools.lru_cache(maxsize=32)
+def _too_long(target_ref: str, prompt_set: str, options_json: str, instruct: bool) -> tuple[str, ...]:
+    options = json.loads(options_json)
+    try:
+        target = model_dir(target_ref, "target")
+        if target is None:
+            raise prompt_sets.PromptSetError(f"prompt_options.max_prompt_tokens needs the target's tokenizer, and "
+                                             f"{target_ref!r} is not downloaded yet: download it first")
+        tok = tokenizer(target)
+    except HubError as exc:
+        raise prompt_sets.PromptSetError(str(exc)) from None
+    found = prompt_sets.everything(prompt_set, options)
+    texts = prompt_sets.render(list(found), prompt_set, tok, instruct, options.get("system_prompt"))
+    limit = options["max_prompt_tokens"]
+    return tuple(x.id for x, text in zip(found, texts) if len(tok(text, add_special_tokens=True)["input_ids"]) > limit)
+
+
+def prompt_sample(p: Pairing) -> tuple[list[prompt_sets.Prompt], tuple[str, ...]]:
+    """The pairing's prompts and the ids max_prompt_tokens dropped from its set (before sampling,
+    so num_prompts stays what the file asks). Raises prompt_sets.PromptSetError."""
+    dropped = (_too_long(p.target, p.prompt_set, json.dumps(p.prompt_options, sort_keys=True), p.instruct)
+               if "max_prompt_tokens" in p.prompt_options else ())
+    return prompt_sets.for_pairing(p, frozenset(dropped)), dropped
+
+
+def check_prompts(p: Pairing, target: Path | None) -> None:
+    try:
+        sample, _ = prompt_sample(p)
+        if target is None:
+            return
+        tok = tokenizer(target)
+        texts = prompt_sets.render_for(p, sample, tok)
+    except prompt_sets.PromptSetError as exc:
+        raise PreflightError(str(exc)) from None
+    limit = p.engine.get("max_model_len") or model_config(target).get("max_position_embeddings")
+    if not limit:
+        return
+    for prompt, text in zip(sample, texts):
+        n = len(tok(text, add_special_tokens=True)["input_ids"])
+        if n + p.max_new_tokens > limit:
+            raise PreflightError(f"prompt {prompt.id!r} of prompt set {p.prompt_set!r} has {n} tokens; with "
+                                 f"max_new_tokens={p.max_new_tokens} it needs {n + p.max_new_tokens} > max_model_len "
+                                 f"{limit}: raise engine.max_model_len, lower max_new_tokens, or drop the longer prompts "
+                                 f"with prompt_options.max_prompt_tokens = {max(1, limit - p.max_new_tokens)}")
+
+
+def check(p: Pairing) -> None:
+    """Every check for one pairing; raises PreflightError naming the pairing."""
+    try:
+        target = model_dir(p.target, "target")
+        draft = model_dir(p.draft, "draft") if p.draft else None
+        if target is not None:
+            check_head_size(target, "target")
+        if p.method == "draft_model" and draft is not None:
+            check_head_size(draft, "draft")
+            if target is not None:
+                check_vocabulary(target, draft)
+        check_prompts(p, target)
+    except PreflightError as exc:
+        raise PreflightError(exc.reason, p.name) from None
+    except HubError as exc:
+        raise PreflightError(str(exc), p.name) from None
+
+
+class Checked:
+    """Each pairing's preflight result, checked once per session: None, or why it cannot run."""
+
+    def __init__(self):
+        self._found: dict[str, str | None] = {}
+        self._said_dropped: set[str] = set()
+
+    def problem(self, p: Pairing) -> str | None:
+        if p.name not in self._found:
+            try:
+                check(p)
+                self._found[p.name] = None
+            except PreflightError as exc:
+                self._found[p.name] = f"specgate: {exc}"
+        return self._found[p.name]
+
+    def problems(self, conditions) -> list[str]:
+        """The problems of these conditions' pairings, each pairing once."""
+        pairings = {c.pairing.name: c.pairing for c in conditions}
+        return [found for found in map(self.problem, pairings.values()) if found]
+
+    def prompts(self, condition, log) -> list[prompt_sets.Prompt]:
+        """The condition's prompts; the first time a pairing drops prompts too long for it, one
+        ``log`` line says which (prompts.PromptSetError when the set cannot be read)."""
+        p = condition.pairing
+        found, dropped = prompt_sample(p)
+        if dropped and p.name not in self._said_dropped:
+            self._said_dropped.add(p.name)
+            log(f"pairing {p.name!r}: {len(dropped)} prompts of set {p.prompt_set!r} are longer than "
+                f"max_prompt_tokens={p.prompt_options['max_prompt_tokens']} and were dropped "
+                f"({', '.join(dropped[:3])}{', ...' if len(dropped) > 3 else ''})")
+        if condition.feature_setting.repeat_prompts:
+            found = found + [prompt_sets.Prompt(f"{x.id}#again", x.text) for x in found]
+        return found

@@ -1,0 +1,264 @@
+"""The origin's six charts against the number of speculative tokens, plus per-position acceptance
+and measured vs predicted speedup: results document -> one PNG per chart (matplotlib, Agg)."""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+
+from specgate.report.sweep import Series, series
+
+# file stem, title, y-axis label, metric (per k)
+LINE_CHARTS = (
+    ("acceptance_rate", "Draft acceptance rate", "accepted / proposed draft tokens", "acceptance_rate"),
+    ("system_efficiency", "System efficiency", "emitted tokens / (k + 1) per step", "system_efficiency"),
+    ("proposal_time", "Average time per proposal token", "proposer time per draft token (ms)",
+     "proposal_ms_per_token"),
+    ("scoring_time", "Scoring time (target forward over the drafts)", "time per step (ms)", "scoring_ms_per_step"),
+    ("verification_time", "Verification time (rejection sampling)", "time per step (ms)",
+     "verification_ms_per_step"),
+    ("runtime", "Runtime: mean latency per request", "latency per request (s)", "latency_mean_s"),
+)
+# Charts that draw the no-speculation run as a reference line (its latency; its plain decode step).
+CONTROL_REFERENCE = ("latency_mean_s", "scoring_ms_per_step")
+CHART_NAMES = tuple(c[0] for c in LINE_CHARTS) + ("per_position_acceptance", "speedup")
+# The regression picture: each condition's change against its baseline, one panel per check.
+REGRESSION_CHECKS = (("acceptance_rate", "acceptance rate"), ("latency_vs_control", "latency / control latency"))
+VERDICT_COLOURS = {"pass": "tab:green", "fail": "tab:red", "known-defect": "tab:orange"}
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only; never needs a display
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _subtitle(doc: dict, all_series: list[Series]) -> str:
+    env = doc.get("environment", {})
+    facts = all_series[0].facts if all_series else {}
+    target = str(facts.get("target", "?"))
+    parts = [f"target {target.rstrip('/').rsplit('/', 1)[-1] if target.startswith('/') else target}"]
+    if len({s.facts.get("prompt_set") for s in all_series}) == 1:
+        parts.append(f"prompts {facts.get('prompt_set')} x{facts.get('num_prompts')}")
+    parts.append(f"temperature {facts.get('temperature')}")
+    return ", ".join(parts) + f"\n{env.get('hardware', '?')}, vLLM {env.get('vllm', '?')}"
+
+
+def _finish(plt, fig, ax, path: Path, title: str, subtitle: str, xlabel: str, ylabel: str) -> Path:
+    fig.suptitle(title, fontsize=12, x=0.02, ha="left")
+    ax.set_title(subtitle.replace("\n", "; "), fontsize=8, loc="left", color="dimgray")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.grid(alpha=0.3)
+    # Below the plot, in columns: beside it, a long legend took half the figure's width.
+    handles = ax.get_legend_handles_labels()[0]
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.18), ncol=min(3, max(1, len(handles))),
+              frameon=False)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    return path
+
+
+def _chart(plt, draw, path: Path, title: str, sub: str, xlabel: str, ylabel: str) -> Path | None:
+    """One figure: ``draw(ax)`` plots and says whether there was anything to plot."""
+    fig, ax = plt.subplots(figsize=(9, 4.5))
+    if not draw(ax):
+        plt.close(fig)
+        return None
+    return _finish(plt, fig, ax, path, title, sub, xlabel, ylabel)
+
+
+def _ks(all_series: list[Series]) -> list[int]:
+    return sorted({k for s in all_series for k, _ in s.points})
+
+
+def write_charts(doc: dict, folder: Path, reference: dict | None = None) -> list[Path]:
+    """Write every chart that has data; returns the paths written. ``reference`` (a results-like
+    document, e.g. origin.origin_reference()) is drawn dotted beside the run, for shape only."""
+    plt = _pyplot()
+    folder.mkdir(parents=True, exist_ok=True)
+    all_series = series(doc)
+    if not all_series:
+        return []
+    sub = _subtitle(doc, all_series)
+    ref_series = series(reference) if reference else []
+    k_axis = "number of speculative tokens k"
+    charts = [(lambda ax, metric=metric: _metric_lines(ax, metric, all_series, ref_series), stem, title, k_axis, ylabel)
+              for stem, title, ylabel, metric in LINE_CHARTS]
+    charts += [
+        (lambda ax: _per_position(ax, all_series), "per_position_acceptance", "Per-position acceptance",
+         "draft position i", "steps whose i-th draft token was accepted / steps"),
+        (lambda ax: _speedup(ax, all_series), "speedup", "Speedup: measured vs predicted (Leviathan et al. 2023)",
+         k_axis, "tokens/s over no speculation (x)"),
+        (lambda ax: _serving(ax, all_series), "serving_speedup", "Serving: speedup under load",
+         "concurrent requests", "output tokens/s over no speculation (x)"),
+        (lambda ax: _serving_stream(ax, all_series), "serving_latency",
+         "Serving: time to first token (solid) and inter-token latency (dashed), p50",
+         "concurrent requests", "milliseconds"),
+    ]
+    written = [regression_chart(plt, doc, folder / "regression.png")]
+    written += [_chart(plt, draw, folder / f"{stem}.png", title, sub, xlabel, ylabel)
+                for draw, stem, title, xlabel, ylabel in charts]
+    return [p for p in written if p is not None]
+
+
+def regression_chart(plt, doc: dict, path: Path) -> Path | None:
+    """What changed against the baseline, and is it significant: per condition and check, the
+    relative change (dot), its bootstrap interval (bar) and the tolerance band (grey), coloured
+    by the condition's verdict. None when no check has a change to draw."""
+    rows = []
+    for cid, e in doc["runs"].items():
+        v = e.get("verdict") or {}
+        checks = {c["metric"]: c for c in v.get("checks", []) if c.get("change") is not None
+                  and abs(c["change"]) != float("inf")}
+        if any(m in checks for m, _ in REGRESSION_CHECKS):
+            rows.append((cid, v.get("status"), checks))
+    if not rows:
+        return None
+    fig, axes = plt.subplots(1, len(REGRESSION_CHECKS), figsize=(11, 1.2 + 0.28 * len(rows)), sharey=True)
+    ys = list(range(len(rows)))[::-1]
+    for ax, (metric, label) in zip(axes, REGRESSION_CHECKS):
+        for y, (cid, status, checks) in zip(ys, rows):
+            c = checks.get(metric)
+            if c is None:
+                continue
+            tol = 100 * (c.get("tolerance") or 0)
+            ax.fill_betweenx([y - 0.4, y + 0.4], -tol, tol, color="0.88", linewidth=0)
+            # The check's own outcome: a condition that failed on latency keeps a green acceptance dot.
+            colour = VERDICT_COLOURS["fail" if not c.get("passed", True) else
+                                     "known-defect" if status == "known-defect" else "pass"]
+            if c.get("interval"):
+                lo, hi = (100 * x for x in c["interval"])
+                ax.plot([lo, hi], [y, y], color=colour, linewidth=2, alpha=0.6)
+            ax.plot([100 * c["change"]], [y], "o", color=colour, markersize=5)
+        ax.axvline(0, color="black", linewidth=0.8)
+        ax.set_title(f"{label}: change against the baseline (%)", fontsize=9, loc="left")
+        ax.grid(axis="x", alpha=0.3)
+    axes[0].set_yticks(ys)
+    axes[0].set_yticklabels([cid for cid, _, _ in rows], fontsize=7)
+    env = doc.get("environment", {})
+    fig.suptitle(f"Regressions: change against the baseline, {env.get('hardware', '?')}, vLLM {env.get('vllm', '?')}"
+                 "\ndot: change; bar: bootstrap interval; grey: tolerance; green check passed, red failed, orange known defect",
+                 fontsize=9, x=0.02, ha="left")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    return path
+
+
+def _metric_lines(ax, metric: str, all_series: list[Series], ref_series: list[Series]) -> bool:
+    drawn = False
+    for s in all_series:
+        ks, values = s.values(metric)
+        if ks:
+            ax.plot(ks, values, marker="o", label=s.label)
+            drawn = True
+    shown = set(_ks(all_series))
+    for s in ref_series:
+        # Only at the run's k: the origin's figures reach k = 20 and squeezed the run's curves.
+        ks, values = s.values(metric)
+        ks, values = [k for k in ks if k in shown], [v for k, v in zip(ks, values) if k in shown]
+        if ks:
+            ax.plot(ks, values, linestyle=":", marker=".", alpha=0.7, label=f"{s.label} (reference, not a gate)")
+    if metric in CONTROL_REFERENCE:
+        controls = {(s.facts.get("prompt_set"), s.facts.get("mode")): s.control for s in all_series if s.control}
+        for style, ((prompt_set, mode), control) in zip(itertools.cycle(("--", "-.", ":")), controls.items()):
+            if control.get(metric) is not None:
+                label = "no speculation" + (f" ({prompt_set}, {mode})" if len(controls) > 1 else "")
+                ax.axhline(control[metric], color="black", linestyle=style, linewidth=1, label=label)
+    if metric in ("acceptance_rate", "system_efficiency"):
+        ax.set_ylim(0, 1.02)
+    else:
+        ax.set_ylim(bottom=0)
+    ax.set_xticks(_ks(all_series))
+    return drawn
+
+
+def _serving(ax, all_series: list[Series]) -> bool:
+    """Serving mode: speedup against concurrency, one line per (pairing, k)."""
+    lines: dict[tuple, list[tuple[int, float]]] = {}
+    for s in all_series:
+        if s.facts.get("mode") != "serving":
+            continue
+        for k, m in s.points:
+            if m.get("speedup") is not None:
+                name = f"{s.facts['pairing']} {s.facts['method']}"
+                lines.setdefault((name, k), []).append((s.facts.get("concurrency", 1), m["speedup"]))
+    for (pairing, k), pts in sorted(lines.items()):
+        pts.sort()
+        ax.plot([c for c, _ in pts], [v for _, v in pts], marker="o", label=f"{pairing} k={k}")
+    if lines:
+        import matplotlib.ticker
+
+        ax.axhline(1.0, color="black", linewidth=1, linestyle=":", label="no speculation")
+        ax.set_xscale("log", base=2)
+        ax.set_xticks(sorted({c for pts in lines.values() for c, _ in pts}))
+        ax.get_xaxis().set_major_formatter(matplotlib.ticker.ScalarFormatter())
+        ax.set_ylim(bottom=0)
+    return bool(lines)
+
+
+def _serving_stream(ax, all_series: list[Series]) -> bool:
+    """Serving mode, streamed: TTFT and ITL (p50) against concurrency per (pairing, k) and control."""
+    lines: dict[tuple, list[tuple[int, float, float]]] = {}
+    for s in all_series:
+        if s.facts.get("mode") != "serving":
+            continue
+        c = s.facts.get("concurrency", 1)
+        for k, m in s.points:
+            if m.get("ttft_p50_ms") is not None:
+                lines.setdefault((f"{s.facts['pairing']} {s.facts['method']} k={k}",), []).append(
+                    (c, m["ttft_p50_ms"], m.get("itl_p50_ms")))
+        if s.control and s.control.get("ttft_p50_ms") is not None:
+            lines.setdefault(("no speculation",), [])
+            if c not in [x[0] for x in lines[("no speculation",)]]:
+                lines[("no speculation",)].append((c, s.control["ttft_p50_ms"], s.control.get("itl_p50_ms")))
+    for (name,), pts in sorted(lines.items()):
+        pts.sort()
+        line, = ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", label=f"{name} TTFT")
+        itl = [(p[0], p[2]) for p in pts if p[2] is not None]
+        if itl:
+            ax.plot([x for x, _ in itl], [y for _, y in itl], marker="x", linestyle="--", color=line.get_color(),
+                    label=f"{name} ITL")
+    if lines:
+        import matplotlib.ticker
+
+        ax.set_xscale("log", base=2)
+        ax.set_xticks(sorted({p[0] for pts in lines.values() for p in pts}))
+        ax.get_xaxis().set_major_formatter(matplotlib.ticker.ScalarFormatter())
+        ax.set_ylim(bottom=0)
+    return bool(lines)
+
+
+def _per_position(ax, all_series: list[Series]) -> bool:
+    longest = 0
+    for s in all_series:
+        k, m = s.points[-1]  # the largest k shows every position
+        rates = m.get("per_position_acceptance") or []
+        if rates:
+            ax.plot(range(1, len(rates) + 1), rates, marker="o", label=f"{s.label} (k={k})")
+            longest = max(longest, len(rates))
+    ax.set_ylim(0, 1.02)
+    ax.set_xticks(range(1, longest + 1))
+    return longest > 0
+
+
+def _speedup(ax, all_series: list[Series]) -> bool:
+    drawn = False
+    for s in all_series:
+        ks, measured = s.values("speedup")
+        if not ks:
+            continue
+        line, = ax.plot(ks, measured, marker="o", label=f"{s.label} measured")
+        pk, predicted = s.values("predicted_speedup")
+        if pk:
+            ax.plot(pk, predicted, marker="x", linestyle="--", color=line.get_color(), label=f"{s.label} predicted")
+        drawn = True
+    ax.axhline(1.0, color="black", linewidth=1, linestyle=":", label="no speculation")
+    ax.set_ylim(bottom=0)
+    ax.set_xticks(_ks(all_series))
+    return drawn
