@@ -10,21 +10,36 @@ import subprocess
 import sys
 from pathlib import Path
 
-from specgate.gate import saved_runs as compare
-from specgate.records.baselines import BaselineError
+from specgate.cli.common import UsageError, exit_status
+from specgate.gate.saved_runs import judge_runs
 from specgate.records.document import read_json, write_atomic
+from specgate.records.from_results import files_from_results
 from specgate.report.tables import markdown_table
+
+
+def add(sub) -> None:
+    ab = sub.add_parser("ab", help="run the benchmarks under two Python environments (e.g. two vLLM versions) and "
+                                   "judge B against A: one report, the version delta on every line")
+    ab.add_argument("python_a", type=Path, help="the Python of environment A (the old vLLM), e.g. .venv-0.31.0/bin/python")
+    ab.add_argument("python_b", type=Path, help="the Python of environment B (the new vLLM), e.g. .venv/bin/python")
+    ab.add_argument("--out", type=Path, default=Path("reports/ab"),
+                    help="output folder (default: reports/ab); arguments after -- go to both pytest runs")
+    ab.set_defaults(func=run, pytest_args=[])  # after --: arguments for both pytest runs
+
+
+def run(args) -> int:
+    return exit_status(run_ab(args.python_a, args.python_b, args.out, args.pytest_args), allow_missing=False)
 
 
 def _run(python: Path, results: Path, pytest_args: list[str]) -> dict:
     if not python.exists():
-        raise BaselineError(f"{python}: no such interpreter; create that environment first (make ab does)")
+        raise UsageError(f"{python}: no such interpreter; create that environment first (make ab does)")
     argv = [str(python), "-m", "pytest", "benchmarks", "-q", "-p", "no:cacheprovider", "--specgate-no-reports",
             "--specgate-results", str(results), *pytest_args]
     print(f"specgate ab: {' '.join(argv)}", flush=True)
     subprocess.run(argv, check=False)  # its own verdicts against baselines/ do not matter here
     if not results.exists():
-        raise BaselineError(f"{python}: the benchmark run wrote no results ({results}); see its output above")
+        raise UsageError(f"{python}: the benchmark run wrote no results ({results}); see its output above")
     return read_json(results, "results file")
 
 
@@ -32,7 +47,7 @@ def run_ab(python_a: Path, python_b: Path, out: Path, pytest_args: list[str]) ->
     out.mkdir(parents=True, exist_ok=True)
     a = _run(python_a, out / "a.json", pytest_args)
     b = _run(python_b, out / "b.json", pytest_args)
-    verdicts = compare.judge_runs(b, compare.files_from_results(a, out / "a.json", b["environment"]["hardware"]),
+    verdicts = judge_runs(b, files_from_results(a, out / "a.json", b["environment"]["hardware"]),
                                   lambda entry: entry.get("tolerances", {}))
     va, vb = a["environment"].get("vllm"), b["environment"].get("vllm")
     lines = [f"# specgate ab: vLLM {va} (A) -> {vb} (B)", "",

@@ -1,42 +1,13 @@
-"""Saved runs judged against saved runs or the baseline folder (what `specgate compare` and
-`specgate ab` print): acceptance and tokens whatever the machines and versions, timing only
-between runs on the same hardware."""
+"""A saved run judged against base records (a results file or the baseline folder, read by
+records/from_results.py): what `specgate compare` and `specgate ab` print. Acceptance and tokens
+whatever the machines and versions, timing only between runs on the same hardware (pure)."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from specgate.gate import condition as gate
-from specgate.records.baselines import (PORTABLE, TIMING, BaselineFile, BaselineStore, portable_record, timing_record,
-                        unsupported_record)
+from specgate.records.baselines import BaselineFile
 from specgate.core.results import RunResult
 from specgate.gate.verdict import Verdict
-
-
-def records(doc: dict, environment: dict) -> tuple[dict, dict]:
-    """Portable and timing records of every run of a results document."""
-    portable, timing = {}, {}
-    for cid, e in doc["runs"].items():
-        if e.get("run") is None:  # a feature cell vLLM refused
-            portable[cid] = unsupported_record(e["conditions"], environment, e.get("unsupported", "refused"))
-            continue
-        control = (doc["runs"].get(e.get("control") or "") or {}).get("run")
-        portable[cid] = portable_record(e["conditions"], environment, e["metrics"], e["run"])
-        if not e["conditions"].get("feature"):
-            timing[cid] = timing_record(e["conditions"], environment, e["metrics"], e["run"], control)
-    return portable, timing
-
-
-def files_from_results(base: dict, source: Path, hardware: str | None) -> tuple[BaselineFile, BaselineFile]:
-    portable, timing = records(base, base["environment"])
-    same_hw = base["environment"].get("hardware") == hardware
-    return (BaselineFile(source, PORTABLE, None, portable),
-            BaselineFile(source, TIMING, hardware, timing if same_hw else {}))
-
-
-def files_from_folder(folder: Path, hardware: str) -> tuple[BaselineFile, BaselineFile]:
-    store = BaselineStore(folder, hardware)
-    return store.portable(), store.timing()
 
 
 def judge_runs(new: dict, files: tuple[BaselineFile, BaselineFile], tolerances) -> dict[str, Verdict]:
