@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 
 from specgate.matrix import config
+from specgate.matrix import conditions
 from specgate.matrix.config import ConfigError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -49,25 +50,25 @@ def test_each_workload_of_the_cpu_default_has_one_control():
 
 
 def test_conditions_sharing_an_engine_run_one_after_another():
-    from specgate.engines.engine import engine_key
+    from specgate.engines.arguments import engine_key
 
     conditions = config.load(ROOT / "configs" / "cpu.toml").conditions()
-    ordered = [c.id for c in config.run_order(conditions, engine_key)]
+    ordered = [c.id for c in conditions.run_order(conditions, engine_key)]
     assert sorted(ordered) == sorted(c.id for c in conditions)
     # Same models, k and engine arguments, other prompts: HumanEval runs on the aligned engine.
     k3 = ordered.index("fixture-aligned-draft_model-k3")
     assert ordered[k3 + 1] == "fixture-aligned-humaneval-draft_model-k3"
     assert ordered[:2] == ["fixture-nospec", "fixture.fixture-aligned-humaneval-nospec"]
-    keys = [engine_key(c) for c in config.run_order(conditions, engine_key)]
+    keys = [engine_key(c) for c in conditions.run_order(conditions, engine_key)]
     assert all(keys.index(k) == i or keys[i - 1] == k for i, k in enumerate(keys))
 
 
 def test_controls_are_shared_only_by_identical_workloads(tmp_path):
     matrix = config.load(write(tmp_path, GOOD))
     a1, a3, b2 = [c for c in matrix.conditions() if not c.is_control][:3]
-    assert config.control_key(a1.control) == config.control_key(a3.control)
+    assert conditions.control_key(a1.control) == conditions.control_key(a3.control)
     # b runs at temperature 1: its control differs even though the target is the same.
-    assert config.control_key(a1.control) != config.control_key(b2.control)
+    assert conditions.control_key(a1.control) != conditions.control_key(b2.control)
 
 
 def test_overrides_apply_to_every_pairing(tmp_path):
@@ -174,8 +175,8 @@ def test_specgate_methods_are_methods_the_installed_vllm_accepts(tmp_path):
     """A rename in vLLM shows here; a method only vLLM knows (an MTP variant) is passed through."""
     accepted = config.vllm_methods()
     assert accepted, "vLLM is installed in this project's environment"
-    assert config.METHODS <= accepted, sorted(config.METHODS - accepted)
-    extra = sorted(accepted - config.METHODS)[0]
+    assert conditions.METHODS <= accepted, sorted(conditions.METHODS - accepted)
+    extra = sorted(accepted - conditions.METHODS)[0]
     path = write(tmp_path, f"[[pairing]]\nname='x'\ntarget='t'\nmethod='{extra}'\nk=1\n")
     (tmp_path / "t").mkdir()
     assert config.load(path).pairings[0].method == extra

@@ -7,7 +7,9 @@ import pytest
 from specgate.matrix import config
 from specgate.matrix import prompts
 from specgate.gate import sanity
-from specgate.engines.engine import Engine, EngineError, engine_key
+from specgate.engines.engine import Engine
+from specgate.engines.errors import EngineError
+from specgate.engines.arguments import engine_key
 from specgate.engines.pool import EnginePool
 from specgate.core.metrics import request_counter_total, summarize
 
@@ -93,7 +95,7 @@ def test_paired_control_is_the_engine_the_control_ran_on_and_the_speculative_one
         assert run.counters.drafts > 0 and all(r.control_latency_s > 0 for r in run.requests)
     finally:
         pool.close()
-    # Closing froze what is left alive (engine._release_memory), and the next close thaws it.
+    # Closing froze what is left alive (process.release_memory), and the next close thaws it.
     assert gc.get_freeze_count() > 0
 
 

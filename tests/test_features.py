@@ -39,7 +39,7 @@ def test_feature_cells_run_at_the_largest_k_after_the_plain_cells_with_controls_
 
 
 def test_a_table_sets_engine_arguments_over_the_features_own(tmp_path):
-    from specgate.engines.engine import llm_kwargs
+    from specgate.engines.arguments import llm_kwargs
 
     cell = load(tmp_path, {"preemption": {"kv_cache_memory_bytes": 1000}}).conditions()[-1]
     assert llm_kwargs(cell)["kv_cache_memory_bytes"] == 1000

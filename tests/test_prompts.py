@@ -132,7 +132,7 @@ def test_over_long_prompts_fail_preflight_with_the_option_that_drops_them(tmp_pa
 
 def test_max_prompt_tokens_drops_the_over_long_prompts_before_sampling(tmp_path):
     from specgate.records import baselines
-    from specgate.matrix import config
+    from specgate.matrix import conditions
     from specgate.matrix import preflight
 
     p = _pairing(tmp_path, f'{{ path = "{_long_and_short(tmp_path)}", max_prompt_tokens = 960 }}')
@@ -144,7 +144,7 @@ def test_max_prompt_tokens_drops_the_over_long_prompts_before_sampling(tmp_path)
         preflight.prompt_sample(_pairing(tmp_path, f'{{ path = "{_long_and_short(tmp_path)}", max_prompt_tokens = 960 }}',
                                          num_prompts=8))
     # The dropped ids are part of the workload key: another tokenizer that drops others is another workload.
-    c = config.Matrix(p, (p,)).conditions()[-1]
+    c = conditions.Matrix(p, (p,)).conditions()[-1]
     assert baselines.condition_facts(c, dropped)["prompts_dropped"]["count"] == 3
     assert baselines.condition_facts(c, dropped) != baselines.condition_facts(c, dropped[:2])
 

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from fault_injection import corrupted_drafts
+from run_vs_run import judge
 from specgate.matrix import config
 from specgate.matrix import prompts
-from specgate.gate import verdict
 from specgate.engines.engine import Engine
 
 pytestmark = pytest.mark.engine
@@ -31,8 +31,8 @@ def test_five_percent_fewer_accepted_steps_fail_an_unchanged_rerun_passes(condit
             degraded = engine.run_once(prompts.load("code", c.pairing.num_prompts, 0), c)
     assert calls["n"] > 100
     tol = {"latency": 10.0}  # timing is not under test here
-    assert verdict.judge(base, rerun, tol).status == "pass"
-    v = verdict.judge(base, degraded, tol)
+    assert judge(base, rerun, tol).status == "pass"
+    v = judge(base, degraded, tol)
     check = next(x for x in v.checks if x.metric == "acceptance_rate")
     assert -0.08 < check.change < -0.035, check.reason  # about 1 step in 20 loses its accepted drafts
     assert v.status == "fail" and not check.passed, v.reason

@@ -14,7 +14,7 @@ from small_matrix import defaults
 from specgate.matrix import config
 from specgate.matrix import prompts
 from specgate.records.baselines import BaselineFile
-from specgate.engines.engine import EngineError
+from specgate.engines.errors import EngineError
 from specgate.engines.pool import EnginePool
 from specgate.engines.runner import drafter, wrapped
 

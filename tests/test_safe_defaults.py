@@ -6,7 +6,7 @@ from pathlib import Path
 from specgate.matrix import config
 from specgate.records import environment
 from specgate.records.baselines import condition_facts
-from specgate.engines.engine import llm_kwargs
+from specgate.engines.arguments import llm_kwargs
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -7,6 +7,7 @@ and its false-failure probability are stated beside it.
 import numpy as np
 import pytest
 
+from run_vs_run import judge
 from specgate.gate import verdict
 from specgate.core.results import RequestRecord, RunResult, SpecCounters
 
@@ -33,7 +34,7 @@ def world(seed=0, n=32):
 def test_identical_runs_pass_with_zero_change():
     u, rates, lat = world()
     run = spec_run(u, rates, lat)
-    v = verdict.judge(run, run)
+    v = judge(run, run)
     assert v.status == "pass"
     assert {c.metric for c in v.checks} >= {"acceptance_rate", "mean_acceptance_length", "acceptance_pos1", "latency"}
     assert all(c.change == 0 for c in v.checks)
@@ -42,7 +43,7 @@ def test_identical_runs_pass_with_zero_change():
 def test_five_percent_acceptance_drop_is_flagged_with_a_readable_reason():
     u, rates, lat = world()
     # A 3% lower per-token acceptance compounds over k = 3 positions to about -5% acceptance rate.
-    v = verdict.judge(spec_run(u, rates, lat), spec_run(u, rates * 0.97, lat))
+    v = judge(spec_run(u, rates, lat), spec_run(u, rates * 0.97, lat))
     assert v.status == "fail"
     check = next(c for c in v.checks if c.metric == "acceptance_rate")
     assert -0.06 < check.change < -0.04 and not check.passed
@@ -51,14 +52,14 @@ def test_five_percent_acceptance_drop_is_flagged_with_a_readable_reason():
 
 def test_drop_within_tolerance_passes():
     u, rates, lat = world()
-    v = verdict.judge(spec_run(u, rates, lat), spec_run(u, rates * 0.99, lat))
+    v = judge(spec_run(u, rates, lat), spec_run(u, rates * 0.99, lat))
     assert v.status == "pass"
 
 
 def test_fifteen_percent_latency_rise_is_flagged():
     u, rates, lat = world()
     noise = np.random.default_rng(5).lognormal(0.0, 0.05, len(lat))
-    v = verdict.judge(spec_run(u, rates, lat), spec_run(u, rates, lat * 1.15 * noise))
+    v = judge(spec_run(u, rates, lat), spec_run(u, rates, lat * 1.15 * noise))
     assert v.status == "fail" and [c.metric for c in v.failures] == ["latency"]
     assert "latency rose" in v.reason and "tolerance 10%" in v.reason
 
@@ -75,7 +76,7 @@ def test_unchanged_reruns_with_sampling_and_timing_noise_rarely_fail():
         u, rates, lat = world(seed)
         rng = np.random.default_rng(10_000 + seed)
         rerun = spec_run(rng.random(u.shape), rates, lat * rng.lognormal(0.0, 0.05, len(lat)))
-        failures += verdict.judge(spec_run(u, rates, lat), rerun, seed=seed).status == "fail"
+        failures += judge(spec_run(u, rates, lat), rerun, seed=seed).status == "fail"
     assert failures <= 8
 
 
@@ -83,35 +84,27 @@ def test_per_pairing_tolerance_is_used():
     u, rates, lat = world()
     drop = spec_run(u, rates * 0.95, lat)
     # -5% per token is about -10% acceptance rate and -16% at position 3 (k = 3).
-    assert verdict.judge(spec_run(u, rates, lat), drop, {"acceptance_rate": 0.10}).status == "fail"
-    assert verdict.judge(spec_run(u, rates, lat), drop, {"acceptance_rate": 0.25}).status == "pass"
+    assert judge(spec_run(u, rates, lat), drop, {"acceptance_rate": 0.10}).status == "fail"
+    assert judge(spec_run(u, rates, lat), drop, {"acceptance_rate": 0.25}).status == "pass"
 
 
 def test_different_request_counts_are_not_compared():
     u, rates, lat = world()
-    v = verdict.judge(spec_run(u, rates, lat), spec_run(u[:5], rates[:5], lat[:5]))
+    v = judge(spec_run(u, rates, lat), spec_run(u[:5], rates[:5], lat[:5]))
     assert v.status == "no-baseline" and "32 requests" in v.reason
 
 
 def test_zero_baseline_rate_cannot_regress():
     u, rates, lat = world()
     zero = spec_run(u, np.zeros_like(rates), lat)
-    v = verdict.judge(zero, zero)
+    v = judge(zero, zero)
     assert v.status == "pass" and "no relative change" in v.checks[0].reason
-
-
-def test_batch_mode_checks_throughput_by_tolerance():
-    u, rates, lat = world()
-    base = spec_run(u, rates, lat, mode="batch")
-    slow = RunResult("x", "batch", K, base.wall_s * 1.25, base.requests, base.counters)
-    v = verdict.judge(base, slow)
-    assert [c.metric for c in v.failures] == ["tokens_per_s"] and "one value per run" in v.reason
 
 
 @pytest.mark.parametrize("scale", [0.9, 0.8])
 def test_larger_drops_fail_too(scale):
     u, rates, lat = world(3)
-    assert verdict.judge(spec_run(u, rates, lat), spec_run(u, rates * scale, lat)).status == "fail"
+    assert judge(spec_run(u, rates, lat), spec_run(u, rates * scale, lat)).status == "fail"
 
 
 def test_blocked_time_catches_a_sleep_and_ignores_a_slower_or_busier_machine():

@@ -7,9 +7,9 @@ import argparse
 import sys
 from pathlib import Path
 
+from specgate.core.tolerances import DEFAULTS
 from specgate.cli.common import ALLOW_MISSING_HELP, UsageError, exit_status
 from specgate.gate.saved_runs import judge_runs
-from specgate.gate.verdict import DEFAULT_TOLERANCES
 from specgate.records.document import load as load_results
 from specgate.records.from_results import files_from_folder, files_from_results
 from specgate.report.tables import text_table
@@ -25,9 +25,9 @@ def add(sub) -> None:
     c.add_argument("--allow-missing", action="store_true", help=ALLOW_MISSING_HELP)
     c.add_argument("--acceptance-tolerance", type=float, metavar="REL",
                    help=f"relative acceptance drop allowed (default: the pairing's, else "
-                        f"{DEFAULT_TOLERANCES['acceptance_rate']})")
+                        f"{DEFAULTS['acceptance_rate']})")
     c.add_argument("--latency-tolerance", type=float, metavar="REL",
-                   help=f"relative latency rise allowed (default: the pairing's, else {DEFAULT_TOLERANCES['latency']})")
+                   help=f"relative latency rise allowed (default: the pairing's, else {DEFAULTS['latency']})")
     c.set_defaults(func=run)
 
 

@@ -12,8 +12,10 @@ that never produced the situation it exists for says so instead of passing.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
+from specgate.core.results import RequestRecord
+from specgate.engines.outputs import record
 from specgate.engines.runner import RunnerAccessError, model_runner
 
 EVERY = 3  # engine steps between two arrivals
@@ -92,3 +94,10 @@ def run(llm, texts: list[str], params: list, every: int = EVERY) -> tuple[list, 
         _observe(scheduler, runner, seen)
         step += 1
     return outputs, steps, seen
+
+
+def records(llm, texts: list[str], params: list) -> tuple[list[RequestRecord], dict[str, int]]:
+    """One arrivals run -> each request's record (with the steps it joined and finished at) and the
+    situations the engine was seen in (Exercised.as_counters)."""
+    outputs, steps, seen = run(llm, texts, params)
+    return [replace(record(out, None), steps=s) for out, s in zip(outputs, steps)], seen.as_counters()

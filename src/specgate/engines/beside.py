@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from specgate.matrix.config import Condition
+from specgate.matrix.conditions import Condition
 from specgate.matrix.prompts import Prompt
 
 

@@ -24,8 +24,9 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from specgate.matrix.config import Condition
-from specgate.engines.engine import EngineError, llm_kwargs, sampling_kwargs
+from specgate.matrix.conditions import Condition
+from specgate.engines.errors import EngineError
+from specgate.engines.arguments import llm_kwargs, sampling_kwargs
 from specgate.matrix.prompts import Prompt
 from specgate.core.prometheus import spec_counters
 from specgate.engines.backend import Backend

@@ -15,6 +15,7 @@ import math
 
 import numpy as np
 
+from specgate.core.tolerances import with_defaults
 from specgate.gate import code_path
 from specgate.gate import verdict as v
 from specgate.core.results import RunResult, SpecCounters
@@ -138,7 +139,7 @@ def judge_condition(run: RunResult, control: RunResult | None, environment: dict
     ``calls``: what one short request called now (code_path.measure), judged against the timing record's.
     ``in_run``: names of in-run checks that judge the run on their own (a feature cell's), so a
     run with no record to compare still gets a verdict from them; their failures are in ``problems``."""
-    tol = {**v.DEFAULT_TOLERANCES, **(tolerances or {})}
+    tol = with_defaults(tolerances)
     rng = np.random.default_rng(seed)
     checks = [v.Check(name, True, 0.0, 0.0, 0.0, None, 0.0, "in-run check passed") for name in in_run
               if not problems]

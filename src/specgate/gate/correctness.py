@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Callable
 
-from specgate.matrix.config import Condition
+from specgate.matrix.conditions import Condition
 from specgate.core.results import RunResult
 
 # Methods whose proposer drafts at every decode step of every request.

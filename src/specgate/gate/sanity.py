@@ -3,7 +3,7 @@ outputs mean the measurement itself is wrong, so the benchmark fails before any 
 
 from __future__ import annotations
 
-from specgate.matrix.config import Condition
+from specgate.matrix.conditions import Condition
 from specgate.core.metrics import RunMetrics, request_counter_total
 from specgate.core.results import RunResult
 

@@ -18,10 +18,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from specgate.core.results import RunResult, SpecCounters
+from specgate.core.results import SpecCounters
 
-DEFAULT_TOLERANCES = {"acceptance_rate": 0.03, "latency": 0.10, "tokens_per_s": 0.10, "control_latency": 0.5,
-                      "cross_hardware_tokens": 0.25, "blocked": 0.03}
 JUDGED = ("pass", "fail", "recorded", "unsupported", "known-defect")  # statuses that are a verdict
 RERECORD = "if the change is intended, re-record with --specgate-update-baselines"
 ALPHA = 0.01
@@ -108,20 +106,6 @@ def latency_check(base: np.ndarray, new: np.ndarray, tolerance: float, alpha: fl
               f"{1 - alpha:.0%} lower bound of the change {lower:+.1%}); tolerance {tolerance:.0%}")
     return Check(metric, not failed, float(base.mean()), float(new.mean()), change, (lower, upper), tolerance,
                  reason)
-
-
-def _throughput_check(base: float, new: float, tolerance: float) -> Check:
-    change = new / base - 1.0 if base > 0 else 0.0
-    failed = change < -tolerance
-    reason = (f"tokens/s changed {change:+.1%} ({_fmt(base)} -> {_fmt(new)}; one value per run, tolerance "
-              f"only); tolerance {tolerance:.0%}")
-    return Check("tokens_per_s", not failed, base, new, change, None, tolerance, reason)
-
-
-def _spec(requests) -> list[SpecCounters] | None:
-    if not requests or any(r.spec is None for r in requests):
-        return None
-    return [r.spec for r in requests]
 
 
 def acceptance_checks(sb: list[SpecCounters], sn: list[SpecCounters], out_b: list[int], out_n: list[int],
@@ -237,30 +221,6 @@ def versions(recorded: dict, environment: dict) -> str:
         old, new = recorded.get(key), environment.get(key)
         parts.append(f"{key} {new}" if old == new else f"{key} {old} -> {new}")
     return ", ".join(parts)
-
-
-def judge(base: RunResult, new: RunResult, tolerances: dict[str, float] | None = None,
-          alpha: float = ALPHA, seed: int = 0) -> Verdict:
-    """Compare a run with another run of the same prompts in the same order (acceptance, tokens/s
-    and absolute latency): what `specgate compare` does with two results files."""
-    tol = {**DEFAULT_TOLERANCES, **(tolerances or {})}
-    if len(base.requests) != len(new.requests):
-        return no_baseline(f"baseline has {len(base.requests)} requests, this run {len(new.requests)}")
-    rng = np.random.default_rng(seed)
-    checks: list[Check] = []
-    sb, sn = _spec(base.requests), _spec(new.requests)
-    if sb is not None and sn is not None:
-        checks += acceptance_checks(sb, sn, [r.output_tokens for r in base.requests],
-                                    [r.output_tokens for r in new.requests], tol["acceptance_rate"], alpha, rng)
-    lat_b = np.array([r.latency_s or np.nan for r in base.requests], float)
-    lat_n = np.array([r.latency_s or np.nan for r in new.requests], float)
-    if np.isfinite(lat_b).all() and np.isfinite(lat_n).all() and (lat_b > 0).all() and (lat_n > 0).all():
-        checks.append(latency_check(lat_b, lat_n, tol["latency"], alpha, rng))
-    if new.mode == "batch":
-        from specgate.core.metrics import tokens_per_s
-
-        checks.append(_throughput_check(tokens_per_s(base), tokens_per_s(new), tol["tokens_per_s"]))
-    return combine(checks)
 
 
 def combine(checks: list[Check], problems: list[str] = (), notes: list[str] = (), prefix: str = "") -> Verdict:

@@ -13,8 +13,9 @@ import pytest
 
 from specgate.gate import sanity
 from specgate.records.baselines import BaselineError
-from specgate.matrix.config import Condition
-from specgate.engines.engine import Engine, EngineError
+from specgate.matrix.conditions import Condition
+from specgate.engines.engine import Engine
+from specgate.engines.errors import EngineError
 from specgate.core.results import RunResult, combine_rounds
 from specgate.harness.session import Refused, SpecgateSession
 from specgate.gate.verdict import Verdict
@@ -48,7 +49,8 @@ class SpecgateBenchmark:
             result = combine_rounds(rounds)
         except EngineError as exc:
             if condition.feature and exc.refused:
-                return self._conclude(lambda: session.judge_refused(condition, str(exc)))
+                refused = str(exc)
+                return self._conclude(lambda: session.judge_refused(condition, refused))
             raise
         metrics = session.ledger.record(condition, result)
         benchmark.extra_info.update({"condition": condition.id, "method": condition.method, **metrics.as_dict(),

@@ -16,7 +16,7 @@ from specgate.matrix import preflight as preflight_mod
 from specgate.matrix import prompts as prompts_mod
 from specgate.gate import verdict as verdict_mod
 from specgate.records.baselines import BaselineError, BaselineStore
-from specgate.matrix.config import Condition
+from specgate.matrix.conditions import Condition
 from specgate.core.metrics import RunMetrics
 from specgate.matrix.prompts import Prompt
 from specgate.core.results import RunResult

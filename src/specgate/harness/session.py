@@ -14,13 +14,16 @@ from dataclasses import dataclass
 import pytest
 
 from specgate.matrix import config as config_mod
+from specgate.matrix import conditions
 from specgate.report import publish
 from specgate.records import environment as environment_mod
 from specgate.matrix import preflight as preflight_mod
 from specgate.matrix import prompts as prompts_mod
 from specgate.records.baselines import BaselineStore
-from specgate.matrix.config import Condition, ConfigError
-from specgate.engines.engine import EngineError, engine_key
+from specgate.matrix.config import ConfigError
+from specgate.matrix.conditions import Condition
+from specgate.engines.errors import EngineError
+from specgate.engines.arguments import engine_key
 from specgate.harness.judging import Judging
 from specgate.harness.ledger import Ledger
 from specgate.core.metrics import RunMetrics
@@ -75,10 +78,10 @@ class SpecgateSession:
         default's HumanEval pairing runs on the aligned pairing's engines)."""
         try:
             matrix = config_mod.load(self.options.config, self.options.overrides)
-            matrix, self.ledger.order = config_mod.select(matrix, self.options.pairings, self.options.shard)
+            matrix, self.ledger.order = conditions.select(matrix, self.options.pairings, self.options.shard)
         except ConfigError as exc:
             _usage_error(f"--specgate-pairing: {exc}" if str(exc).startswith("pairing(s)") else str(exc))
-        return config_mod.run_order(matrix.conditions(), engine_key)
+        return conditions.run_order(matrix.conditions(), engine_key)
 
     # Preflight and engines: what the fixtures ask for.
 

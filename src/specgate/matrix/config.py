@@ -12,29 +12,20 @@ import dataclasses
 import functools
 import re
 import typing
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
+from specgate.core.tolerances import TOLERANCES
 from specgate.matrix import features as features_mod
 from specgate.matrix import prompts as prompt_sets
+from specgate.matrix.conditions import (DRAFT_METHODS, DRAFTLESS_METHODS, METHODS, RUN_MODES, Matrix, Pairing,
+                                        name_controls)
+from specgate.matrix.errors import ConfigError
 
 try:
     import tomllib
 except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib
-
-
-class ConfigError(ValueError):
-    """A pairings file is invalid; the message names the file, the entry and the field."""
-
-
-# vLLM's SpeculativeConfig.method values that specgate knows how to pass through.
-DRAFT_METHODS = {"draft_model", "eagle", "eagle3", "medusa", "mlp_speculator", "dflash"}
-DRAFTLESS_METHODS = {"ngram", "ngram_gpu", "suffix"}
-OPTIONAL_DRAFT_METHODS = {"mtp"}
-METHODS = DRAFT_METHODS | DRAFTLESS_METHODS | OPTIONAL_DRAFT_METHODS
-CONTROL_METHOD = "none"
 
 
 @functools.lru_cache(maxsize=1)
@@ -46,188 +37,10 @@ def vllm_methods() -> frozenset[str] | None:
     except Exception:  # noqa: BLE001 - no vLLM here, or one that moved the type: specgate's list only
         return None
     return frozenset(typing.get_args(SpeculativeMethod))
-RUN_MODES = ("sequential", "batch", "arrivals", "serving")
-TOLERANCE_KEYS = {
-    "acceptance_rate": "largest allowed relative drop of acceptance rate, mean acceptance length and per-position rates",
-    "latency": "largest allowed relative rise of request latency relative to the no-speculation control (paired "
-               "geometric mean), or against the baseline's latency when there is no control",
-    "control_latency": "largest allowed relative rise of a control's own latency against its baseline",
-    "blocked": "largest allowed rise, in points of wall time, of the share of each request the engine thread "
-               "spent blocked: neither running nor waiting for a CPU (sleeps, locks, I/O; in-process CPU engines)",
-    "cross_hardware_tokens": "share of requests whose tokens may differ from a baseline recorded on other hardware",
-    "tokens_per_s": "largest allowed relative drop of output tokens/s (batch mode)",
-    "min_acceptance_rate": "floor on the draft acceptance rate at every k (absolute)",
-}
-CONTROL_TOLERANCES = ("latency", "tokens_per_s", "control_latency", "cross_hardware_tokens", "blocked")
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.]*(-[A-Za-z0-9_.]+)*$")
 
 
-@dataclass(frozen=True)
-class Pairing:
-    """One draft/target pairing and the workload it is measured on."""
-
-    name: str
-    target: str
-    method: str
-    k: tuple[int, ...]
-    draft: str | None = None
-    target_name: str = ""
-    prompt_set: str = "code"
-    prompt_options: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
-    num_prompts: int = 32
-    max_new_tokens: int = 64
-    temperature: float = 0.0
-    top_p: float = 1.0
-    top_k: int = 0
-    seed: int = 0
-    ignore_eos: bool = True
-    instruct: bool = False
-    dtype: str = "auto"
-    modes: tuple[str, ...] = ("sequential",)
-    concurrency: tuple[int, ...] = (1, 4, 16)  # serving mode: requests in flight at once
-    rounds: int = 1
-    # Sequential mode: time each prompt on the no-speculation engine right beside the speculative
-    # one (both engines alive), so latency is judged as a paired ratio that machine drift cannot move.
-    paired_control: bool = False
-    # Sequential controls: time the target through transformers beside each request
-    # (engines/reference_timing.py), so a slowdown in every vLLM step is seen against a vLLM-free clock.
-    machine_reference: bool = False
-    # torch's intra-op threads for every engine of the run (0: torch's default). One value per run:
-    # the engines and the transformers reference share the process's thread pool.
-    threads: int = 0
-    engine: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
-    speculative: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
-    tolerances: dict[str, float] = field(default_factory=dict, hash=False, compare=False)
-    # Feature cells (matrix/features.py) at the largest k: name -> engine arguments over the feature's own.
-    features: dict[str, dict[str, Any]] = field(default_factory=dict, hash=False, compare=False)
-    # Set by the loader, not the file: the id stem of this pairing's no-speculation control.
-    control_name: str = ""
-
-
-@dataclass(frozen=True)
-class Condition:
-    """One cell of the matrix: a pairing at one k in one run mode (k=0, method "none": control)."""
-
-    pairing: Pairing
-    method: str
-    k: int
-    mode: str
-    concurrency: int = 1  # serving mode only
-    feature: str = ""  # a features-axis cell (features.py); "" for the plain matrix
-
-    @property
-    def is_control(self) -> bool:
-        return self.method == CONTROL_METHOD
-
-    @property
-    def id(self) -> str:
-        base = (f"{self.pairing.control_name}-nospec" if self.is_control
-                else f"{self.pairing.name}-{self.method}-k{self.k}")
-        if self.feature:
-            return f"{base}+{self.feature}"
-        if self.mode == "serving":
-            return f"{base}-serving-c{self.concurrency}"
-        return base if self.mode == "sequential" else f"{base}-{self.mode}"
-
-    @property
-    def feature_setting(self) -> features_mod.Feature:
-        """What this condition's feature switches on and must satisfy (features.PLAIN for none)."""
-        return features_mod.of(self.feature)
-
-    @property
-    def temperature(self) -> float:
-        """The sampling temperature the engine runs with (a feature may set its own)."""
-        return float(self.feature_setting.sampling.get("temperature", self.pairing.temperature))
-
-    @property
-    def plain(self) -> Condition:
-        """The same condition with its feature off (itself when it has none)."""
-        return dataclasses.replace(self, feature="", mode="sequential") if self.feature else self
-
-    @property
-    def control(self) -> Condition:
-        """The no-speculation run this condition's speedup is measured against."""
-        return dataclasses.replace(self, method=CONTROL_METHOD, k=0, pairing=_control_pairing(self.pairing))
-
-
-def _control_pairing(p: Pairing) -> Pairing:
-    # Controls are shared by every pairing with the same target and workload, so their
-    # identity must not carry the draft, method or k. Timing tolerances (the file's, e.g. a
-    # shared machine's 50% latency) apply to the control too; acceptance ones have nothing to judge.
-    timing = {k: v for k, v in p.tolerances.items() if k in CONTROL_TOLERANCES}
-    return dataclasses.replace(p, name=p.control_name, draft=None, method=CONTROL_METHOD, k=(0,),
-                               speculative={}, tolerances=timing)
-
-
-@dataclass(frozen=True)
-class Matrix:
-    source: Path
-    pairings: tuple[Pairing, ...]
-
-    def conditions(self) -> list[Condition]:
-        """Controls first (one per target and workload), then every pairing x k x mode."""
-        spec = [Condition(p, p.method, k, mode, n) for p in self.pairings for mode in p.modes
-                for n in (p.concurrency if mode == "serving" else (1,)) for k in p.k]
-        # Feature cells last: their checks compare with the plain cell, which has run by then.
-        spec += [Condition(p, p.method, max(p.k), features_mod.FEATURES[f].mode, feature=f)
-                 for p in self.pairings for f in p.features]
-        controls: dict[tuple, Condition] = {}
-        for c in spec:
-            controls.setdefault(control_key(c.control), c.control)
-        return list(controls.values()) + spec
-
-
-def workload_key(p: Pairing) -> tuple:
-    """What a no-speculation run depends on: same key, same control run."""
-    return (p.target, p.target_name, p.prompt_set, tuple(sorted(p.prompt_options.items())), p.num_prompts, p.max_new_tokens, p.temperature,
-            p.top_p, p.top_k, p.seed, p.ignore_eos, p.instruct, p.dtype, p.rounds,
-            tuple(sorted((k, repr(v)) for k, v in p.engine.items())))
-
-
-def control_key(c: Condition) -> tuple:
-    extra = (c.feature, repr(sorted(c.pairing.features.get(c.feature, {}).items()))) if c.feature else ()
-    return workload_key(c.pairing) + (c.mode, c.concurrency) + extra
-
-
-def _name_controls(pairings: list[Pairing]) -> list[Pairing]:
-    """A control is named after its target; a target's second and later workloads (other prompts,
-    sampling, ...) add the name of their first pairing. Appending a pairing never renames the
-    controls before it, so their baselines keep matching."""
-    names: dict[tuple, str] = {}
-    for p in pairings:
-        if workload_key(p) not in names:
-            taken = any(key[1] == p.target_name for key in names)
-            names[workload_key(p)] = f"{p.target_name}.{p.name}" if taken else p.target_name
-    return [dataclasses.replace(p, control_name=names[workload_key(p)]) for p in pairings]
-
-
 _FIELDS = {f.name: f for f in dataclasses.fields(Pairing) if f.name != "control_name"}
-
-
-def select(matrix: Matrix, names: tuple[str, ...] = (),
-           shard: tuple[int, int] | None = None) -> tuple[Matrix, dict[str, int]]:
-    """The pairings named (all when none), then every count-th of them from index (a shard), and
-    each condition's position in the unsharded selection: merged shards read like one run."""
-    if names:
-        unknown = set(names) - {p.name for p in matrix.pairings}
-        if unknown:
-            raise ConfigError(f"pairing(s) {sorted(unknown)} not in {matrix.source}; pairings there: "
-                              f"{', '.join(p.name for p in matrix.pairings)}")
-        matrix = Matrix(matrix.source, tuple(p for p in matrix.pairings if p.name in names))
-    order = {c.id: i for i, c in enumerate(matrix.conditions())}
-    if shard is not None:
-        index, count = shard
-        matrix = Matrix(matrix.source, matrix.pairings[index::count])
-    return matrix, order
-
-
-def run_order(conditions: list[Condition], key: Callable[[Condition], str]) -> list[Condition]:
-    """The conditions in their order, except that those with equal keys (sharing an engine) follow
-    the first of them, so each engine is built once."""
-    groups: dict[str, list[Condition]] = {}
-    for condition in conditions:
-        groups.setdefault(key(condition), []).append(condition)
-    return [c for group in groups.values() for c in group]
 
 
 def load(path: str | Path, overrides: dict[str, Any] | None = None) -> Matrix:
@@ -268,7 +81,7 @@ def parse(doc: dict[str, Any], path: Path, overrides: dict[str, Any] | None = No
     if len(threads) > 1:
         raise ConfigError(f"{path}: field 'threads' differs between pairings ({sorted(threads)}); torch's thread "
                           f"count is one per process (engines are timed beside each other): set it once in [defaults]")
-    return Matrix(path, tuple(_name_controls(pairings)))
+    return Matrix(path, tuple(name_controls(pairings)))
 
 
 def _pairing(raw: dict[str, Any], where: str, base: Path) -> Pairing:
@@ -342,8 +155,8 @@ def _positive_ints(value: Any, key: str, where: str) -> list[int]:
 def _tolerances(v: _Validator, where: str) -> dict[str, float]:
     tolerances = v.table("tolerances")
     for key, value in tolerances.items():
-        if key not in TOLERANCE_KEYS:
-            raise ConfigError(f"{where}: field 'tolerances': unknown key {key!r}; known: {', '.join(TOLERANCE_KEYS)}")
+        if key not in TOLERANCES:
+            raise ConfigError(f"{where}: field 'tolerances': unknown key {key!r}; known: {', '.join(TOLERANCES)}")
         if not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0:
             raise ConfigError(f"{where}: field 'tolerances.{key}': must be a number >= 0, got {value!r}")
     return {k: float(x) for k, x in tolerances.items()}

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from specgate.matrix import prompts as prompt_sets
 from specgate.matrix.hub import HubError, model_dir, tokenizer
-from specgate.matrix.config import Pairing
+from specgate.matrix.conditions import Pairing
 
 
 class PreflightError(ValueError):

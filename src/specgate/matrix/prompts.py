@@ -244,7 +244,7 @@ def load(name: str, num_prompts: int, seed: int, options: dict | None = None,
 
 
 def for_pairing(p, drop: frozenset[str] = frozenset()) -> list[Prompt]:
-    """The prompt sample a pairing (config.Pairing) asks for (without the ``drop`` ids)."""
+    """The prompt sample a pairing (conditions.Pairing) asks for (without the ``drop`` ids)."""
     return load(p.prompt_set, p.num_prompts, p.seed, p.prompt_options, drop)
 
 
@@ -269,5 +269,5 @@ def render(prompts: list[Prompt], set_name: str, tokenizer=None, instruct: bool 
 
 
 def render_for(p, prompts: list[Prompt], tokenizer=None) -> list[str]:
-    """The texts a pairing (config.Pairing) sends: its set, instruct mode and system prompt."""
+    """The texts a pairing (conditions.Pairing) sends: its set, instruct mode and system prompt."""
     return render(prompts, p.prompt_set, tokenizer, p.instruct, p.prompt_options.get("system_prompt"))

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from specgate.matrix.config import Condition
+from specgate.matrix.conditions import Condition
 from specgate.records.document import DocumentError, dumps, read_json, write_atomic
 from specgate.records.fingerprint import model_id, text_digest, tokens_digest
 

@@ -1,0 +1,88 @@
+"""What an engine needs from the process it runs in: in-process mode, torch's thread count, the
+engine thread's schedule (running, runnable), and memory released after an engine closes."""
+
+from __future__ import annotations
+
+import atexit
+import gc
+import os
+import sys
+import time
+
+from specgate.engines.errors import EngineError
+from specgate.engines.vllm_compat import guard_llvmlite_against_kernel_scan
+
+
+def use_inprocess_engine() -> None:
+    os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
+    guard_llvmlite_against_kernel_scan()
+
+
+def thread_schedule() -> tuple[float, float]:
+    """This thread's seconds running on a CPU and waiting runnable for one (Linux schedstat): what
+    is left of the wall time was spent blocked (sleeping, waiting on a lock or I/O). Elsewhere the
+    thread's CPU time, and no runnable time."""
+    try:
+        with open("/proc/thread-self/schedstat", encoding="ascii") as f:
+            running, runnable = f.read().split()[:2]
+        return int(running) / 1e9, int(runnable) / 1e9
+    except (OSError, ValueError):
+        return time.thread_time(), 0.0
+
+
+def set_threads(threads: int) -> None:
+    """torch's intra-op thread count for every engine in this process (0 leaves torch's default).
+    The CPU default runs one: with two OpenMP threads on two cores, a single busy core stalls every
+    parallel region and a request takes four times as long (docs/baselines.md)."""
+    if not threads:
+        return
+    # vLLM's ngram proposer sets numba's thread count and restores it after every proposal; numba
+    # shares torch's OpenMP runtime, so numba's default (one per core) would come back into torch.
+    if "numba" in sys.modules:
+        sys.modules["numba"].set_num_threads(threads)
+    else:
+        os.environ["NUMBA_NUM_THREADS"] = str(threads)
+    import torch
+
+    # torch._C's setter: vLLM's CPU worker replaces torch.set_num_threads by a no-op once an
+    # engine has started (it guards the thread binding of its worker processes, which an
+    # in-process engine does not have).
+    torch._C.set_num_threads(threads)
+    if torch.get_num_threads() != threads:
+        raise EngineError(f"threads = {threads}: torch runs {torch.get_num_threads()} threads after setting it")
+
+
+_UNFREEZE_AT_EXIT = False
+
+
+def shut_down(llm) -> None:
+    """Stop an engine's core and free what it held (release_memory)."""
+    core = getattr(getattr(llm, "llm_engine", None), "engine_core", None)
+    try:
+        if core is not None:
+            core.shutdown()
+    finally:
+        del llm, core
+        release_memory()
+
+
+def release_memory() -> None:
+    """Collect the closed engine, then freeze what is left alive. vLLM, torch and transformers keep
+    about 600,000 objects that every full collection walks (0.4 s on 2 cores), and vLLM collects
+    seven times while building an engine and twice while closing one: 2.0 of a fixture engine's
+    2.7 s build and most of its 1.7 s close. Frozen objects are skipped until the next engine's
+    shutdown unfreezes them (vLLM freezes its own heap at start and unfreezes it there), so nothing
+    an engine holds is ever kept from the collector; vLLM's server freezes its heap the same way."""
+    try:
+        from vllm.distributed.parallel_state import cleanup_dist_env_and_memory
+    except ImportError:  # moved in a newer vLLM: fall back to the collector alone
+        cleanup_dist_env_and_memory = gc.collect
+    cleanup_dist_env_and_memory()  # unfreezes and collects
+    torch = sys.modules.get("torch")
+    if torch is not None and torch.cuda.is_available():
+        torch.cuda.empty_cache()
+    global _UNFREEZE_AT_EXIT
+    if not _UNFREEZE_AT_EXIT:
+        # Frozen objects are left out of the collection at exit, and nanobind reports them as leaks.
+        _UNFREEZE_AT_EXIT = bool(atexit.register(gc.unfreeze))
+    gc.freeze()
