@@ -13,7 +13,8 @@ $(VENV)/.specgate-setup: pyproject.toml scripts/setup.sh
 	VENV=$(VENV) bash scripts/setup.sh
 
 # The main job: every pairing x k of configs/cpu.toml; prints the summary and writes reports/
-# (results.json, eight charts, summary.md, and pytest-benchmark's benchmark.json).
+# (results.json, the charts of report/charts.py's CHART_NAMES that have data, summary.md, and
+# pytest-benchmark's benchmark.json).
 bench: setup
 	mkdir -p reports
 	$(PYTEST) benchmarks -v -p no:cacheprovider --specgate-strict --specgate-reports reports \

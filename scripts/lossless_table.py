@@ -1,55 +1,63 @@
 """Print the lossless-sampling table: every pairing x k of a lossless config x every setting, as
 shipped and on the reference path (known defects worked around), with p-values, sample size,
 the share of requests that drafted, and the smallest TV shift detected with probability 0.99.
+Always against the target's exact distribution (specgate.lossless.lab.LosslessLab.against_exact).
 
     .venv/bin/python scripts/lossless_table.py [configs/lossless-cpu.toml] [samples]
 """
 
-import sys
+import argparse
+import contextlib
 from pathlib import Path
 
-from specgate.matrix import config
 from specgate.engines import known_defects
+from specgate.harness.options import LOSSLESS_CONFIG, LOSSLESS_SAMPLES
 from specgate.lossless import whole_engine as lossless
-from specgate.matrix import prompts
-from specgate.engines.pool import EnginePool
-from specgate.lossless.target_distribution import two_token_distribution, transformers_forward
+from specgate.lossless.lab import SETTINGS, LosslessLab
 
-path = Path(sys.argv[1] if len(sys.argv) > 1 else "configs/lossless-cpu.toml")
-samples = int(sys.argv[2]) if len(sys.argv) > 2 else 3000
-pool, forwards, exact = EnginePool(stage_timers=False), {}, {}
-print("| condition | setting | path | drafted | joint p | token-2 p | samples | detectable TV | verdict |")
-print("|---|---|---|---|---|---|---|---|---|")
-try:
-    for c in [c for c in config.load(path).conditions() if not c.is_control]:
-        for setting in lossless.SETTINGS:
-            for path_name in ("as shipped", "reference"):
-                engine = pool.get(c)
-                text = prompts.render_for(c.pairing, prompts.for_pairing(c.pairing)[:1], None)[0]
-                ids = engine.llm.get_tokenizer().encode(text)
-                key = (c.pairing.target, tuple(ids), setting.name)
-                if key not in exact:
-                    forward = forwards.setdefault(c.pairing.target, transformers_forward(c.pairing.target))
-                    exact[key] = two_token_distribution(forward, ids, setting)
-                ctx = known_defects.reference_path() if path_name == "reference" else None
-                try:
-                    if ctx:
-                        with ctx:
-                            sample = lossless.sample_pairs(engine.llm, ids, setting, samples, seed=1000)
-                    else:
-                        sample = lossless.sample_pairs(engine.llm, ids, setting, samples, seed=1000)
-                except lossless.Unsupported as exc:
-                    print(f"| {c.id} | {setting.name} | {path_name} | - | - | - | - | - | unsupported: {exc} |")
-                    continue
-                except Exception as exc:  # noqa: BLE001 - a crash is a row of the table
-                    engine.broken = True
-                    print(f"| {c.id} | {setting.name} | {path_name} | - | - | - | - | - | engine crashed: "
-                          f"{type(exc).__name__}: {str(exc).splitlines()[-1][:90]} |")
-                    continue
-                j = lossless.judge_exact(exact[key], sample)
-                impossible = f" ({len(j.joint.impossible)} impossible outcomes)" if j.joint.impossible else ""
-                print(f"| {c.id} | {setting.name} | {path_name} | {sample.drafted_share:.0%} | {j.joint.p_value:.2g}"
-                      f"{impossible} | {j.second.p_value:.2g} | {samples} | {j.detectable_tv:.3f} | "
-                      f"{'pass' if j.passed else 'FAIL'} |", flush=True)
-finally:
-    pool.close()
+PATHS = {"as shipped": contextlib.nullcontext, "reference": known_defects.reference_path}
+
+
+def parse(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("config", nargs="?", type=Path, default=LOSSLESS_CONFIG,
+                        help=f"lossless pairings file (default: {LOSSLESS_CONFIG})")
+    parser.add_argument("samples", nargs="?", type=int, default=LOSSLESS_SAMPLES,
+                        help=f"continuations sampled per cell (default: {LOSSLESS_SAMPLES})")
+    return parser.parse_args(argv)
+
+
+def row(lab: LosslessLab, cid: str, setting: str, path: str) -> str:
+    """One line of the table: the cell's judgement, or why there is none."""
+    lab.engine(cid)  # built outside the reference path: its probes call the kernels an engine registers
+    try:
+        with PATHS[path]():
+            sample = lab.sample(cid, setting)
+    except lossless.Unsupported as exc:
+        return f"| {cid} | {setting} | {path} | - | - | - | - | - | unsupported: {exc} |"
+    except Exception as exc:  # noqa: BLE001 - a crash is a row of the table; the lab rebuilds the engine
+        return (f"| {cid} | {setting} | {path} | - | - | - | - | - | engine crashed: "
+                f"{type(exc).__name__}: {str(exc).splitlines()[-1][:90]} |")
+    j = lab.against_exact(cid, setting, sample)
+    impossible = f" ({len(j.joint.impossible)} impossible outcomes)" if j.joint.impossible else ""
+    return (f"| {cid} | {setting} | {path} | {sample.drafted_share:.0%} | {j.joint.p_value:.2g}{impossible} | "
+            f"{j.second.p_value:.2g} | {lab.samples} | {j.detectable_tv:.3f} | {'pass' if j.passed else 'FAIL'} |")
+
+
+def main(argv=None) -> None:
+    args = parse(argv)
+    lab = LosslessLab(args.config, args.samples)
+    print("| condition | setting | path | drafted | joint p | token-2 p | samples | detectable TV | verdict |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    try:
+        for cid in [cid for cid, c in lab.conditions.items() if not c.is_control]:
+            for setting in SETTINGS:
+                for path in PATHS:
+                    print(row(lab, cid, setting, path), flush=True)
+    finally:
+        lab.close()
+
+
+if __name__ == "__main__":
+    main()

@@ -142,14 +142,16 @@ def test_version_and_help_name_every_argument_and_the_exit_codes(capsys):
                 assert action.help, f"specgate {name}: argument {action.dest} has no help"
 
 
-def test_report_writes_every_chart_and_the_summary(tmp_path, capsys):
+def test_report_writes_every_chart_of_a_sequential_sweep_and_the_summary(tmp_path, capsys):
     from specgate.report.charts import CHART_NAMES
 
     path = tmp_path / "results.json"
     path.write_text(json.dumps(sweep_doc()))
     assert cli.main(["report", str(path), "--out", str(tmp_path / "out")]) == 0
     out = capsys.readouterr().out
-    assert sorted(p.stem for p in (tmp_path / "out").glob("*.png")) == sorted(CHART_NAMES)
+    # No serving conditions and no change against a baseline: neither the serving charts nor the regression picture.
+    expected = [name for name in CHART_NAMES if name != "regression" and not name.startswith("serving_")]
+    assert sorted(p.stem for p in (tmp_path / "out").glob("*.png")) == sorted(expected)
     best = out.split("### Best k")[1].split("###")[0]
     good = [c.strip() for c in next(line for line in best.splitlines() if "| good" in line).split("|")]
     # Measured: 60 tokens in 1.1 s against the control's 60 in 1.2 s -> 1.091 at k=1, falling after.
@@ -157,6 +159,34 @@ def test_report_writes_every_chart_and_the_summary(tmp_path, capsys):
     # (1 - 0.8^(k+1)) / 0.2 / (1 + 0.08 k) peaks at k=6: 3.9514 / 1.48 = 2.670.
     assert good[1:8] == ["good", "1", "1.091", "6", "2.670", "0.800", "0.080"]
     assert (tmp_path / "out" / "summary.md").read_text() == out.split("\nspecgate: ")[0]
+
+
+def test_report_draws_the_origin_figures_beside_the_run(tmp_path, capsys):
+    from specgate.report.origin import origin_reference
+    from specgate.report.sweep import series
+
+    # Series for the charts, not a results document: nothing claims a schema it does not have.
+    assert set(origin_reference()) == {"runs"}
+    origin = {s.label: s for s in series(origin_reference())}
+    assert sorted(origin) == ["origin vLLM v0, H100: Llama 3.2 1B Instruct gsm8k-easy",
+                              "origin vLLM v0, H100: Llama 3.2 1B Instruct gsm8k-hard",
+                              "origin vLLM v0, H100: Llama 3.2 1B base gsm8k-easy"]
+    aligned = origin["origin vLLM v0, H100: Llama 3.2 1B Instruct gsm8k-easy"]
+    assert aligned.values("acceptance_rate") == ([1, 2, 3, 4, 5, 8, 10, 15, 20],
+                                                 [0.894, 0.890, 0.883, 0.885, 0.884, 0.868, 0.863, 0.850, 0.841])
+    path = tmp_path / "results.json"
+    path.write_text(json.dumps(sweep_doc()))
+    assert cli.main(["report", str(path), "--out", str(tmp_path / "plain")]) == 0
+    assert cli.main(["report", str(path), "--out", str(tmp_path / "ref"), "--reference", "origin-h100"]) == 0
+    capsys.readouterr()
+    charts = sorted(p.name for p in (tmp_path / "plain").glob("*.png"))
+    assert sorted(p.name for p in (tmp_path / "ref").glob("*.png")) == charts
+    # The origin's k 1..3 lie on the run's axis: the acceptance chart gains their lines; charts that
+    # draw no reference come out byte for byte the same (so the difference is the reference's).
+    def same(name):
+        return (tmp_path / "ref" / name).read_bytes() == (tmp_path / "plain" / name).read_bytes()
+
+    assert not same("acceptance_rate.png") and same("per_position_acceptance.png")
 
 
 def test_report_into_an_unwritable_folder_is_a_clear_error(tmp_path, capsys):

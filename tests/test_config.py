@@ -52,14 +52,14 @@ def test_each_workload_of_the_cpu_default_has_one_control():
 def test_conditions_sharing_an_engine_run_one_after_another():
     from specgate.engines.arguments import engine_key
 
-    conditions = config.load(ROOT / "configs" / "cpu.toml").conditions()
-    ordered = [c.id for c in conditions.run_order(conditions, engine_key)]
-    assert sorted(ordered) == sorted(c.id for c in conditions)
+    cells = config.load(ROOT / "configs" / "cpu.toml").conditions()
+    ordered = [c.id for c in conditions.run_order(cells, engine_key)]
+    assert sorted(ordered) == sorted(c.id for c in cells)
     # Same models, k and engine arguments, other prompts: HumanEval runs on the aligned engine.
     k3 = ordered.index("fixture-aligned-draft_model-k3")
     assert ordered[k3 + 1] == "fixture-aligned-humaneval-draft_model-k3"
     assert ordered[:2] == ["fixture-nospec", "fixture.fixture-aligned-humaneval-nospec"]
-    keys = [engine_key(c) for c in conditions.run_order(conditions, engine_key)]
+    keys = [engine_key(c) for c in conditions.run_order(cells, engine_key)]
     assert all(keys.index(k) == i or keys[i - 1] == k for i, k in enumerate(keys))
 
 

@@ -135,7 +135,7 @@ def test_support_is_judged_against_the_record_both_ways():
     now_refused = gate.judge_refused("n must be 1", (supported, ""), env)
     assert now_refused.status == "fail" and "vLLM 0.33.0 refuses a combination that vLLM 0.32.0 ran" in now_refused.reason
     assert gate.judge_refused("x", (None, "no record"), env).status == "no-baseline"
-    runs_now = gate.judge_condition(run([1]), None, env, {}, (unsupported, ""), (None, "-"), ["p"])
+    runs_now = gate.judge_condition(gate.Evidence(run([1]), None, (unsupported, ""), (None, "-"), ["p"]), env, {})
     assert runs_now.status == "fail" and "refused this combination when it was recorded" in runs_now.reason
 
 

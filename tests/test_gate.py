@@ -27,7 +27,7 @@ def records(base: RunResult, env=ENV):
 
 def judge(new, base_run=None, env=ENV, base_env=ENV):
     p, t = records(base_run or run(), base_env)
-    return gate.judge_condition(new, new, env, {}, (p, ""), (t, ""), ["a", "b", "c", "d"])
+    return gate.judge_condition(gate.Evidence(new, new, (p, ""), (t, ""), ["a", "b", "c", "d"]), env, {})
 
 
 def test_unchanged_passes_with_every_check_and_notes():
@@ -65,7 +65,7 @@ def test_elsewhere_and_above_temperature_0_the_tolerance_applies_alone():
     assert "within 3% (another hardware tag or temperature > 0)" in elsewhere.notes[0]
     p, t = records(base)
     p["conditions"]["temperature"] = 0.8
-    sampled = gate.judge_condition(new, new, ENV, {}, (p, ""), (t, ""), ["a", "b", "c", "d"])
+    sampled = gate.judge_condition(gate.Evidence(new, new, (p, ""), (t, ""), ["a", "b", "c", "d"]), ENV, {})
     assert sampled.status == "pass" and "acceptance_counts" not in {c.metric for c in sampled.checks}
 
 
@@ -91,7 +91,7 @@ def test_the_version_delta_leads_the_reason_and_never_skips():
 
 
 def test_no_records_is_no_baseline_with_both_reasons():
-    v = gate.judge_condition(run(), run(), ENV, {}, (None, "no portable baseline"), (None, "no timing"), [])
+    v = gate.judge_condition(gate.Evidence(run(), run(), (None, "no portable baseline"), (None, "no timing"), []), ENV, {})
     assert v.status == "no-baseline" and "no portable baseline" in v.reason and "no timing" in v.reason
 
 
@@ -115,7 +115,7 @@ def test_a_control_is_judged_against_its_machine_reference_not_its_own_past():
     timing = baselines.timing_record(FACTS, ENV, {}, base.to_dict(), None)
 
     def judge_control(new):
-        return gate.judge_condition(new, None, ENV, {}, (None, "n/a"), (timing, ""), ["a", "b", "c", "d"])
+        return gate.judge_condition(gate.Evidence(new, None, (None, "n/a"), (timing, ""), ["a", "b", "c", "d"]), ENV, {})
 
     loaded = judge_control(control_run(0.45, 0.36))  # a one-core load: both 4.5x slower
     assert loaded.status == "pass" and [c.metric for c in loaded.checks] == ["latency_vs_reference"]

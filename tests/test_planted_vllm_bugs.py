@@ -61,8 +61,8 @@ class Lab:
         control = self.control[condition.mode]
         problems = sanity.problems(condition, run, summarize(run, control))
         problems += correctness.in_run_problems(condition, run, control, self.ids)
-        return gate.judge_condition(run, control, self.env, {}, (self.records[condition.mode], ""),
-                                    (None, "not judged here"), self.ids, problems)
+        return gate.judge_condition(gate.Evidence(run, control, (self.records[condition.mode], ""),
+                                                  (None, "not judged here"), self.ids, problems), self.env, {})
 
 
 def test_a_sleep_in_every_step_is_caught_as_blocked_time(lab):
@@ -77,8 +77,8 @@ def test_a_sleep_in_every_step_is_caught_as_blocked_time(lab):
     assert len(record["cpu_s"]) == len(lab.prompts)
 
     def verdict():
-        return gate.judge_condition(lab.run(control), None, lab.env, {"blocked": 0.10}, (None, "not judged here"),
-                                    (record, ""), lab.ids)
+        return gate.judge_condition(gate.Evidence(lab.run(control), None, (None, "not judged here"), (record, ""),
+                                                  lab.ids), lab.env, {"blocked": 0.10})
 
     clean = verdict()
     with vllm_plants.sleep_in_every_step(0.5):
@@ -160,8 +160,8 @@ class FeatureLab:
         problems = sanity.problems(cell, run, summarize(run, control))
         problems += correctness.in_run_problems(cell, run, control, ids)
         problems += features.problems(feature, run, control, self.plain, None, ids)
-        return gate.judge_condition(run, control, self.lab.env, {}, (self.records[feature], ""),
-                                    (None, "not judged here"), ids, problems)
+        return gate.judge_condition(gate.Evidence(run, control, (self.records[feature], ""), (None, "not judged here"),
+                                                  ids, problems), self.lab.env, {})
 
 
 @pytest.fixture(scope="module")

@@ -42,5 +42,5 @@ def test_five_percent_fewer_accepted_steps_fail_an_unchanged_rerun_passes(condit
 # The latency half of this gate is not a test: with a busy loop on one core it failed a fresh-clone
 # CI run (vLLM's two OpenMP threads stall when a core is taken), so it could fail from machine load.
 # Its statistics are tested on simulated runs (test_verdict.py, test_gate.py), and what it catches
-# on a real engine is measured, not asserted: scripts/slow_vllm.py + scripts/timing_verdicts.py
+# on a real engine is measured, not asserted: the slowdowns of scripts/plant_vllm.py + scripts/timing_verdicts.py
 # (docs/baselines.md has the figures).

@@ -55,3 +55,22 @@ def test_the_regression_picture_comes_first_in_the_report(tmp_path):
     # Without any change to draw (a recording run), there is no such picture.
     _, written = write_report(sweep_doc(), tmp_path / "recorded")
     assert "regression.png" not in [p.name for p in written]
+
+
+def test_a_run_with_every_kind_of_data_writes_exactly_the_named_charts(tmp_path):
+    from results_docs import sweep_doc
+    from specgate.report.charts import CHART_NAMES, write_charts
+
+    doc = sweep_doc()
+    doc["runs"]["bad-draft_model-k2"]["verdict"]["checks"] = [
+        {"metric": "acceptance_rate", "passed": False, "change": -0.2, "interval": [-0.25, -0.15], "tolerance": 0.03}]
+    for c in (1, 4):
+        facts = {"pairing": "good", "method": "draft_model", "mode": "serving", "prompt_set": "code", "concurrency": c}
+        doc["runs"][f"t-nospec-serving-c{c}"] = {
+            "conditions": {**facts, "method": "none", "k": 0}, "metrics": {"ttft_p50_ms": 20.0, "itl_p50_ms": 5.0}}
+        doc["runs"][f"good-draft_model-k2-serving-c{c}"] = {
+            "conditions": {**facts, "k": 2}, "control": f"t-nospec-serving-c{c}",
+            "metrics": {"acceptance_rate": 0.8, "speedup": 1.5 / c, "ttft_p50_ms": 25.0, "itl_p50_ms": 4.0}}
+    written = write_charts(doc, tmp_path)
+    assert [p.stem for p in written] == list(CHART_NAMES)
+    assert sorted(p.name for p in tmp_path.glob("*.png")) == sorted(f"{name}.png" for name in CHART_NAMES)

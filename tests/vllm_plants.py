@@ -5,6 +5,7 @@ puts vLLM back on exit."""
 from __future__ import annotations
 
 import contextlib
+import time
 import zlib
 
 import pytest
@@ -255,17 +256,20 @@ def lossless_no_temperature_on_speculative_positions():
     return _patched(rs, "expand_batch_to_tokens", make)
 
 
-# Planted per-step overheads (tests/test_planted_vllm_bugs.py; scripts/slow_vllm.py for campaigns).
+# Planted per-step overheads (tests/test_planted_vllm_bugs.py; for a whole run, as campaigns measure
+# them, SPECGATE_PLANT=NAME with SPECGATE_PLANT_FRACTION through scripts/plant_vllm.py).
 
-def _in_every_step(fraction: float, cost):
-    """After every model-runner step (control and speculation alike), ``cost(seconds)`` for
-    ``fraction`` of the time the step took."""
-    import time
-
+@contextlib.contextmanager
+def _in_every_step(fraction: float, cost, speculative_only: bool = False):
+    """After each of the model runner's calls in a step (execute_model, the forward; sample_tokens,
+    the sampling), ``cost(seconds)`` for ``fraction`` of the time the call took: of every engine
+    (control and speculation alike), or only of engines that speculate."""
     from vllm.v1.worker.gpu_model_runner import GPUModelRunner
 
     def make(original):
         def planted(self, *args, **kwargs):
+            if speculative_only and getattr(self, "speculative_config", None) is None:
+                return original(self, *args, **kwargs)
             started = time.perf_counter()
             try:
                 return original(self, *args, **kwargs)
@@ -273,26 +277,34 @@ def _in_every_step(fraction: float, cost):
                 cost(fraction * (time.perf_counter() - started))
         return planted
 
-    return _patched(GPUModelRunner, "execute_model", make)
+    with _patched(GPUModelRunner, "execute_model", make), _patched(GPUModelRunner, "sample_tokens", make):
+        yield
+
+
+def _burn(seconds: float):
+    until = time.perf_counter() + seconds
+    while time.perf_counter() < until:
+        pass
 
 
 def sleep_in_every_step(fraction: float = 0.1):
     """A sleep in every step: wall time without CPU time, the way a lock, I/O or a stray sleep costs."""
-    import time
-
     return _in_every_step(fraction, time.sleep)
 
 
 def busy_in_every_step(fraction: float = 0.1):
     """CPU burnt in every step: added work, the kind no paired ratio sees and blocked time does not show."""
-    import time
+    return _in_every_step(fraction, _burn)
 
-    def burn(seconds):
-        until = time.perf_counter() + seconds
-        while time.perf_counter() < until:
-            pass
 
-    return _in_every_step(fraction, burn)
+def sleep_in_speculative_steps(fraction: float = 0.1):
+    """A sleep in every step of the engines that speculate; the control's steps run clean."""
+    return _in_every_step(fraction, time.sleep, speculative_only=True)
+
+
+def busy_in_speculative_steps(fraction: float = 0.1):
+    """CPU burnt in every step of the engines that speculate: a cost of speculation the paired ratio sees."""
+    return _in_every_step(fraction, _burn, speculative_only=True)
 
 
 # Every plant above, by name (scripts/plant_vllm.py plants one for a whole benchmark run).

@@ -132,7 +132,7 @@ def pytest_keyboard_interrupt(excinfo) -> None:
 def pytest_unconfigure(config: pytest.Config) -> None:
     session = config.stash.get(_SESSION, None)
     if session is not None:
-        session.pool.close()  # also after an interrupt that skipped fixture teardown
+        session.supply.close()  # also after an interrupt that skipped fixture teardown
     for signum, previous in config.stash.get(_HANDLERS, {}).items():
         signal.signal(signum, previous)
 
@@ -148,22 +148,22 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list) -> None:
     """Preflight every pairing the selected tests use, before any engine is built."""
     if _SESSION in config.stash:
-        config.stash[_SESSION].preflight_items(items)
+        config.stash[_SESSION].supply.preflight_items(items)
 
 
 @pytest.fixture(scope="session")
 def specgate_session(request: pytest.FixtureRequest):
     session = _state(request.config)
     yield session
-    session.pool.close()
+    session.supply.close()
 
 
 @pytest.fixture
 def spec_engine(spec_condition, specgate_session):
     """The live vLLM engine for this condition (an error for this condition's tests only, with
-    the reason, when its pairing fails preflight or its engine fails to build; a session.Refused
+    the reason, when its pairing fails preflight or its engine fails to build; a supply.Refused
     for a feature cell vLLM refuses)."""
-    return specgate_session.engine_for(spec_condition)
+    return specgate_session.supply.engine_for(spec_condition)
 
 
 @pytest.fixture
@@ -177,8 +177,8 @@ def specgate_benchmark(spec_condition, specgate_session):
 
 @pytest.fixture
 def spec_prompts(spec_condition, specgate_session):
-    specgate_session.require_ready(spec_condition)
-    return specgate_session.prompts(spec_condition)
+    specgate_session.supply.require_ready(spec_condition)
+    return specgate_session.supply.prompts(spec_condition)
 
 
 @pytest.hookimpl(tryfirst=True)

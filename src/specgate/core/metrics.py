@@ -7,19 +7,33 @@ from __future__ import annotations
 
 import statistics
 from dataclasses import dataclass
+from typing import Callable
 
 from specgate.core import theory
 from specgate.core.results import RunResult, SpecCounters, StageTimes
 
 
+# The acceptance metrics as ratios of summed counts (docs/metrics.md): the one definition read by
+# a run's metrics, the progress lines, the feature cells and the gate's per-request bootstrap.
+ACCEPTANCE_RATIOS: dict[str, tuple[Callable[[SpecCounters], int], Callable[[SpecCounters], int]]] = {
+    "acceptance_rate": (lambda c: c.accepted, lambda c: c.draft_tokens),  # A / T
+    "mean_acceptance_length": (lambda c: c.accepted + c.drafts, lambda c: c.drafts),  # 1 + A / D
+}
+
+
+def _ratio(name: str, c: SpecCounters) -> float | None:
+    num, den = ACCEPTANCE_RATIOS[name]
+    return num(c) / den(c) if den(c) else None
+
+
 def acceptance_rate(c: SpecCounters) -> float | None:
-    """Draft acceptance rate A / T."""
-    return c.accepted / c.draft_tokens if c.draft_tokens else None
+    """Draft acceptance rate A / T (Leviathan et al. 2023's alpha, estimated)."""
+    return _ratio("acceptance_rate", c)
 
 
 def mean_acceptance_length(c: SpecCounters) -> float | None:
     """Tokens emitted per target verification step, bonus token included: 1 + A / D."""
-    return 1.0 + c.accepted / c.drafts if c.drafts else None
+    return _ratio("mean_acceptance_length", c)
 
 
 def system_efficiency(c: SpecCounters, k: int) -> float | None:

@@ -39,6 +39,11 @@ class SpecCounters:
         return self.drafts, self.draft_tokens, self.accepted, per_pos
 
     @classmethod
+    def from_dict(cls, d: dict | None) -> SpecCounters | None:
+        """From a saved run or record (None stays None: no counts reported)."""
+        return None if d is None else cls(d["drafts"], d["draft_tokens"], d["accepted"], tuple(d["accepted_per_pos"]))
+
+    @classmethod
     def from_histogram(cls, histogram: list[int], draft_tokens: int) -> SpecCounters:
         """From vLLM's per-request histogram: histogram[j] = verify steps that accepted j drafts."""
         k = len(histogram) - 1
@@ -104,16 +109,11 @@ class RunResult:
     def slice(self, start: int, stop: int) -> RunResult:
         """The requests start..stop as a run of their own (its counters: the requests' sums)."""
         requests = self.requests[start:stop]
-        counters = SpecCounters()
-        for r in requests:
-            counters = counters + (r.spec or SpecCounters())
-        return replace(self, requests=requests, counters=counters, stages=None)
+        return replace(self, requests=requests, counters=summed(requests), stages=None)
 
     @classmethod
     def from_dict(cls, d: dict) -> RunResult:
-        def counters(c):
-            return None if c is None else SpecCounters(c["drafts"], c["draft_tokens"], c["accepted"],
-                                                       tuple(c["accepted_per_pos"]))
+        counters = SpecCounters.from_dict
         requests = tuple(RequestRecord(r["prompt_tokens"], r["output_tokens"], r["latency_s"],
                                        counters(r.get("spec")), tuple(r.get("output_token_ids", ())),
                                        r.get("control_latency_s"), r.get("reference_latency_s"),
@@ -124,6 +124,14 @@ class RunResult:
         stages = d.get("stages")
         return cls(d["condition_id"], d["mode"], d["k"], d["wall_s"], requests, counters(d["counters"]),
                    None if stages is None else StageTimes(**stages), dict(d.get("engine_counters") or {}))
+
+
+def summed(requests) -> SpecCounters:
+    """The requests' counts added up (a request with none reported counts as zero)."""
+    total = SpecCounters()
+    for r in requests:
+        total = total + (r.spec or SpecCounters())
+    return total
 
 
 def combine_rounds(runs: list[RunResult]) -> RunResult:

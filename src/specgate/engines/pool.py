@@ -26,30 +26,17 @@ class EnginePool:
         self.failed: dict[str, EngineError] = {}  # engine key -> why it did not build (not retried)
 
     def get(self, condition: Condition) -> Engine:
-        key = engine_key(condition)
-        if key in self.failed:
-            raise self.failed[key]
-        if self.current is not None and engine_key(self.current.condition) == key and not self.current.broken:
+        key = self._unfailed(condition)
+        if self._live(self.current, key):
             return self.current
-        current, self.current = self.current, None
-        if current is not None:
-            current.close()
-        self.log(f"building engine {condition.id}")
+        self._close("current")
         if condition.mode == "serving":
             engine = Server(condition, self.server_urls.get(condition.id))
         else:
             engine = Engine(condition, self.stage_timers, self.clock)
             engine.progress = self.log
-        try:
-            engine.build()
-        except EngineError as exc:
-            self.failed[key] = exc
-            self.log(str(exc))
-            raise
-        self.builds += 1
-        self.log(f"engine {condition.id} ready in {engine.build_s:.1f}s")
-        self.current = engine
-        return engine
+        self.current = self._build(engine, key, "engine")
+        return self.current
 
     def machine_reference(self, condition: Condition):
         """The vLLM-free clock to time beside a control (machine_reference pairings), loaded once."""
@@ -73,35 +60,48 @@ class EnginePool:
                 or condition.feature):
             return None
         control = condition.control
-        key = engine_key(control)
-        if key in self.failed:
-            raise self.failed[key]
-        if self.paired is not None and engine_key(self.paired.condition) == key and not self.paired.broken:
+        key = self._unfailed(control)
+        if self._live(self.paired, key):
             return self.paired
-        if self.paired is not None:
-            self.paired.close()
-        self.paired = None
-        if self.current is not None and engine_key(self.current.condition) == key and not self.current.broken:
+        self._close("paired")
+        if self._live(self.current, key):
             self.paired, self.current = self.current, None  # the control's own test just ran on it
             return self.paired
-        if self.current is not None:
-            # Built after it, the control would take its counters (see get).
-            self.current.close()
-            self.current = None
-        self.log(f"building the paired control engine {control.id}")
-        engine = Engine(control, stage_timers=False)
+        self._close("current")  # built after it, the control would take its counters (see get)
+        self.paired = self._build(Engine(control, stage_timers=False), key, "the paired control engine")
+        return self.paired
+
+    # One protocol for every role: a key that failed is not retried, a live engine with the same
+    # key is reused, anything else is closed before the next one is built.
+
+    def _unfailed(self, condition: Condition) -> str:
+        key = engine_key(condition)
+        if key in self.failed:
+            raise self.failed[key]
+        return key
+
+    @staticmethod
+    def _live(engine: Engine | None, key: str) -> bool:
+        return engine is not None and engine_key(engine.condition) == key and not engine.broken
+
+    def _close(self, role: str) -> None:
+        engine = getattr(self, role)
+        setattr(self, role, None)
+        if engine is not None:
+            engine.close()
+
+    def _build(self, engine: Engine, key: str, what: str) -> Engine:
+        self.log(f"building {what} {engine.condition.id}")
         try:
             engine.build()
         except EngineError as exc:
             self.failed[key] = exc
+            self.log(str(exc))
             raise
         self.builds += 1
-        self.paired = engine
+        self.log(f"{what} {engine.condition.id} ready in {engine.build_s:.1f}s")
         return engine
 
     def close(self) -> None:
-        engine, self.current = self.current, None
-        paired, self.paired = self.paired, None
-        for e in (engine, paired):
-            if e is not None:
-                e.close()
+        self._close("current")
+        self._close("paired")

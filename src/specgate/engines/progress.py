@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 from typing import Callable
 
+from specgate.core.metrics import acceptance_rate
 from specgate.core.results import SpecCounters
 
 EVERY_S = 5.0  # a line at most this often
@@ -21,8 +22,7 @@ class Progress:
         now = time.perf_counter()
         if self.say is None or done == 0 or now - self.said < EVERY_S:
             return
-        counters = self.so_far()
-        acceptance = (f", acceptance so far {counters.accepted / counters.draft_tokens:.3f}"
-                      if counters.draft_tokens else "")
+        rate = acceptance_rate(self.so_far())
+        acceptance = f", acceptance so far {rate:.3f}" if rate is not None else ""
         self.say(f"  {self.condition_id}: {done}/{self.total} requests, {now - self.started:.0f} s{acceptance}")
         self.said = now

@@ -12,6 +12,7 @@ Versions never stop a comparison; every note names them.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -19,11 +20,6 @@ from specgate.core.tolerances import with_defaults
 from specgate.gate import code_path
 from specgate.gate import verdict as v
 from specgate.core.results import RunResult, SpecCounters
-
-
-def _counters(d: dict | None) -> SpecCounters | None:
-    return None if d is None else SpecCounters(d["drafts"], d["draft_tokens"], d["accepted"],
-                                               tuple(d["accepted_per_pos"]))
 
 
 def judge_portable(rec: dict, run: RunResult, environment: dict, tolerances: dict, prompt_ids: list[str],
@@ -37,7 +33,7 @@ def judge_portable(rec: dict, run: RunResult, environment: dict, tolerances: dic
         return [v.Check("requests", False, len(reqs), len(run.requests), 0.0, None, 0.0,
                         f"portable baseline has {len(reqs)} requests, this run {len(run.requests)}")]
     checks: list[v.Check] = []
-    base_specs = [_counters(r.get("spec")) for r in reqs]
+    base_specs = [SpecCounters.from_dict(r.get("spec")) for r in reqs]
     # A request vLLM reports no counts for drafted nothing: it counts as zero, not as a reason to skip.
     new_specs = [r.spec or SpecCounters() for r in run.requests]
     if all(s is not None for s in base_specs):
@@ -47,7 +43,7 @@ def judge_portable(rec: dict, run: RunResult, environment: dict, tolerances: dic
     elif rec.get("counters") and run.counters.drafts:
         # Serving: HTTP carries no per-request counts, so the run's counters are judged as one
         # sample (no interval to speak of: a change beyond tolerance fails).
-        checks += v.acceptance_checks([_counters(rec["counters"])], [run.counters], [sum(r["output_tokens"] for r in reqs)],
+        checks += v.acceptance_checks([SpecCounters.from_dict(rec["counters"])], [run.counters], [sum(r["output_tokens"] for r in reqs)],
                                       [sum(r.output_tokens for r in run.requests)], tolerances["acceptance_rate"],
                                       alpha, rng, exact=True)
     # Every speculative condition with per-request counts on either side (a record without any is
@@ -131,20 +127,37 @@ def streaming_checks(rec: dict, run: RunResult, tolerances: dict, rng: np.random
     return checks
 
 
-def judge_condition(run: RunResult, control: RunResult | None, environment: dict, tolerances: dict | None,
-                    portable: tuple[dict | None, str], timing: tuple[dict | None, str], prompt_ids: list[str],
-                    problems: list[str] = (), seed: int = 0, in_run: tuple[str, ...] = (),
-                    calls: dict | None = None) -> v.Verdict:
-    """``portable`` and ``timing``: (record, why there is none). ``control`` is None for a control.
-    ``calls``: what one short request called now (code_path.measure), judged against the timing record's.
-    ``in_run``: names of in-run checks that judge the run on their own (a feature cell's), so a
-    run with no record to compare still gets a verdict from them; their failures are in ``problems``."""
+@dataclass(frozen=True)
+class Evidence:
+    """What one condition's verdict is taken on: its run and everything it is compared with.
+
+    ``portable`` and ``timing``: (record, why there is none). ``control``: the no-speculation run
+    beside it (None for a control). ``problems``: what the in-run checks found (correctness.py,
+    features.py). ``in_run``: names of in-run checks that judge the run on their own (a feature
+    cell's), so a run with no record to compare still gets a verdict from them. ``calls``: what
+    one short request called now (engines/code_path.py), judged against the timing record's."""
+
+    run: RunResult
+    control: RunResult | None
+    portable: tuple[dict | None, str]
+    timing: tuple[dict | None, str]
+    prompt_ids: list[str]
+    problems: list[str] = ()
+    in_run: tuple[str, ...] = ()
+    calls: dict | None = None
+
+
+def judge_condition(evidence: Evidence, environment: dict, tolerances: dict | None, seed: int = 0) -> v.Verdict:
+    """One condition's verdict: the records' checks, the in-run problems, and notes saying what
+    was judged against what (versions, hardware, exact or within tolerance)."""
+    run, control, prompt_ids, problems, calls = (evidence.run, evidence.control, evidence.prompt_ids,
+                                                 evidence.problems, evidence.calls)
     tol = with_defaults(tolerances)
     rng = np.random.default_rng(seed)
-    checks = [v.Check(name, True, 0.0, 0.0, 0.0, None, 0.0, "in-run check passed") for name in in_run
+    checks = [v.Check(name, True, 0.0, 0.0, 0.0, None, 0.0, "in-run check passed") for name in evidence.in_run
               if not problems]
     notes = []
-    (prec, pwhy), (trec, twhy) = portable, timing
+    (prec, pwhy), (trec, twhy) = evidence.portable, evidence.timing
     if prec is not None:
         portable_checks = judge_portable(prec, run, environment, tol, prompt_ids, rng)
         checks += portable_checks

@@ -11,11 +11,9 @@ from __future__ import annotations
 
 from typing import Callable
 
-from specgate.matrix.conditions import Condition
 from specgate.core.results import RunResult
+from specgate.matrix.conditions import DRAFTS_EVERY_STEP, Condition
 
-# Methods whose proposer drafts at every decode step of every request.
-DRAFTS_EVERY_STEP = {"draft_model", "eagle", "eagle3", "mtp", "medusa", "mlp_speculator", "dflash"}
 CONTEXT = 4  # decoded tokens shown either side of a first difference
 
 

@@ -34,6 +34,7 @@ def judge_runs(new: dict, files: tuple[BaselineFile, BaselineFile], tolerances) 
         # need no record, so a cell with nothing else to compare (a control at temperature > 0) is judged.
         in_run = tuple(c["metric"] for c in own.get("checks", ()) if c.get("passed")
                        and c.get("metric", "").startswith("feature "))
-        verdicts[cid] = gate.judge_condition(run, control, env, tolerances(entry), portable, timing,
-                                             [str(i) for i in range(len(run.requests))], in_run=in_run)
+        evidence = gate.Evidence(run, control, portable, timing, [str(i) for i in range(len(run.requests))],
+                                 in_run=in_run)
+        verdicts[cid] = gate.judge_condition(evidence, env, tolerances(entry))
     return verdicts

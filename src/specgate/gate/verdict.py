@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from specgate.core.metrics import ACCEPTANCE_RATIOS
 from specgate.core.results import SpecCounters
 
 JUDGED = ("pass", "fail", "recorded", "unsupported", "known-defect")  # statuses that are a verdict
@@ -117,15 +118,13 @@ def acceptance_checks(sb: list[SpecCounters], sn: list[SpecCounters], out_b: lis
         return []
     k = max(len(s.accepted_per_pos) for s in sb + sn)
     pos = lambda specs, i: np.array([s.accepted_per_pos[i] if i < len(s.accepted_per_pos) else 0 for s in specs], float)
-    col = lambda specs, attr: np.array([getattr(s, attr) for s in specs], float)
-    ratios = {
-        "acceptance_rate": ((col(sb, "accepted"), col(sn, "accepted")), (col(sb, "draft_tokens"), col(sn, "draft_tokens"))),
-        "mean_acceptance_length": ((col(sb, "accepted") + col(sb, "drafts"), col(sn, "accepted") + col(sn, "drafts")),
-                                   (col(sb, "drafts"), col(sn, "drafts"))),
-        "drafts_per_token": ((col(sb, "drafts"), col(sn, "drafts")), (np.array(out_b, float), np.array(out_n, float))),
-    }
+    col = lambda specs, count: np.array([count(s) for s in specs], float)
+    drafts = lambda s: s.drafts
+    ratios = {name: ((col(sb, num), col(sn, num)), (col(sb, den), col(sn, den)))
+              for name, (num, den) in ACCEPTANCE_RATIOS.items()}
+    ratios["drafts_per_token"] = ((col(sb, drafts), col(sn, drafts)), (np.array(out_b, float), np.array(out_n, float)))
     for i in range(k):
-        ratios[f"acceptance_pos{i + 1}"] = ((pos(sb, i), pos(sn, i)), (col(sb, "drafts"), col(sn, "drafts")))
+        ratios[f"acceptance_pos{i + 1}"] = ((pos(sb, i), pos(sn, i)), (col(sb, drafts), col(sn, drafts)))
     return [_ratio_check(metric, num, den, tolerance, alpha / len(ratios), rng, exact)
             for metric, (num, den) in ratios.items()]
 

@@ -17,7 +17,9 @@ from specgate.matrix.conditions import Condition
 from specgate.engines.engine import Engine
 from specgate.engines.errors import EngineError
 from specgate.core.results import RunResult, combine_rounds
-from specgate.harness.session import Refused, SpecgateSession
+from specgate.harness.judging import FinishedRun
+from specgate.harness.session import SpecgateSession
+from specgate.harness.supply import Refused
 from specgate.gate.verdict import Verdict
 
 
@@ -27,20 +29,20 @@ class SpecgateBenchmark:
 
     def __init__(self, session: SpecgateSession, condition: Condition):
         self.session, self.condition = session, condition
-        session.require_ready(condition)
+        session.supply.require_ready(condition)
         if not condition.is_control:
             # Its own test may be deselected (-k) or in another shard: run it first, explicitly.
             session.ensure_control(condition)
-        self.paired = session.paired_control(condition)  # before the condition's engine (pool.paired_control)
-        self.engine = session.engine_for(condition)
-        self.prompts = session.prompts(condition)
+        self.paired = session.supply.paired_control(condition)  # before the condition's engine (pool.paired_control)
+        self.engine = session.supply.engine_for(condition)
+        self.prompts = session.supply.prompts(condition)
 
     def __call__(self, benchmark) -> Verdict:
         session, condition, engine, prompts = self.session, self.condition, self.engine, self.prompts
         benchmark.group = condition.pairing.target_name
         if isinstance(engine, Refused):
             return self._conclude(lambda: session.judge_refused(condition, engine.reason))
-        beside = {"paired": self.paired, "reference": session.pool.machine_reference(condition)}
+        beside = {"paired": self.paired, "reference": session.supply.machine_reference(condition)}
         rounds: list[RunResult] = []
         try:
             # One pytest-benchmark sample per round of the prompt set; the rounds combine into one run.
@@ -52,17 +54,18 @@ class SpecgateBenchmark:
                 refused = str(exc)
                 return self._conclude(lambda: session.judge_refused(condition, refused))
             raise
-        metrics = session.ledger.record(condition, result)
+        metrics = session.record(condition, result)
         benchmark.extra_info.update({"condition": condition.id, "method": condition.method, **metrics.as_dict(),
                                      "counters": result.counters.__dict__})
         found = sanity.problems(condition, result, metrics)
-        assert not found, f"{condition.id}: " + "; ".join(found)
+        if found:  # broken counters or a truncated run: nothing to judge against any record
+            pytest.fail(f"{condition.id}: " + "; ".join(found), pytrace=False)
         again = engine.run(prompts, condition) if condition.feature_setting.output_check == "reproducible" else None
         # After the timed run, untimed: what one short request calls (engines/code_path.py).
         calls = (engine.code_path(prompts[0], condition) if isinstance(engine, Engine) and not condition.feature
                  and condition.mode == "sequential" else None)
-        verdict = self._conclude(lambda: session.judge(condition, result, metrics, prompts, _decoder(engine), again,
-                                                       calls))
+        finished = FinishedRun(condition, result, metrics, prompts, again=again, decode=_decoder(engine), calls=calls)
+        verdict = self._conclude(lambda: session.judge(finished))
         benchmark.extra_info["verdict"] = verdict.status
         return verdict
 

@@ -5,6 +5,7 @@ and known vLLM defects applied. Holds the verdicts and the staged records until 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Callable
 
 from specgate.records import baselines as baselines_mod
@@ -21,6 +22,26 @@ from specgate.core.metrics import RunMetrics
 from specgate.matrix.prompts import Prompt
 from specgate.core.results import RunResult
 from specgate.gate.verdict import Verdict
+
+
+@dataclass(frozen=True)
+class FinishedRun:
+    """One condition's finished run and what it is judged beside: the judging chain's one argument.
+
+    ``control``: the no-speculation run (None for a control); ``plain``: a feature cell's plain
+    cell; ``again``: a feature cell's second run, when its feature checks reproducibility;
+    ``decode``: token ids -> text for messages; ``calls``: what one short request called
+    (engines/code_path.py)."""
+
+    condition: Condition
+    result: RunResult
+    metrics: RunMetrics
+    prompts: list[Prompt]
+    control: RunResult | None = None
+    plain: RunResult | None = None
+    again: RunResult | None = None
+    decode: Callable[[list[int]], str] | None = None
+    calls: dict | None = None
 
 
 class Judging:
@@ -57,36 +78,40 @@ class Judging:
                 pass  # the condition's tests fail with the reason (session.prompts)
         return baselines_mod.condition_facts(condition, dropped)
 
-    def judge(self, condition: Condition, result: RunResult, metrics: RunMetrics, prompts: list[Prompt],
-              control: RunResult | None, plain: RunResult | None, decode=None, again: RunResult | None = None,
-              calls: dict | None = None) -> Verdict:
-        """``control``: the no-speculation run (None for a control); ``plain``: a feature cell's plain
-        cell; ``again``: a feature cell's second run, when its feature checks reproducibility;
-        ``calls``: what one short request called (code_path.measure)."""
-        facts, env, ids = self.facts(condition), self._environment(), [p.id for p in prompts]
-        problems = correctness.in_run_problems(condition, result, control, ids, decode)
+    def judge(self, finished: FinishedRun) -> Verdict:
+        """The in-run checks, then the run staged as a baseline (--specgate-update-baselines) or
+        judged against the stored records; a known vLLM defect turns a failure into an xfail."""
+        condition, result, control = finished.condition, finished.result, finished.control
+        facts, env, ids = self.facts(condition), self._environment(), [p.id for p in finished.prompts]
+        problems = correctness.in_run_problems(condition, result, control, ids, finished.decode)
         if condition.feature:
-            problems += features_mod.problems(condition.feature, result, control, plain, again, ids, decode)
+            problems += features_mod.problems(condition.feature, result, control, finished.plain, finished.again,
+                                              ids, finished.decode)
         if self.record:
-            if problems:
-                verdict = verdict_mod.combine([], problems, prefix="not recorded: ")
-            else:
-                self.staged[condition.id] = baselines_mod.portable_record(facts, env, metrics.as_dict(), result.to_dict())
-                if not condition.feature:  # a feature cell's subject is correctness, not its timing
-                    self.staged_timing[condition.id] = baselines_mod.timing_record(
-                        facts, env, metrics.as_dict(), result.to_dict(), None if control is None else control.to_dict(),
-                        calls)
-                verdict = Verdict("recorded", f"staged as the baseline for {condition.id}")
+            verdict = self._stage(finished, facts, env, problems)
         else:
             portable = self.baseline_file(baselines_mod.PORTABLE).find(condition.id, facts)
             elsewhere = [t for t in self._store().timing_hardware() if t != env["hardware"]]
             timing = ((None, "a feature cell's subject is correctness") if condition.feature else
                       self.baseline_file(baselines_mod.TIMING).find_timing(condition.id, facts, elsewhere))
-            verdict = gate.judge_condition(result, control, env, condition.pairing.tolerances, portable, timing, ids,
-                                           problems, in_run=(f"feature {condition.feature}",) if condition.feature else (),
-                                           calls=calls)
+            evidence = gate.Evidence(result, control, portable, timing, ids, problems,
+                                     (f"feature {condition.feature}",) if condition.feature else (), finished.calls)
+            verdict = gate.judge_condition(evidence, env, condition.pairing.tolerances)
         self.verdicts[condition.id] = verdict = _known_defect(condition, verdict)
         return verdict
+
+    def _stage(self, finished: FinishedRun, facts: dict, env: dict, problems: list[str]) -> Verdict:
+        """The run's records, staged to be saved at the end (never a run whose in-run checks failed)."""
+        condition, result, control = finished.condition, finished.result, finished.control
+        if problems:
+            return verdict_mod.combine([], problems, prefix="not recorded: ")
+        self.staged[condition.id] = baselines_mod.portable_record(facts, env, finished.metrics.as_dict(),
+                                                                  result.to_dict())
+        if not condition.feature:  # a feature cell's subject is correctness, not its timing
+            self.staged_timing[condition.id] = baselines_mod.timing_record(
+                facts, env, finished.metrics.as_dict(), result.to_dict(),
+                None if control is None else control.to_dict(), finished.calls)
+        return Verdict("recorded", f"staged as the baseline for {condition.id}")
 
     def judge_refused(self, condition: Condition, reason: str) -> Verdict:
         """A feature cell vLLM refused: recorded as unsupported, or judged against the record."""

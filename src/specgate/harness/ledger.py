@@ -12,7 +12,6 @@ from specgate.core.results import RunResult
 
 class Ledger:
     def __init__(self):
-        self.order: dict[str, int] = {}  # condition id -> position in the whole (unsharded) matrix
         self.runs: dict[str, tuple[Condition, RunResult, RunMetrics]] = {}
         self.refused: dict[str, tuple[Condition, str]] = {}  # feature cells vLLM refused, with its reason
         self._controls: dict[tuple, RunResult] = {}
@@ -46,14 +45,19 @@ class Ledger:
     def feature_cells(self) -> set[str]:
         return {cid for cid, (c, _, _) in self.runs.items() if c.feature}
 
-    def document(self, environment: dict, facts, verdicts: dict) -> dict:
-        """``facts``: condition -> its facts (judging.Judging.facts)."""
+    def refuse(self, condition: Condition, reason: str) -> None:
+        """A feature cell vLLM refused: in the document with vLLM's reason, without a run."""
+        self.refused[condition.id] = (condition, reason)
+
+    def document(self, environment: dict, facts, verdicts: dict, order: dict[str, int]) -> dict:
+        """``facts``: condition -> its facts (judging.Judging.facts); ``order``: condition id -> its
+        position in the whole (unsharded) matrix, so merged shards read like one run."""
         entries = {cid: (c, r, m) for cid, (c, r, m) in self.runs.items()}
         entries.update({cid: (c, None, None) for cid, (c, _) in self.refused.items()})
-        ordered = sorted(entries.items(), key=lambda kv: self.order.get(kv[0], len(self.order)))
+        ordered = sorted(entries.items(), key=lambda kv: order.get(kv[0], len(order)))
         return document.build(environment, {
             cid: document.entry(facts(c), c.pairing.tolerances, None if c.is_control else c.control.id,
-                                self.order.get(cid), {} if m is None else m.as_dict(),
+                                order.get(cid), {} if m is None else m.as_dict(),
                                 None if r is None else r.to_dict(), verdicts.get(cid),
                                 self.refused[cid][1] if cid in self.refused else None)
             for cid, (c, r, m) in ordered})

@@ -1,6 +1,7 @@
 """Every specgate option of a pytest run, read once into a frozen object (as pytest-benchmark's
-session does): command-line flags, their ini fallbacks and the paths they resolve to. A
-malformed value (a shard, a server URL) is a usage error here, when the session starts."""
+session does): command-line flags, their defaults and ini fallbacks, and the paths they resolve
+to; the benchmark session and the lossless suite read the same object (Options.of). A malformed
+value (a shard, a server URL) is a usage error here, when it is first read."""
 
 from __future__ import annotations
 
@@ -8,6 +9,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+
+LOSSLESS_CONFIG = Path("configs") / "lossless-cpu.toml"  # below the rootdir
+LOSSLESS_SAMPLES = 3000
+_OPTIONS = pytest.StashKey["Options"]()
 
 
 @dataclass(frozen=True)
@@ -26,6 +31,15 @@ class Options:
     server_urls: dict = field(default_factory=dict)  # condition id -> running server
     stage_timers: bool = True
     stage_clock: str | None = None
+    lossless_config: Path = LOSSLESS_CONFIG  # the lossless suite's pairings file; the suite says if it is missing
+    lossless_samples: int = LOSSLESS_SAMPLES  # continuations sampled per lossless cell
+
+    @classmethod
+    def of(cls, config: pytest.Config) -> Options:
+        """This run's options, read on first use and the same object after."""
+        if _OPTIONS not in config.stash:
+            config.stash[_OPTIONS] = cls.read(config)
+        return config.stash[_OPTIONS]
 
     @classmethod
     def read(cls, config: pytest.Config) -> Options:
@@ -48,6 +62,9 @@ class Options:
             reports=None if opt("--specgate-no-reports") else path("--specgate-reports", "specgate_reports"),
             server_urls=parse_server_urls(opt("--specgate-server-url") or []),
             stage_timers=not opt("--specgate-no-stage-timers"), stage_clock=opt("--specgate-stage-clock"),
+            # As given (relative to the working directory); the default is the rootdir's.
+            lossless_config=Path(opt("--specgate-lossless-config") or config.rootpath / LOSSLESS_CONFIG),
+            lossless_samples=int(opt("--specgate-lossless-samples") or LOSSLESS_SAMPLES),
         )
 
 

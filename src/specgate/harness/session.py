@@ -1,6 +1,6 @@
-"""One pytest session's specgate state: the options (read once), the selected matrix, the engine
-pool, preflight results, prompt sets and the runs; judging (judging.py) and the outputs at the end
-(report/publish.py) are delegated.
+"""One pytest session's specgate state: the options (read once), the selected matrix, the runs
+(ledger.py) and their verdicts; what tests are given before they run (preflight, prompts,
+engines) is supply.py's, judging is judging.py's and the outputs at the end report/publish.py's.
 
 Created by the plugin only when a test asks for specgate's fixtures or parameters, so a pytest
 run that never uses specgate never imports this module (and with it numpy, vLLM helpers, ...).
@@ -9,7 +9,7 @@ run that never uses specgate never imports this module (and with it numpy, vLLM 
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
+from dataclasses import replace
 
 import pytest
 
@@ -17,34 +17,20 @@ from specgate.matrix import config as config_mod
 from specgate.matrix import conditions
 from specgate.report import publish
 from specgate.records import environment as environment_mod
-from specgate.matrix import preflight as preflight_mod
-from specgate.matrix import prompts as prompts_mod
 from specgate.records.baselines import BaselineStore
-from specgate.matrix.config import ConfigError
+from specgate.matrix.errors import ConfigError, UnknownPairings
 from specgate.matrix.conditions import Condition
 from specgate.engines.errors import EngineError
 from specgate.engines.arguments import engine_key
-from specgate.harness.judging import Judging
+from specgate.harness.judging import FinishedRun, Judging
+from specgate.harness.supply import Supply
 from specgate.harness.ledger import Ledger
 from specgate.core.metrics import RunMetrics
 from specgate.harness.options import Options
 from specgate.engines.pool import EnginePool
-from specgate.matrix.prompts import Prompt
 from specgate.report.tables import condition_line, judged_lines
 from specgate.core.results import RunResult
 from specgate.gate.verdict import Verdict
-
-
-def needs(condition: Condition) -> tuple[Condition, ...]:
-    """The conditions whose pairings must pass preflight for this one to run: its control, itself."""
-    return (condition,) if condition.is_control else (condition.control, condition)
-
-
-@dataclass(frozen=True)
-class Refused:
-    """What spec_engine gives a feature cell whose engine vLLM refused to build (matrix/features.py)."""
-
-    reason: str
 
 
 def _usage_error(message: str):
@@ -58,13 +44,12 @@ class SpecgateSession:
     def __init__(self, config: pytest.Config):
         self.config = config  # for pytest's terminal only: every option is read once, into options
         self.log = functools.partial(publish.say, config)
-        self.options = opt = Options.read(config)
-        self.pool = EnginePool(log=self.log, stage_timers=opt.stage_timers, clock=opt.stage_clock,
-                               server_urls=opt.server_urls)
+        self.options = opt = Options.of(config)
+        self.supply = Supply(EnginePool(log=self.log, stage_timers=opt.stage_timers, clock=opt.stage_clock,
+                                        server_urls=opt.server_urls), self.log)
         self.judging = Judging(lambda: BaselineStore(opt.baselines, self.environment["hardware"]),
                                lambda: self.environment, opt.update_baselines)
         self.ledger = Ledger()
-        self.ready = preflight_mod.Checked()
         self.messages: list[tuple[str, bool]] = []  # (line, is_error) for the terminal summary
         self.doc: dict | None = None  # the results document, built once at the end
 
@@ -73,55 +58,22 @@ class SpecgateSession:
         return environment_mod.environment(self.options.hardware_tag, self.config.rootpath)
 
     @functools.cached_property
-    def conditions(self) -> list[Condition]:
-        """The selected matrix; conditions that share an engine run one after another (the CPU
-        default's HumanEval pairing runs on the aligned pairing's engines)."""
+    def selection(self) -> tuple[list[Condition], dict[str, int]]:
+        """The selected conditions in run order (those sharing an engine one after another: the CPU
+        default's HumanEval pairing runs on the aligned pairing's engines), and each condition id's
+        position in the whole unsharded matrix."""
         try:
             matrix = config_mod.load(self.options.config, self.options.overrides)
-            matrix, self.ledger.order = conditions.select(matrix, self.options.pairings, self.options.shard)
+            matrix, order = conditions.select(matrix, self.options.pairings, self.options.shard)
+        except UnknownPairings as exc:
+            _usage_error(f"--specgate-pairing: {exc}")
         except ConfigError as exc:
-            _usage_error(f"--specgate-pairing: {exc}" if str(exc).startswith("pairing(s)") else str(exc))
-        return conditions.run_order(matrix.conditions(), engine_key)
+            _usage_error(str(exc))
+        return conditions.run_order(matrix.conditions(), engine_key), order
 
-    # Preflight and engines: what the fixtures ask for.
-
-    def preflight_items(self, items: list) -> None:
-        """Preflight every pairing the selected tests use, before any engine is built."""
-        conditions = [c for c in map(_condition_of, items) if c is not None]
-        for problem in self.ready.problems(c for condition in conditions for c in needs(condition)):
-            self.log(f"{problem}; its tests will error")
-
-    def require_ready(self, condition: Condition) -> None:
-        """Fail the test with the reason when its pairing or its control's cannot run."""
-        for c in needs(condition):
-            problem = self.ready.problem(c.pairing)
-            if problem:
-                pytest.fail(problem, pytrace=False)
-
-    def engine_for(self, condition: Condition):
-        """The live engine (or, for a feature cell vLLM refused, a Refused); fails the test with
-        the reason when the pairing fails preflight or the engine fails to build."""
-        self.require_ready(condition)
-        return self._engine(self.pool.get, condition)
-
-    def paired_control(self, condition: Condition):
-        """The no-speculation engine to time beside this condition (None unless paired_control)."""
-        return self._engine(self.pool.paired_control, condition)
-
-    def _engine(self, get, condition: Condition):
-        try:
-            return get(condition)
-        except EngineError as exc:
-            if condition.feature and exc.refused:
-                return Refused(str(exc))  # a verdict of its own (unsupported), not an error
-            problem = str(exc)
-        pytest.fail(problem, pytrace=False)  # outside the except: vLLM's traceback stays out of the report
-
-    def prompts(self, condition: Condition) -> list[Prompt]:
-        try:
-            return self.ready.prompts(condition, self.log)
-        except prompts_mod.PromptSetError as exc:
-            pytest.fail(f"specgate: pairing {condition.pairing.name!r}: {exc}", pytrace=False)
+    @property
+    def conditions(self) -> list[Condition]:
+        return self.selection[0]
 
     # Runs and verdicts.
 
@@ -133,22 +85,27 @@ class SpecgateSession:
             return
         control = condition.control
         try:
-            self.ledger.record(control, self.pool.get(control).run(self.prompts(control), control))
+            self.ledger.record(control, self.supply.pool.get(control).run(self.supply.prompts(control), control))
         except EngineError as exc:
             if not (control.feature and exc.refused):
                 raise
 
-    def judge(self, condition: Condition, result: RunResult, metrics: RunMetrics, prompts: list[Prompt],
-              decode=None, again: RunResult | None = None, calls: dict | None = None) -> Verdict:
-        control = None if condition.is_control else self.ledger.control(condition)
-        verdict = self.judging.judge(condition, result, metrics, prompts, control, self.ledger.plain(condition),
-                                     decode, again, calls)
+    def record(self, condition: Condition, result: RunResult) -> RunMetrics:
+        """Keep a finished run for the results document -> its metrics."""
+        return self.ledger.record(condition, result)
+
+    def judge(self, finished: FinishedRun) -> Verdict:
+        """Judge a run beside its control and plain cell (from the ledger); one line to the terminal."""
+        condition, metrics = finished.condition, finished.metrics
+        finished = replace(finished, control=None if condition.is_control else self.ledger.control(condition),
+                           plain=self.ledger.plain(condition))
+        verdict = self.judging.judge(finished)
         speedup = metrics.speedup if not (condition.feature or condition.is_control) else None
         self.log(condition_line(condition.id, verdict, metrics.acceptance_rate, speedup))
         return verdict
 
     def judge_refused(self, condition: Condition, reason: str) -> Verdict:
-        self.ledger.refused[condition.id] = (condition, reason)
+        self.ledger.refuse(condition, reason)
         verdict = self.judging.judge_refused(condition, reason)
         self.log(condition_line(condition.id, verdict, None, None))
         return verdict
@@ -158,7 +115,7 @@ class SpecgateSession:
     def finish(self, session: pytest.Session, exitstatus) -> None:
         """Save baselines and write the outputs before the exit status is final, so a file that
         could not be written fails the run."""
-        self.pool.close()
+        self.supply.close()
         if not self.ledger:
             return
         interrupted = exitstatus == pytest.ExitCode.INTERRUPTED
@@ -166,7 +123,7 @@ class SpecgateSession:
             _drop_unfinished_benchmarks(session.config)
         saved, messages = self.judging.save(interrupted)
         # Also after an interrupt: the finished conditions are reported.
-        self.doc = self.ledger.document(self.environment, self.judging.facts, self.judging.verdicts)
+        self.doc = self.ledger.document(self.environment, self.judging.facts, self.judging.verdicts, self.selection[1])
         written, said, _ = publish.write_outputs(self.doc, self.options)
         judged = [] if self.options.update_baselines else judged_lines(
             self.judging.verdicts, self.ledger.feature_cells(), self.environment["hardware"], self.options.strict)
@@ -178,11 +135,6 @@ class SpecgateSession:
     def terminal(self, reporter) -> None:
         if self.doc is not None:
             publish.terminal(reporter, self.doc, self.messages)
-
-
-def _condition_of(item) -> Condition | None:
-    callspec = getattr(item, "callspec", None)
-    return callspec.params.get("spec_condition") if callspec is not None else None
 
 
 def _drop_unfinished_benchmarks(config: pytest.Config) -> None:

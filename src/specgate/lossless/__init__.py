@@ -1,1 +1,4 @@
-"""Does speculative sampling preserve the target distribution: the reference sampler and exact distributions (sampling), their test cases, the goodness-of-fit statistics, and whole engines sampled against the exact target distribution (target_distribution, whole_engine, lab)."""
+"""Does speculative sampling preserve the target distribution: the reference sampler and exact
+distributions (sampling), their test blocks (cases), real engines' rejection samplers on those
+blocks (real_samplers), goodness of fit (stats), the target's exact two-token distribution
+(target_distribution), and whole engines sampled against it (whole_engine, lab)."""

@@ -54,11 +54,15 @@ class LosslessLab:
 
     def judge(self, cid: str, setting: str, samples: int | None = None) -> tuple[lossless.Judgement, lossless.Sample]:
         sample = self.sample(cid, setting, samples=samples)
-        target = self.conditions[cid].pairing.target
-        if not Path(target).is_dir():  # a hub model: too large to enumerate; the plain engine's samples
+        # A hub model is too large to enumerate: judged against the plain engine's samples instead.
+        if not Path(self.conditions[cid].pairing.target).is_dir():
             return lossless.judge_two_sample(self.reference(cid, setting), sample), sample
-        dist = self.exact(target, tuple(self.prompt_ids(cid)), setting)
-        return lossless.judge_exact(dist, sample), sample
+        return self.against_exact(cid, setting, sample), sample
+
+    def against_exact(self, cid: str, setting: str, sample: lossless.Sample) -> lossless.Judgement:
+        """``sample`` (of ``cid`` under ``setting``) judged against the target's exact distribution."""
+        target = self.conditions[cid].pairing.target
+        return lossless.judge_exact(self.exact(target, tuple(self.prompt_ids(cid)), setting), sample)
 
     @functools.cache
     def reference(self, cid: str, setting: str) -> lossless.Sample:

@@ -1,1 +1,4 @@
-"""The pairings file -> the conditions to run: its fields and validation (config), the feature cells (features), the prompt sets (prompts), the hub (hub), and the checks that need no engine (preflight)."""
+"""The pairings file -> the conditions to run: the data model of pairings, conditions and their
+run order (conditions), reading and validating the file (config, errors), the feature cells
+(features), the prompt sets (prompts), the Hugging Face hub and cache (hub), and the checks that
+need no engine (preflight)."""

@@ -10,13 +10,15 @@ from typing import Any, Callable
 
 from specgate.core.tolerances import FOR_CONTROLS
 from specgate.matrix import features as features_mod
-from specgate.matrix.errors import ConfigError
+from specgate.matrix.errors import UnknownPairings
 
 # vLLM's SpeculativeConfig.method values that specgate knows how to pass through.
 DRAFT_METHODS = {"draft_model", "eagle", "eagle3", "medusa", "mlp_speculator", "dflash"}
 DRAFTLESS_METHODS = {"ngram", "ngram_gpu", "suffix"}
 OPTIONAL_DRAFT_METHODS = {"mtp"}
 METHODS = DRAFT_METHODS | DRAFTLESS_METHODS | OPTIONAL_DRAFT_METHODS
+# A model proposes at every step; n-gram and suffix lookups only where the context matches.
+DRAFTS_EVERY_STEP = DRAFT_METHODS | OPTIONAL_DRAFT_METHODS
 CONTROL_METHOD = "none"
 
 
@@ -169,7 +171,7 @@ def select(matrix: Matrix, names: tuple[str, ...] = (),
     if names:
         unknown = set(names) - {p.name for p in matrix.pairings}
         if unknown:
-            raise ConfigError(f"pairing(s) {sorted(unknown)} not in {matrix.source}; pairings there: "
+            raise UnknownPairings(f"pairing(s) {sorted(unknown)} not in {matrix.source}; pairings there: "
                               f"{', '.join(p.name for p in matrix.pairings)}")
         matrix = Matrix(matrix.source, tuple(p for p in matrix.pairings if p.name in names))
     order = {c.id: i for i, c in enumerate(matrix.conditions())}

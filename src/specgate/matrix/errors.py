@@ -3,3 +3,7 @@
 
 class ConfigError(ValueError):
     """A pairings file is invalid; the message names the file, the entry and the field."""
+
+
+class UnknownPairings(ConfigError):
+    """Pairings asked for by name (--specgate-pairing) that the file does not have."""

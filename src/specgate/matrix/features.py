@@ -25,7 +25,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Callable
 
-from specgate.core.results import RunResult, SpecCounters
+from specgate.core.metrics import acceptance_rate
+from specgate.core.results import RunResult, SpecCounters, summed
 
 # fp32 on CPU: a speculative step scores k+1 positions in one forward, the control one; the
 # sampled tokens' logprobs differed by at most 4.1e-6 nats over the CPU default (measured).
@@ -132,12 +133,7 @@ def same_as(plain: RunResult, run: RunResult, prompt_ids: list[str], what: str, 
 
 
 def rate_change(plain: RunResult, run: RunResult, what: str, tolerance: float) -> list[str]:
-    def rate(r: RunResult) -> float | None:
-        accepted = sum(q.spec.accepted for q in r.requests if q.spec)
-        proposed = sum(q.spec.draft_tokens for q in r.requests if q.spec)
-        return accepted / proposed if proposed else None
-
-    old, new = rate(plain), rate(run)
+    old, new = acceptance_rate(summed(plain.requests)), acceptance_rate(summed(run.requests))
     if old is None or new is None or abs(new / old - 1) <= tolerance:
         return []
     return [f"acceptance rate {new:.4f} against {old:.4f} for {what} ({100 * (new / old - 1):+.1f}%, "

@@ -1,1 +1,4 @@
-"""What is stored between runs: the results document, baseline records and their files (written atomically), schema migration, model fingerprints, the hardware tag, and merging shards."""
+"""What is stored between runs: the results document and atomic JSON writes (document), baseline
+records and their files (baselines), a saved run read as records (from_results), schema-1
+migration (migrate), model identity by content (fingerprint), the hardware tag and versions
+(environment), and shards merged into one run (merge)."""

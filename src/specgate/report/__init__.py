@@ -1,1 +1,3 @@
-"""What is drawn from a results document: text and Markdown tables, charts against k, the summary and report folder, exports for trackers, the published origin figures."""
+"""What is drawn from a results document: text and Markdown tables (tables), series over k
+(sweep), charts (charts), the report folder, terminal table and CI step summary (publish),
+tracker JSON (export), and the published origin figures (origin)."""

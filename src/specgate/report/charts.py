@@ -1,5 +1,7 @@
-"""The origin's six charts against the number of speculative tokens, plus per-position acceptance
-and measured vs predicted speedup: results document -> one PNG per chart (matplotlib, Agg)."""
+"""Every chart of a report, one PNG each (matplotlib, Agg), from a results document: the origin's
+six charts against the number of speculative tokens, per-position acceptance, measured vs
+predicted speedup, the serving charts against concurrency, and the regression picture.
+CHART_NAMES names them all; a chart without data is not written."""
 
 from __future__ import annotations
 
@@ -19,9 +21,30 @@ LINE_CHARTS = (
      "verification_ms_per_step"),
     ("runtime", "Runtime: mean latency per request", "latency per request (s)", "latency_mean_s"),
 )
+K_AXIS = "number of speculative tokens k"
+CONCURRENCY_AXIS = "concurrent requests"
+
+
+def _line(metric: str):
+    return lambda ax, run, ref: _metric_lines(ax, metric, run, ref)
+
+
+# The charts drawn from the run's series, in the order written: file stem, title, x-axis label,
+# y-axis label, draw(ax, the run's series, the reference's series) -> whether it drew anything.
+SERIES_CHARTS = tuple((stem, title, K_AXIS, ylabel, _line(metric)) for stem, title, ylabel, metric in LINE_CHARTS) + (
+    ("per_position_acceptance", "Per-position acceptance", "draft position i",
+     "steps whose i-th draft token was accepted / steps", lambda ax, run, ref: _per_position(ax, run)),
+    ("speedup", "Speedup: measured vs predicted (Leviathan et al. 2023)", K_AXIS,
+     "tokens/s over no speculation (x)", lambda ax, run, ref: _speedup(ax, run)),
+    ("serving_speedup", "Serving: speedup under load", CONCURRENCY_AXIS, "output tokens/s over no speculation (x)",
+     lambda ax, run, ref: _serving(ax, run)),
+    ("serving_latency", "Serving: time to first token (solid) and inter-token latency (dashed), p50",
+     CONCURRENCY_AXIS, "milliseconds", lambda ax, run, ref: _serving_stream(ax, run)),
+)
+REGRESSION_CHART = "regression"  # drawn from the verdicts' checks (regression_chart), written first
+CHART_NAMES = (REGRESSION_CHART,) + tuple(chart[0] for chart in SERIES_CHARTS)
 # Charts that draw the no-speculation run as a reference line (its latency; its plain decode step).
 CONTROL_REFERENCE = ("latency_mean_s", "scoring_ms_per_step")
-CHART_NAMES = tuple(c[0] for c in LINE_CHARTS) + ("per_position_acceptance", "speedup")
 # The regression picture: each condition's change against its baseline, one panel per check.
 REGRESSION_CHECKS = (("acceptance_rate", "acceptance rate"), ("latency_vs_control", "latency / control latency"))
 VERDICT_COLOURS = {"pass": "tab:green", "fail": "tab:red", "known-defect": "tab:orange"}
@@ -77,8 +100,9 @@ def _ks(all_series: list[Series]) -> list[int]:
 
 
 def write_charts(doc: dict, folder: Path, reference: dict | None = None) -> list[Path]:
-    """Write every chart that has data; returns the paths written. ``reference`` (a results-like
-    document, e.g. origin.origin_reference()) is drawn dotted beside the run, for shape only."""
+    """The paths of the charts written (of CHART_NAMES, those with data). ``reference``, runs in
+    the form sweep.series reads (origin.origin_reference()), is drawn dotted beside the run, for
+    shape only."""
     plt = _pyplot()
     folder.mkdir(parents=True, exist_ok=True)
     all_series = series(doc)
@@ -86,23 +110,10 @@ def write_charts(doc: dict, folder: Path, reference: dict | None = None) -> list
         return []
     sub = _subtitle(doc, all_series)
     ref_series = series(reference) if reference else []
-    k_axis = "number of speculative tokens k"
-    charts = [(lambda ax, metric=metric: _metric_lines(ax, metric, all_series, ref_series), stem, title, k_axis, ylabel)
-              for stem, title, ylabel, metric in LINE_CHARTS]
-    charts += [
-        (lambda ax: _per_position(ax, all_series), "per_position_acceptance", "Per-position acceptance",
-         "draft position i", "steps whose i-th draft token was accepted / steps"),
-        (lambda ax: _speedup(ax, all_series), "speedup", "Speedup: measured vs predicted (Leviathan et al. 2023)",
-         k_axis, "tokens/s over no speculation (x)"),
-        (lambda ax: _serving(ax, all_series), "serving_speedup", "Serving: speedup under load",
-         "concurrent requests", "output tokens/s over no speculation (x)"),
-        (lambda ax: _serving_stream(ax, all_series), "serving_latency",
-         "Serving: time to first token (solid) and inter-token latency (dashed), p50",
-         "concurrent requests", "milliseconds"),
-    ]
-    written = [regression_chart(plt, doc, folder / "regression.png")]
-    written += [_chart(plt, draw, folder / f"{stem}.png", title, sub, xlabel, ylabel)
-                for draw, stem, title, xlabel, ylabel in charts]
+    written = [regression_chart(plt, doc, folder / f"{REGRESSION_CHART}.png")]
+    written += [_chart(plt, lambda ax, draw=draw: draw(ax, all_series, ref_series), folder / f"{stem}.png", title,
+                       sub, xlabel, ylabel)
+                for stem, title, xlabel, ylabel, draw in SERIES_CHARTS]
     return [p for p in written if p is not None]
 
 

@@ -1,7 +1,9 @@
 """The origin benchmark's published H100 figures (vLLM v0), as a reference drawn beside a run.
 
 Parsed from data/origin_results_h100.md, the figures as published. A reference, never a gate:
-other engine (v0), other hardware, GSM8K prompts at temperature 1.
+other engine (v0), other hardware, GSM8K prompts at temperature 1. Not a results document (no
+schema, environment, requests or verdicts: nothing was run): only the runs' facts and metrics,
+which is what the charts' sweeps (sweep.series) read.
 """
 
 from __future__ import annotations
@@ -17,12 +19,13 @@ LABEL = "origin vLLM v0, H100"
 
 @functools.cache
 def origin_reference() -> dict:
+    """The published figures as {"runs": {id: {"conditions", "metrics"}}}, for charts.write_charts."""
     text = resources.files("specgate").joinpath("data/origin_results_h100.md").read_text(encoding="utf-8")
     return parse(text)
 
 
 def parse(text: str) -> dict:
-    """-> a results-like document: one run per (draft, prompt split, k), metrics named as specgate's."""
+    """{"runs": ...} with one run per (draft, prompt split, k), its metrics named as specgate's."""
     runs, draft, split = {}, None, None
     for line in text.splitlines():
         heading = re.match(r"^## Draft: ([^(]+?)\s*(?:\(.*\))?$", line)
@@ -39,7 +42,7 @@ def parse(text: str) -> dict:
             runs[f"origin-{draft}-gsm8k-{split}-k{values['k']}"] = {
                 "conditions": {"pairing": f"{LABEL}: {draft}", "method": "draft_model", "mode": "sequential",
                                "prompt_set": f"gsm8k-{split}", "k": values["k"], "target": "Llama-3.1-70B-Instruct"},
-                "metrics": {k: v for k, v in values.items()}, "control": None}
+                "metrics": values}
     if not runs:
         raise ValueError("no tables found in the origin figures")
-    return {"schema": 1, "environment": {"hardware": "nvidia-h100-80gb-x1 (origin)", "vllm": "v0"}, "runs": runs}
+    return {"runs": runs}

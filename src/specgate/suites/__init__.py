@@ -1,4 +1,7 @@
-"""Test suites shipped in the package, run from any repository with specgate installed:
+"""Test suites shipped in the package, run from any repository with specgate installed: the
+benchmark (test_benchmark), lossless sampling through whole engines (test_lossless) and vLLM's
+rejection sampler on its own (test_distribution).
+
 
     pytest --pyargs specgate.suites.test_benchmark --specgate-config my-pairings.toml --specgate-baselines baselines
     pytest --pyargs specgate.suites.test_lossless --specgate-lossless-config my-lossless.toml

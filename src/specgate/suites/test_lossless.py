@@ -21,26 +21,21 @@ import pytest
 from specgate.matrix import config
 from specgate.engines import known_defects
 from specgate.lossless import whole_engine as lossless
-from specgate.gate.correctness import DRAFTS_EVERY_STEP
+from specgate.matrix.conditions import DRAFTS_EVERY_STEP
 from specgate.lossless.lab import SETTINGS, LosslessLab
+from specgate.harness.options import Options
 
 # Proposers that draft at every step must have drafted for (nearly) every request, else speculation
 # silently turned off. ngram drafts only where the text repeats: a cell in which it rarely drafted
 # tests little of the speculative path and says so (measured shares: docs/lossless.md).
 MIN_DRAFTED_EVERY_STEP, MIN_DRAFTED_NGRAM = 0.9, 0.2
-DEFAULT_CONFIG = Path("configs") / "lossless-cpu.toml"
 
 
 def _config(cfg) -> Path:
-    given = cfg.getoption("--specgate-lossless-config")
-    path = Path(given) if given else cfg.rootpath / DEFAULT_CONFIG
+    path = Options.of(cfg).lossless_config
     if not path.is_file():
         raise pytest.UsageError(f"specgate: lossless pairings file {path} not found: pass --specgate-lossless-config PATH")
     return path
-
-
-def _samples(cfg) -> int:
-    return int(cfg.getoption("--specgate-lossless-samples") or 3000)
 
 
 def pytest_generate_tests(metafunc):
@@ -54,7 +49,7 @@ def pytest_generate_tests(metafunc):
 
 @pytest.fixture(scope="module")
 def lab(request):
-    lab = LosslessLab(_config(request.config), _samples(request.config))
+    lab = LosslessLab(_config(request.config), Options.of(request.config).lossless_samples)
     yield lab
     lab.close()
 

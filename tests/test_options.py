@@ -1,0 +1,48 @@
+"""harness.options: every specgate option read once, with its default, for the benchmark session
+and the lossless suite alike."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from specgate.harness.options import LOSSLESS_CONFIG, LOSSLESS_SAMPLES, Options
+
+INI = {"specgate_config": "configs/cpu.toml", "specgate_baselines": "baselines", "specgate_reports": "reports"}
+
+
+class GivenConfig:
+    """What Options reads of a pytest.Config: these flags given, every other one left out."""
+
+    def __init__(self, rootpath: Path, **flags):
+        self.rootpath, self.flags, self.stash = rootpath, flags, pytest.Stash()
+
+    def getoption(self, name):
+        return self.flags.get(name)
+
+    def getini(self, name):
+        return INI[name]
+
+
+def test_lossless_options_default_below_the_rootdir_and_are_taken_as_given(tmp_path):
+    defaults = Options.read(GivenConfig(tmp_path))
+    assert (defaults.lossless_config, defaults.lossless_samples) == (tmp_path / LOSSLESS_CONFIG, LOSSLESS_SAMPLES)
+    assert (LOSSLESS_CONFIG, LOSSLESS_SAMPLES) == (Path("configs/lossless-cpu.toml"), 3000)
+    given = Options.read(GivenConfig(tmp_path, **{"--specgate-lossless-config": "mine.toml",
+                                                  "--specgate-lossless-samples": 50}))
+    assert (given.lossless_config, given.lossless_samples) == (Path("mine.toml"), 50)
+
+
+def test_options_are_read_once_per_run(tmp_path):
+    config = GivenConfig(tmp_path)
+    assert Options.of(config) is Options.of(config)
+
+
+def test_the_lossless_suite_reads_its_pairings_file_from_the_options(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--collect-only", "-q",
+                           "--pyargs", "specgate.suites.test_lossless",
+                           "--specgate-lossless-config", str(tmp_path / "missing.toml")],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert proc.returncode != 0
+    assert f"lossless pairings file {tmp_path / 'missing.toml'} not found" in proc.stdout + proc.stderr

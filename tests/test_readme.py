@@ -1,0 +1,28 @@
+"""README.md's map of the code is generated from the package (scripts/readme_layout.py) and
+cannot drift: the section equals what the package says now, and each wing names its modules."""
+
+import re
+from pathlib import Path
+
+from scripts import readme_layout
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_the_layout_section_is_what_the_package_says():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert readme_layout.replaced(readme) == readme, (
+        "README.md's Layout section differs from the package: run `.venv/bin/python scripts/readme_layout.py --write`")
+
+
+def test_every_wing_names_each_of_its_modules_in_its_docstring():
+    for wing in readme_layout.wings():
+        doc = readme_layout.docstring(wing / "__init__.py")
+        unnamed = [m for m in readme_layout.modules(wing) if not re.search(rf"\b{m}\b", doc)]
+        assert not unnamed, f"{wing.name}/__init__.py does not say what {unnamed} do"
+
+
+def test_the_check_sees_a_section_that_drifted():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    drifted = readme.replace("    conditions.py ", "    pairings.py ", 1).replace(" conditions.py", " pairings.py", 1)
+    assert drifted != readme and readme_layout.replaced(drifted) != drifted
