@@ -24,6 +24,15 @@ def test_counts_are_exact_and_an_added_call_shows_by_name():
     assert ("C:sleep", "0", "50") in moved
 
 
+def test_specgate_s_own_calls_are_not_counted_but_what_they_call_outside_specgate_is():
+    scope = {"__name__": "specgate.engines.example", "work": work}
+    exec("def drive():\n    for _ in range(3):\n        abs(-1)\n    return work(n=2)\n", scope)
+    counts = measure(scope["drive"])["counts"]
+    assert "specgate.engines.example.drive" not in counts  # specgate's own frame
+    assert counts["C:abs"] == 2  # work's two calls; drive's three are specgate's
+    assert counts[f"{__name__}.work"] == 1
+
+
 def test_clock_driven_work_is_a_range_and_a_clock_driven_loop_added_to_exact_work_is_a_change():
     calls = iter(range(100))
     clocky = measure(lambda: work(n=next(calls) % 2 + 1))  # 1 then 2 iterations

