@@ -13,7 +13,7 @@ from pathlib import Path
 from specgate.engines import known_defects
 from specgate.harness.options import LOSSLESS_CONFIG, LOSSLESS_SAMPLES
 from specgate.lossless import whole_engine as lossless
-from specgate.lossless.lab import SETTINGS, LosslessLab
+from specgate.lossless.lab import LosslessLab, SETTINGS
 
 PATHS = {"as shipped": contextlib.nullcontext, "reference": known_defects.reference_path}
 

@@ -21,10 +21,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from specgate.matrix import config
-from specgate.matrix import prompts  # noqa: E402
 from specgate.engines.engine import Engine  # noqa: E402
 from specgate.engines.timing import WallClock, _Accumulator  # noqa: E402
+from specgate.matrix import config
+from specgate.matrix import prompts  # noqa: E402
 
 CONDITIONS = ("fixture-nospec", "fixture-aligned-draft_model-k3", "fixture-ngram-k3")
 

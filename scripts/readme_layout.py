@@ -1,6 +1,6 @@
 """README.md's "Layout" section, generated from the package: each wing's job (its __init__
 docstring, which names every module of the wing) and its modules, so the map cannot drift from
-the code (tests/test_readme.py compares them).
+the code (tests/product/test_readme.py compares them).
 
     .venv/bin/python scripts/readme_layout.py          # print the section
     .venv/bin/python scripts/readme_layout.py --write  # replace it in README.md
@@ -20,7 +20,9 @@ WIDTH = 100
 # The folders beside the package: not Python, so described here.
 OTHER = [
     ("benchmarks/", "pytest-benchmark tests: one per condition of the pairings file (`make bench`)"),
-    ("tests/", "unit, config and real-engine tests (`make test`); vllm_plants.py: bugs planted inside vLLM"),
+    ("tests/", "unit, config and real-engine tests (`make test`), one folder per wing they test (core/ ... cli/) "
+               "and product/ for the repository as a whole; beside them the shared paths (paths.py), "
+               "fixtures (conftest.py) and helpers, among them vllm_plants.py: bugs planted inside vLLM"),
     ("configs/", "pairings files (cpu.toml, lossless-cpu.toml, gpu.toml, ...)"),
     ("models/", "fixture models and their training script"),
     ("baselines/", "portable.json, timing/<hardware-tag>.json"),
@@ -54,7 +56,7 @@ def section() -> str:
     out = ["```"]
     out += _wrapped("src/specgate/", "plugin.py: the pytest plugin (entry point pytest11), inert until a test "
                                      "uses specgate; the wings below, lower floors first in the import order "
-                                     "that tests/test_architecture.py asserts")
+                                     "that tests/product/test_architecture.py asserts")
     for wing in wings():
         out += _wrapped(f"  {wing.name}/", docstring(wing / "__init__.py"))
         out += _wrapped("", " ".join(f"{m}.py" for m in modules(wing)), 18)

@@ -9,8 +9,8 @@ from __future__ import annotations
 import torch
 
 from specgate.lossless import sampling
-from specgate.lossless.sampling import Block, SpeculativeSampler
 from specgate.lossless.cases import KINDS, Case  # noqa: F401 - the tests import them from here
+from specgate.lossless.sampling import Block, SpeculativeSampler
 
 ATOL = 1e-9
 

@@ -1,8 +1,8 @@
 """A saved run (results document) built from hand-made records, for tests of reports and the CLI."""
 
-from specgate.records.document import SCHEMA
 from specgate.core.metrics import summarize
 from specgate.core.results import RequestRecord, RunResult, SpecCounters, StageTimes
+from specgate.records.document import SCHEMA
 
 
 def sweep_doc():

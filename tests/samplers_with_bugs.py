@@ -1,7 +1,7 @@
 """Planted bugs: samplers that each break one rule of speculative sampling.
 
 Each is a bug that has shipped, or nearly, in real engines. The distribution tests must
-reject every one of them (test_distribution_mutants.py) while the reference passes.
+reject every one of them (lossless/test_distribution_mutants.py) while the reference passes.
 """
 
 import torch

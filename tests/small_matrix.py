@@ -1,15 +1,13 @@
 """The small pairings-file header that plugin-level tests share: fixture target, a few short
 prompts, a small KV cache."""
 
-from pathlib import Path
-
-FIXTURE = Path(__file__).resolve().parents[1] / "models" / "fixture"
+from paths import FIXTURE_MODELS
 
 
 def defaults(num_prompts: int, extra: str = "") -> str:
     return f"""
 [defaults]
-target = "{FIXTURE}/target"
+target = "{FIXTURE_MODELS}/target"
 target_name = "fixture"
 num_prompts = {num_prompts}
 max_new_tokens = 8

@@ -175,7 +175,7 @@ def drafts_dropped_when_a_request_joins():
     return _patched(Scheduler, "schedule", make)
 
 
-# Planted bugs in vLLM's sampling at temperature > 0 (tests/test_lossless_engine.py).
+# Planted bugs in vLLM's sampling at temperature > 0 (tests/lossless/test_lossless_engine.py).
 
 def lossless_ignore_top_p():
     """Speculative positions skip top-k / top-p (the first token, from the plain sampler, keeps them)."""
@@ -256,8 +256,8 @@ def lossless_no_temperature_on_speculative_positions():
     return _patched(rs, "expand_batch_to_tokens", make)
 
 
-# Planted per-step overheads (tests/test_planted_vllm_bugs.py; for a whole run, as campaigns measure
-# them, SPECGATE_PLANT=NAME with SPECGATE_PLANT_FRACTION through scripts/plant_vllm.py).
+# Planted per-step overheads (tests/product/test_planted_vllm_bugs.py; for a whole run, as campaigns
+# measure them, SPECGATE_PLANT=NAME with SPECGATE_PLANT_FRACTION through scripts/plant_vllm.py).
 
 @contextlib.contextmanager
 def _in_every_step(fraction: float, cost, speculative_only: bool = False):

@@ -7,8 +7,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from specgate.core.tolerances import DEFAULTS
 from specgate.cli.common import ALLOW_MISSING_HELP, UsageError, exit_status
+from specgate.core.tolerances import DEFAULTS
 from specgate.gate.saved_runs import judge_runs
 from specgate.records.document import load as load_results
 from specgate.records.from_results import files_from_folder, files_from_results

@@ -4,9 +4,9 @@ manager, the rounds loop, and the state the pool reads (``broken``, ``build_s``)
 
 from __future__ import annotations
 
+from specgate.core.results import RunResult, combine_rounds
 from specgate.matrix.conditions import Condition
 from specgate.matrix.prompts import Prompt
-from specgate.core.results import RunResult, combine_rounds
 
 
 class Backend:

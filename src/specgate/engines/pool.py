@@ -4,11 +4,11 @@ Engines (engine.Engine) and servers (serving.Server) are built here, never by ea
 
 from __future__ import annotations
 
-from specgate.matrix.conditions import Condition
+from specgate.engines.arguments import engine_key
 from specgate.engines.engine import Engine
 from specgate.engines.errors import EngineError
-from specgate.engines.arguments import engine_key
 from specgate.engines.serving import Server
+from specgate.matrix.conditions import Condition
 
 
 class EnginePool:

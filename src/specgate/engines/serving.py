@@ -24,13 +24,13 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from specgate.matrix.conditions import Condition
-from specgate.engines.errors import EngineError
-from specgate.engines.arguments import llm_kwargs, sampling_kwargs
-from specgate.matrix.prompts import Prompt
 from specgate.core.prometheus import spec_counters
-from specgate.engines.backend import Backend
 from specgate.core.results import RequestRecord, RunResult
+from specgate.engines.arguments import llm_kwargs, sampling_kwargs
+from specgate.engines.backend import Backend
+from specgate.engines.errors import EngineError
+from specgate.matrix.conditions import Condition
+from specgate.matrix.prompts import Prompt
 
 SERVED_NAME = "specgate"
 START_TIMEOUT_S = 600

@@ -3,7 +3,7 @@ its timing record's (pure): exact where the software versions are equal, a note 
 
 from __future__ import annotations
 
-from specgate.gate.verdict import RERECORD, Check
+from specgate.gate.verdict import Check, RERECORD
 
 
 def check(recorded: dict | None, now: dict | None) -> tuple[list[Check], str | None]:

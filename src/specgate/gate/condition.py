@@ -16,10 +16,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from specgate.core.results import RunResult, SpecCounters
 from specgate.core.tolerances import with_defaults
 from specgate.gate import code_path
 from specgate.gate import verdict as v
-from specgate.core.results import RunResult, SpecCounters
 
 
 def judge_portable(rec: dict, run: RunResult, environment: dict, tolerances: dict, prompt_ids: list[str],

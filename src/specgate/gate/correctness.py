@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Callable
 
 from specgate.core.results import RunResult
-from specgate.matrix.conditions import DRAFTS_EVERY_STEP, Condition
+from specgate.matrix.conditions import Condition, DRAFTS_EVERY_STEP
 
 CONTEXT = 4  # decoded tokens shown either side of a first difference
 
@@ -61,7 +61,7 @@ def speculation_problems(method: str, run: RunResult, prompt_ids: list[str]) -> 
     decoding = [i for i, r in enumerate(run.requests) if r.output_tokens > 1]
     missing = [i for i in decoding if run.requests[i].spec is None]
     if missing and len(missing) == len(decoding):
-        return [f"vLLM reported no per-request speculative-decoding counts (per_request_spec_decode_metrics)"]
+        return ["vLLM reported no per-request speculative-decoding counts (per_request_spec_decode_metrics)"]
     idle = [i for i in decoding if run.requests[i].spec is not None and run.requests[i].spec.drafts == 0] + missing
     if not idle:
         return []

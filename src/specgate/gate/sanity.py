@@ -3,9 +3,9 @@ outputs mean the measurement itself is wrong, so the benchmark fails before any 
 
 from __future__ import annotations
 
-from specgate.matrix.conditions import Condition
 from specgate.core.metrics import RunMetrics, request_counter_total
 from specgate.core.results import RunResult
+from specgate.matrix.conditions import Condition
 
 
 def problems(condition: Condition, run: RunResult, m: RunMetrics) -> list[str]:

@@ -4,10 +4,10 @@ whatever the machines and versions, timing only between runs on the same hardwar
 
 from __future__ import annotations
 
-from specgate.gate import condition as gate
-from specgate.records.baselines import BaselineFile
 from specgate.core.results import RunResult
+from specgate.gate import condition as gate
 from specgate.gate.verdict import Verdict
+from specgate.records.baselines import BaselineFile
 
 
 def judge_runs(new: dict, files: tuple[BaselineFile, BaselineFile], tolerances) -> dict[str, Verdict]:

@@ -11,16 +11,16 @@ from typing import Callable
 
 import pytest
 
-from specgate.gate import sanity
-from specgate.records.baselines import BaselineError
-from specgate.matrix.conditions import Condition
+from specgate.core.results import RunResult, combine_rounds
 from specgate.engines.engine import Engine
 from specgate.engines.errors import EngineError
-from specgate.core.results import RunResult, combine_rounds
+from specgate.gate import sanity
+from specgate.gate.verdict import Verdict
 from specgate.harness.judging import FinishedRun
 from specgate.harness.session import SpecgateSession
 from specgate.harness.supply import Refused
-from specgate.gate.verdict import Verdict
+from specgate.matrix.conditions import Condition
+from specgate.records.baselines import BaselineError
 
 
 class SpecgateBenchmark:

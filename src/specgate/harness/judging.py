@@ -8,20 +8,20 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
-from specgate.records import baselines as baselines_mod
-from specgate.gate import correctness
-from specgate.gate import condition as gate
+from specgate.core.metrics import RunMetrics
+from specgate.core.results import RunResult
 from specgate.engines import known_defects
+from specgate.gate import condition as gate
+from specgate.gate import correctness
+from specgate.gate import verdict as verdict_mod
+from specgate.gate.verdict import Verdict
 from specgate.matrix import features as features_mod
 from specgate.matrix import preflight as preflight_mod
 from specgate.matrix import prompts as prompts_mod
-from specgate.gate import verdict as verdict_mod
-from specgate.records.baselines import BaselineError, BaselineStore
 from specgate.matrix.conditions import Condition
-from specgate.core.metrics import RunMetrics
 from specgate.matrix.prompts import Prompt
-from specgate.core.results import RunResult
-from specgate.gate.verdict import Verdict
+from specgate.records import baselines as baselines_mod
+from specgate.records.baselines import BaselineError, BaselineStore
 
 
 @dataclass(frozen=True)

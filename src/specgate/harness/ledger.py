@@ -4,10 +4,10 @@ document built from them in matrix order (so merged shards read like one run).""
 
 from __future__ import annotations
 
-from specgate.records import document
-from specgate.matrix.conditions import Condition, control_key
 from specgate.core.metrics import RunMetrics, summarize
 from specgate.core.results import RunResult
+from specgate.matrix.conditions import Condition, control_key
+from specgate.records import document
 
 
 class Ledger:

@@ -13,24 +13,24 @@ from dataclasses import replace
 
 import pytest
 
-from specgate.matrix import config as config_mod
+from specgate.core.metrics import RunMetrics
+from specgate.core.results import RunResult
+from specgate.engines.arguments import engine_key
+from specgate.engines.errors import EngineError
+from specgate.engines.pool import EnginePool
+from specgate.gate.verdict import Verdict
+from specgate.harness.judging import FinishedRun, Judging
+from specgate.harness.ledger import Ledger
+from specgate.harness.options import Options
+from specgate.harness.supply import Supply
 from specgate.matrix import conditions
-from specgate.report import publish
+from specgate.matrix import config as config_mod
+from specgate.matrix.conditions import Condition
+from specgate.matrix.errors import ConfigError, UnknownPairings
 from specgate.records import environment as environment_mod
 from specgate.records.baselines import BaselineStore
-from specgate.matrix.errors import ConfigError, UnknownPairings
-from specgate.matrix.conditions import Condition
-from specgate.engines.errors import EngineError
-from specgate.engines.arguments import engine_key
-from specgate.harness.judging import FinishedRun, Judging
-from specgate.harness.supply import Supply
-from specgate.harness.ledger import Ledger
-from specgate.core.metrics import RunMetrics
-from specgate.harness.options import Options
-from specgate.engines.pool import EnginePool
+from specgate.report import publish
 from specgate.report.tables import condition_line, judged_lines
-from specgate.core.results import RunResult
-from specgate.gate.verdict import Verdict
 
 
 def _usage_error(message: str):

@@ -9,11 +9,10 @@ from __future__ import annotations
 import functools
 from pathlib import Path
 
-from specgate.matrix import config
-from specgate.lossless import whole_engine as lossless
-from specgate.matrix import prompts
 from specgate.engines.pool import EnginePool
-from specgate.lossless.target_distribution import two_token_distribution, transformers_forward
+from specgate.lossless import whole_engine as lossless
+from specgate.lossless.target_distribution import transformers_forward, two_token_distribution
+from specgate.matrix import config, prompts
 
 SETTINGS = {s.name: s for s in lossless.SETTINGS}
 

@@ -11,8 +11,8 @@ import dataclasses
 
 import torch
 
-from specgate.lossless.sampling import Block
 from specgate.engines.vllm_compat import guard_llvmlite_against_kernel_scan
+from specgate.lossless.sampling import Block
 
 
 def _drafts(block: Block, generator: torch.Generator) -> torch.Tensor:

@@ -11,8 +11,8 @@ import json
 from pathlib import Path
 
 from specgate.matrix import prompts as prompt_sets
-from specgate.matrix.hub import HubError, model_dir, tokenizer
 from specgate.matrix.conditions import Pairing
+from specgate.matrix.hub import HubError, model_dir, tokenizer
 
 
 class PreflightError(ValueError):

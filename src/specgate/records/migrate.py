@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from specgate.matrix import config
-from specgate.records.baselines import PORTABLE, TIMING, BaselineError, BaselineStore, condition_facts, matching_facts
+from specgate.records.baselines import BaselineError, BaselineStore, PORTABLE, TIMING, condition_facts, matching_facts
 from specgate.records.document import read_json
 
 MODEL_KEYS = ("target", "draft")

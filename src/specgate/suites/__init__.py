@@ -10,7 +10,7 @@ rejection sampler on its own (test_distribution).
 ``test_benchmark.py`` is the benchmark: one test per (pairing, method, k, mode, feature) of the
 pairings file, judged against the baselines (this repository's benchmarks/ runs the same test).
 ``test_lossless.py`` samples whole engines at temperature > 0 and judges them against the
-target's exact distribution (this repository's tests/test_lossless_engine.py runs it).
+target's exact distribution (this repository's tests/lossless/test_lossless_engine.py runs it).
 ``test_distribution.py`` samples vLLM's rejection sampler on its own, on the device vLLM runs on
-(Triton kernels on a GPU), and judges it the same way (tests/test_distribution_sampling.py).
+(Triton kernels on a GPU), and judges it the same way (tests/lossless/test_distribution_sampling.py).
 """

@@ -9,7 +9,7 @@ ALPHA = 1e-6 (chi-square approximation, bins with expected count < 5 pooled); th
 file's 21 tests together at most 2.1e-5. Seeds are fixed, so a run is repeatable.
 
 Shipped in the package: ``pytest --pyargs specgate.suites.test_distribution`` checks the vLLM that
-is installed (this repository's tests/test_distribution_sampling.py runs the same tests).
+is installed (this repository's tests/lossless/test_distribution_sampling.py runs the same tests).
 """
 
 import pytest

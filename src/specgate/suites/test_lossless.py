@@ -18,12 +18,12 @@ from pathlib import Path
 
 import pytest
 
-from specgate.matrix import config
 from specgate.engines import known_defects
-from specgate.lossless import whole_engine as lossless
-from specgate.matrix.conditions import DRAFTS_EVERY_STEP
-from specgate.lossless.lab import SETTINGS, LosslessLab
 from specgate.harness.options import Options
+from specgate.lossless import whole_engine as lossless
+from specgate.lossless.lab import LosslessLab, SETTINGS
+from specgate.matrix import config
+from specgate.matrix.conditions import DRAFTS_EVERY_STEP
 
 # Proposers that draft at every step must have drafted for (nearly) every request, else speculation
 # silently turned off. ngram drafts only where the text repeats: a cell in which it rarely drafted

@@ -2,12 +2,11 @@
 
 import pytest
 
-from specgate.matrix import config
-from specgate.matrix import features
-from specgate.gate import condition as gate
-from specgate.report import tables as report
-from specgate.matrix.config import ConfigError
 from specgate.core.results import RequestRecord, RunResult, SpecCounters
+from specgate.gate import condition as gate
+from specgate.matrix import config, features
+from specgate.matrix.config import ConfigError
+from specgate.report import tables as report
 
 A = SpecCounters(4, 12, 5, (3, 1, 1))
 B = SpecCounters(4, 12, 4, (2, 1, 1))

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 import yaml
 
+from paths import ROOT, TESTS
 from specgate.cli.main import build_parser
 
-ROOT = Path(__file__).resolve().parents[1]
 WORKFLOWS = sorted((ROOT / ".github" / "workflows").glob("*.yml"))
 
 
@@ -86,5 +86,5 @@ def test_make_targets_the_workflows_call_exist():
 
 @pytest.mark.parametrize("subcommand", ["validate", "merge", "baseline", "report"])
 def test_workflow_subcommands_are_exercised_by_the_cpu_tests(subcommand):
-    tests = "".join(p.read_text() for p in (ROOT / "tests").glob("test_*.py") if p.name != "test_workflows.py")
+    tests = "".join(p.read_text() for p in TESTS.rglob("test_*.py") if p.name != "test_workflows.py")
     assert re.search(rf'\[\s*"{subcommand}"', tests), f"no CPU test runs `specgate {subcommand}`"

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
+from paths import FIXTURE_MODELS, ROOT, SRC
 from results_docs import sweep_doc
 
 pytestmark = pytest.mark.engine
-ROOT = Path(__file__).resolve().parents[1]
 
 PAIRINGS = """
 [defaults]
@@ -45,7 +45,7 @@ def installed(tmp_path_factory):
 
     tmp = tmp_path_factory.mktemp("wheel")
     tree = tmp / "tree"
-    shutil.copytree(ROOT / "src", tree / "src", ignore=shutil.ignore_patterns("*.egg-info", "__pycache__"))
+    shutil.copytree(SRC, tree / "src", ignore=shutil.ignore_patterns("*.egg-info", "__pycache__"))
     for name in ("pyproject.toml", "README.md"):
         shutil.copy(ROOT / name, tree / name)
     run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w", str(tmp / "dist"),
@@ -82,7 +82,7 @@ def test_the_shipped_benchmark_suite_runs_against_a_pairings_file_elsewhere(inst
     python, env, tmp = installed
     project = tmp / "elsewhere"
     project.mkdir()
-    (project / "pairings.toml").write_text(PAIRINGS.format(models=ROOT / "models" / "fixture"))
+    (project / "pairings.toml").write_text(PAIRINGS.format(models=FIXTURE_MODELS))
     suite = [python, "-m", "pytest", "--pyargs", "specgate.suites.test_benchmark", "-p", "no:cacheprovider", "-q",
              "--specgate-config", "pairings.toml", "--specgate-baselines", "baselines", "--specgate-no-reports"]
     run(suite + ["--specgate-update-baselines"], env=env, cwd=project)
@@ -93,7 +93,8 @@ def test_the_shipped_benchmark_suite_runs_against_a_pairings_file_elsewhere(inst
 
 def test_the_shipped_distribution_suite_runs_from_the_installed_wheel(installed):
     python, env, tmp = installed
-    # One case of vLLM's rejection sampler (the whole suite: tests/test_distribution_sampling.py).
+    # One case of vLLM's rejection sampler (the whole suite:
+    # tests/lossless/test_distribution_sampling.py).
     out = run([python, "-m", "pytest", "--pyargs", "specgate.suites.test_distribution", "-p", "no:cacheprovider",
                "-q", "-k", "vllm and disjoint"], env=env, cwd=tmp).stdout
     assert "1 passed" in out, out[-2000:]

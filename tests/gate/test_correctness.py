@@ -1,7 +1,7 @@
 """In-run correctness on hand-made runs: token equality with the control, speculation active."""
 
-from specgate.gate import correctness
 from specgate.core.results import RequestRecord, RunResult, SpecCounters
+from specgate.gate import correctness
 
 DRAFTED = SpecCounters(4, 8, 5, (3, 2))
 

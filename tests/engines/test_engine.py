@@ -1,25 +1,22 @@
 """Real vLLM engines on the fixture models: runs, counters, teardown and greedy equivalence."""
 
-from pathlib import Path
-
 import pytest
 
-from specgate.matrix import config
-from specgate.matrix import prompts
-from specgate.gate import sanity
+from paths import CPU_CONFIG
+from specgate.core.metrics import request_counter_total, summarize
+from specgate.engines.arguments import engine_key
 from specgate.engines.engine import Engine
 from specgate.engines.errors import EngineError
-from specgate.engines.arguments import engine_key
 from specgate.engines.pool import EnginePool
-from specgate.core.metrics import request_counter_total, summarize
+from specgate.gate import sanity
+from specgate.matrix import config, prompts
 
 pytestmark = pytest.mark.engine
-ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
 def conditions():
-    matrix = config.load(ROOT / "configs" / "cpu.toml", {"num_prompts": 4, "max_new_tokens": 16, "rounds": 1})
+    matrix = config.load(CPU_CONFIG, {"num_prompts": 4, "max_new_tokens": 16, "rounds": 1})
     return {c.id: c for c in matrix.conditions()}
 
 

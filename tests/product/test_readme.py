@@ -2,11 +2,9 @@
 cannot drift: the section equals what the package says now, and each wing names its modules."""
 
 import re
-from pathlib import Path
 
+from paths import ROOT
 from scripts import readme_layout
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_the_layout_section_is_what_the_package_says():

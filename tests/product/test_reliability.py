@@ -6,26 +6,23 @@ import re
 import signal
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
+from paths import BENCHMARKS, CPU_CONFIG, FIXTURE_MODELS, ROOT, SRC
 from small_matrix import defaults
-from specgate.matrix import config
-from specgate.matrix import prompts
-from specgate.records.baselines import BaselineFile
 from specgate.engines.errors import EngineError
 from specgate.engines.pool import EnginePool
 from specgate.engines.runner import drafter, wrapped
+from specgate.matrix import config, prompts
+from specgate.records.baselines import BaselineFile
 
 pytestmark = pytest.mark.engine
-ROOT = Path(__file__).resolve().parents[1]
-FIXTURE = ROOT / "models" / "fixture"
 MATRIX = defaults(2, "tolerances = { latency = 10.0 }") + f"""
 [[pairing]]
 name = "good-draft"
 method = "draft_model"
-draft = "{FIXTURE}/aligned-draft"
+draft = "{FIXTURE_MODELS}/aligned-draft"
 k = 1
 
 [[pairing]]
@@ -54,7 +51,7 @@ def _pytest(tmp_path, *extra, **popen):
     cfg = tmp_path / "matrix.toml"
     if not cfg.exists():
         cfg.write_text(MATRIX)
-    argv = [sys.executable, "-m", "pytest", str(ROOT / "benchmarks"), "-v", "-p", "no:cacheprovider",
+    argv = [sys.executable, "-m", "pytest", str(BENCHMARKS), "-v", "-p", "no:cacheprovider",
             "--specgate-config", str(cfg), "--specgate-baselines", str(tmp_path / "baselines"),
             "--specgate-hardware-tag", "cpu-test-2c", "--specgate-reports", str(tmp_path / "reports"), *extra]
     return subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **popen)
@@ -82,7 +79,7 @@ def test_a_broken_pairing_errors_alone_and_the_matrix_completes(tmp_path):
 
 
 def test_a_crash_mid_run_is_reported_and_the_next_run_gets_a_fresh_engine():
-    matrix = config.load(ROOT / "configs" / "cpu.toml", {"num_prompts": 2, "max_new_tokens": 8, "rounds": 1})
+    matrix = config.load(CPU_CONFIG, {"num_prompts": 2, "max_new_tokens": 8, "rounds": 1})
     c = {x.id: x for x in matrix.conditions()}["fixture-aligned-draft_model-k2"]
     pool = EnginePool()
     try:
@@ -112,9 +109,8 @@ def test_a_crash_mid_run_is_reported_and_the_next_run_gets_a_fresh_engine():
 REPEATED_BUILDS = """
 import gc, json, sys
 sys.path.insert(0, {src!r})
-from specgate.matrix import config
-from specgate.matrix import prompts
 from specgate.engines.engine import Engine
+from specgate.matrix import config, prompts
 
 def rss_mb():
     with open("/proc/self/status") as f:
@@ -134,7 +130,7 @@ print(json.dumps(rss))
 
 
 def test_twenty_engines_built_and_torn_down_in_one_process_keep_memory_flat():
-    script = REPEATED_BUILDS.format(src=str(ROOT / "src"), cfg=str(ROOT / "configs" / "cpu.toml"), n=20)
+    script = REPEATED_BUILDS.format(src=str(SRC), cfg=str(CPU_CONFIG), n=20)
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=900, cwd=ROOT)
     assert proc.returncode == 0, proc.stderr[-3000:]
     rss = json.loads(proc.stdout.strip().splitlines()[-1])
@@ -161,7 +157,7 @@ def test_killing_the_baseline_writer_mid_write_leaves_the_previous_file_intact(t
     BaselineFile(path, "portable", None, {}).update({"a-ngram-k1": {"conditions": {}, "recorded": {},
                                                                     "metrics": {"acceptance_rate": 0.5}}})
     before = path.read_bytes()
-    proc = subprocess.Popen([sys.executable, "-c", KILLED_WRITER.format(src=str(ROOT / "src"), path=str(path))],
+    proc = subprocess.Popen([sys.executable, "-c", KILLED_WRITER.format(src=str(SRC), path=str(path))],
                             stdout=subprocess.PIPE, text=True)
     assert proc.stdout.readline().strip() == "writing"
     proc.send_signal(signal.SIGKILL)

@@ -8,17 +8,16 @@ from pathlib import Path
 
 import pytest
 
+from paths import FIXTURE_MODELS
 from results_docs import sweep_doc
 from specgate.cli import main as cli
 from specgate.records.baselines import SCHEMA
 
-ROOT = Path(__file__).resolve().parents[1]
-FIXTURE = ROOT / "models" / "fixture"
 HEAD = "[[pairing]]\nname='x'\nmethod='ngram'\nk=1\n"
 
 
 def _pairing(tmp_path, body: str, target: str | None = None) -> Path:
-    target = target or str(FIXTURE / "target")
+    target = target or str(FIXTURE_MODELS / "target")
     path = tmp_path / "pairings.toml"
     path.write_text(f"[defaults]\ntarget = '{target}'\n" + body)
     return path
@@ -26,7 +25,7 @@ def _pairing(tmp_path, body: str, target: str | None = None) -> Path:
 
 def _model_copy(tmp_path, name: str, edit_config=None, edit_tokenizer=None) -> Path:
     folder = tmp_path / name
-    shutil.copytree(FIXTURE / ("aligned-draft" if "draft" in name else "target"), folder)
+    shutil.copytree(FIXTURE_MODELS / ("aligned-draft" if "draft" in name else "target"), folder)
     if edit_config:
         cfg = json.loads((folder / "config.json").read_text())
         edit_config(cfg)

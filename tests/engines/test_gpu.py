@@ -1,12 +1,11 @@
 """What only a GPU can show: CUDA-event stage clocks and engine teardown freeing GPU memory.
 Skipped on machines without CUDA (this project's CI); run on a GPU runner with `make test`."""
 
-from pathlib import Path
-
 import pytest
 import torch
 
-ROOT = Path(__file__).resolve().parents[1]
+from paths import CPU_CONFIG
+
 needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 
 
@@ -37,7 +36,7 @@ def test_engine_teardown_frees_gpu_memory():
     from specgate.matrix import prompts
     from specgate.engines.engine import Engine
 
-    matrix = config.load(ROOT / "configs" / "cpu.toml", {"num_prompts": 2, "max_new_tokens": 8, "rounds": 1})
+    matrix = config.load(CPU_CONFIG, {"num_prompts": 2, "max_new_tokens": 8, "rounds": 1})
     c = {x.id: x for x in matrix.conditions()}["fixture-aligned-draft_model-k2"]
     # The CPU default's KV-cache size in bytes is a CPU setting; on a GPU take a small share.
     engine_args = {k: v for k, v in c.pairing.engine.items() if k != "kv_cache_memory_bytes"}

@@ -4,15 +4,14 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
+from paths import BENCHMARKS, FIXTURE_MODELS, ROOT
 from small_matrix import defaults
 from specgate.report.charts import CHART_NAMES
 
 pytestmark = pytest.mark.engine
-ROOT = Path(__file__).resolve().parents[1]
 SMALL = defaults(3).replace("{", "{{").replace("}", "}}") + """
 [[pairing]]
 name = "tiny"
@@ -33,10 +32,10 @@ def said(proc) -> str:
 
 def run_benchmarks(tmp_path, floor=0.0, *extra, env=None):
     cfg = tmp_path / "small.toml"
-    cfg.write_text(SMALL.format(models=ROOT / "models" / "fixture", floor=floor))
+    cfg.write_text(SMALL.format(models=FIXTURE_MODELS, floor=floor))
     results = tmp_path / "results.json"
     proc = subprocess.run(
-        [sys.executable, "-m", "pytest", str(ROOT / "benchmarks"), "-v", "-rs", "-p", "no:cacheprovider",
+        [sys.executable, "-m", "pytest", str(BENCHMARKS), "-v", "-rs", "-p", "no:cacheprovider",
          "--specgate-config", str(cfg), "--specgate-results", str(results),
          "--specgate-baselines", str(tmp_path / "baselines"), "--specgate-reports", str(tmp_path / "reports"), *extra],
         cwd=ROOT, capture_output=True, text=True, timeout=600, env={**os.environ, **(env or {})})
@@ -116,7 +115,7 @@ def test_acceptance_floor_fails_the_benchmark_with_a_reason(tmp_path):
 def test_bad_config_is_a_usage_error_before_any_engine(tmp_path):
     cfg = tmp_path / "bad.toml"
     cfg.write_text("[[pairing]]\nname='x'\ntarget='t'\nmethod='ngram'\nk=[0]\n")
-    proc = subprocess.run([sys.executable, "-m", "pytest", str(ROOT / "benchmarks"), "-p", "no:cacheprovider",
+    proc = subprocess.run([sys.executable, "-m", "pytest", str(BENCHMARKS), "-p", "no:cacheprovider",
                            "--specgate-config", str(cfg)], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2  # pytest's status for errors during collection
     out = proc.stdout + proc.stderr
@@ -138,12 +137,12 @@ def test_shards_split_the_matrix_and_merge_back_into_it(tmp_path):
     from specgate.matrix import config
 
     cfg = tmp_path / "two.toml"
-    cfg.write_text(TWO_PAIRINGS.format(models=ROOT / "models" / "fixture", floor=0.0))
+    cfg.write_text(TWO_PAIRINGS.format(models=FIXTURE_MODELS, floor=0.0))
     shard_files = []
     for index in range(2):
         out = tmp_path / f"shard{index}"
         proc = subprocess.run(
-            [sys.executable, "-m", "pytest", str(ROOT / "benchmarks"), "-v", "-p", "no:cacheprovider",
+            [sys.executable, "-m", "pytest", str(BENCHMARKS), "-v", "-p", "no:cacheprovider",
              "--specgate-config", str(cfg), "--specgate-shard", f"{index}/2", "--specgate-reports", str(out),
              "--specgate-baselines", str(tmp_path / "baselines")],
             cwd=ROOT, capture_output=True, text=True, timeout=600)
@@ -166,12 +165,12 @@ def test_serving_mode_runs_through_the_benchmark_and_streams(tmp_path):
 [[pairing]]
 name = "tiny"
 method = "draft_model"
-draft = "{ROOT / "models" / "fixture" / "aligned-draft"}"
+draft = "{FIXTURE_MODELS / "aligned-draft"}"
 k = [2]
 tolerances = {{ latency = inf, control_latency = inf, blocked = inf }}
 """)
     results = tmp_path / "results.json"
-    argv = [sys.executable, "-m", "pytest", str(ROOT / "benchmarks"), "-q", "-p", "no:cacheprovider",
+    argv = [sys.executable, "-m", "pytest", str(BENCHMARKS), "-q", "-p", "no:cacheprovider",
             "--specgate-config", str(cfg), "--specgate-results", str(results), "--specgate-no-reports",
             "--specgate-baselines", str(tmp_path / "baselines")]
     for extra in (["--specgate-update-baselines"], ["--specgate-strict"]):
@@ -189,10 +188,10 @@ def test_a_feature_vllm_refuses_is_unsupported_even_when_its_control_runs_on_dem
     # n = 2 at temperature 0: vLLM refuses the request. With the control's own test deselected, the
     # speculative cell runs it first (ensure_control); the refusal is the cell's verdict, not an error.
     cfg = tmp_path / "small.toml"
-    cfg.write_text(SMALL.format(models=ROOT / "models" / "fixture", floor=0.0) + 'features = ["n2"]\n')
+    cfg.write_text(SMALL.format(models=FIXTURE_MODELS, floor=0.0) + 'features = ["n2"]\n')
     results = tmp_path / "results.json"
     proc = subprocess.run(
-        [sys.executable, "-m", "pytest", str(ROOT / "benchmarks"), "-v", "-p", "no:cacheprovider", "-k", "tiny and n2",
+        [sys.executable, "-m", "pytest", str(BENCHMARKS), "-v", "-p", "no:cacheprovider", "-k", "tiny and n2",
          "--specgate-config", str(cfg), "--specgate-results", str(results), "--specgate-no-reports",
          "--specgate-baselines", str(tmp_path / "baselines"), "--specgate-update-baselines"],
         cwd=ROOT, capture_output=True, text=True, timeout=600)

@@ -3,27 +3,18 @@
 Default sample size of configs/cpu.toml (32 prompts, 64 new tokens, temperature 0).
 """
 
-from pathlib import Path
-
 import pytest
 
 from fault_injection import corrupted_drafts
 from run_vs_run import judge
-from specgate.matrix import config
-from specgate.matrix import prompts
 from specgate.engines.engine import Engine
+from specgate.matrix import prompts
 
 pytestmark = pytest.mark.engine
-ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture(scope="module")
-def conditions():
-    return {c.id: c for c in config.load(ROOT / "configs" / "cpu.toml").conditions()}
-
-
-def test_five_percent_fewer_accepted_steps_fail_an_unchanged_rerun_passes(conditions):
-    c = conditions["fixture-aligned-draft_model-k2"]
+def test_five_percent_fewer_accepted_steps_fail_an_unchanged_rerun_passes(cpu_conditions):
+    c = cpu_conditions["fixture-aligned-draft_model-k2"]
     with Engine(c) as engine:
         base = engine.run_once(prompts.load("code", c.pairing.num_prompts, 0), c)
         rerun = engine.run_once(prompts.load("code", c.pairing.num_prompts, 0), c)

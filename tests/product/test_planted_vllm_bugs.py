@@ -3,32 +3,27 @@ in-run correctness (tokens equal the control's, speculation happened) and the ve
 baseline recorded from clean vLLM in the same test. Clean vLLM passes the same checks."""
 
 import dataclasses
-from pathlib import Path
 
 import pytest
 
+from paths import CPU_CONFIG, ROOT
 import vllm_plants
-from specgate.records import baselines
-from specgate.matrix import config
-from specgate.gate import correctness
-from specgate.matrix import features
+from specgate.core.metrics import summarize
+from specgate.engines.pool import EnginePool
 from specgate.gate import code_path as gate_code_path
 from specgate.gate import condition as gate
-from specgate.matrix import prompts
-from specgate.gate import sanity
-from specgate.engines.pool import EnginePool
+from specgate.gate import correctness, sanity
+from specgate.matrix import config, features, prompts
+from specgate.records import baselines
 from specgate.records.environment import environment
-from specgate.core.metrics import summarize
 
 pytestmark = pytest.mark.engine
-ROOT = Path(__file__).resolve().parents[1]
 SPEC = "fixture-aligned-draft_model-k3"
 
 
 @pytest.fixture(scope="module")
 def lab():
-    matrix = config.load(ROOT / "configs" / "cpu.toml", {"num_prompts": 8, "max_new_tokens": 32, "rounds": 1,
-                                                         "paired_control": False})
+    matrix = config.load(CPU_CONFIG, {"num_prompts": 8, "max_new_tokens": 32, "rounds": 1, "paired_control": False})
     spec = next(c for c in matrix.conditions() if c.id == SPEC)
     pool = EnginePool()
     try:

@@ -7,11 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from specgate.matrix import hub
-from specgate.matrix import prompts
+from paths import FIXTURE_MODELS
+from specgate.matrix import hub, prompts
 from specgate.matrix.prompts import PromptSetError
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.mark.parametrize("name,size,looks_like", [
@@ -115,7 +113,7 @@ def _long_and_short(tmp_path):
 def _pairing(tmp_path, options, num_prompts=7):
     from specgate.matrix import config
 
-    model = ROOT / "models" / "fixture" / "target"
+    model = FIXTURE_MODELS / "target"
     cfg = tmp_path / "p.toml"
     cfg.write_text(f'[[pairing]]\nname = "x"\ntarget = "{model}"\nmethod = "ngram"\nk = 1\nprompt_set = "file"\n'
                    f'num_prompts = {num_prompts}\nengine = {{ max_model_len = 1024 }}\nprompt_options = {options}\n')
@@ -169,7 +167,7 @@ def test_unknown_set_lists_the_available_ones():
 def test_instruct_mode_uses_the_chat_template_and_system_prompt():
     from transformers import AutoTokenizer
 
-    tok = AutoTokenizer.from_pretrained(ROOT / "models" / "fixture" / "target")
+    tok = AutoTokenizer.from_pretrained(FIXTURE_MODELS / "target")
     sample = prompts.load("humaneval", 2, 0)
     plain = prompts.render(sample, "humaneval")
     assert plain == [p.text for p in sample]

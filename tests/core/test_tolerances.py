@@ -2,15 +2,14 @@
 
 import ast
 import re
-from pathlib import Path
 
 import pytest
 
+from paths import PACKAGE, ROOT
 from specgate.core.tolerances import DEFAULTS, TOLERANCES
 from specgate.matrix import config
 
-ROOT = Path(__file__).resolve().parents[1]
-GATE = ROOT / "src" / "specgate" / "gate"
+GATE = PACKAGE / "gate"
 
 
 def keys_read_by_checks() -> set[str]:

@@ -1,17 +1,12 @@
 """What a user reads: the terminal table (at most 100 columns) and the report's pictures."""
 
-from pathlib import Path
-
-from specgate.matrix import config
 from specgate.report import tables as report
 
-ROOT = Path(__file__).resolve().parents[1]
 
-
-def cpu_default_doc(status_of=lambda cid: "pass"):
+def cpu_default_doc(matrix, status_of=lambda cid: "pass"):
     """A results document with every condition id of the CPU default, one of them failing."""
     runs = {}
-    for c in config.load(ROOT / "configs" / "cpu.toml").conditions():
+    for c in matrix.conditions():
         status = status_of(c.id)
         checks = [{"metric": "acceptance_rate", "passed": status != "fail", "change": -0.123, "interval": [-0.2, -0.1],
                    "tolerance": 0.03},
@@ -24,9 +19,9 @@ def cpu_default_doc(status_of=lambda cid: "pass"):
     return {"runs": runs}
 
 
-def test_the_terminal_table_of_the_cpu_default_fits_100_columns_most_important_first():
+def test_the_terminal_table_of_the_cpu_default_fits_100_columns_most_important_first(cpu_matrix):
     failing = "fixture-aligned-draft_model-k8+structured-output"
-    doc = cpu_default_doc(lambda cid: "fail" if cid == failing else "pass")
+    doc = cpu_default_doc(cpu_matrix, lambda cid: "fail" if cid == failing else "pass")
     lines = report.terminal_table(doc).splitlines()
     assert max(map(len, lines)) <= 100
     assert lines[0].split()[:6] == ["condition", "verdict", "accept", "change", "speedup", "lat/ctl"]

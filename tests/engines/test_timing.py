@@ -1,23 +1,20 @@
 """Stage timers on real engines (fixture models), their clocks, and their refusal to guess."""
 
-from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 
-from specgate.matrix import config
-from specgate.matrix import prompts
-from specgate.engines.engine import Engine
+from paths import CPU_CONFIG
 from specgate.core.metrics import summarize
+from specgate.engines.engine import Engine
 from specgate.engines.runner import model_runner
 from specgate.engines.timing import EventClock, StageTimer, TimerError, make_clock
-
-ROOT = Path(__file__).resolve().parents[1]
+from specgate.matrix import config, prompts
 
 
 @pytest.fixture(scope="module")
 def timed_runs():
-    matrix = config.load(ROOT / "configs" / "cpu.toml", {"num_prompts": 4, "max_new_tokens": 24, "rounds": 1})
+    matrix = config.load(CPU_CONFIG, {"num_prompts": 4, "max_new_tokens": 24, "rounds": 1})
     conds = {c.id: c for c in matrix.conditions()}
     out = {}
     for cid in ("fixture-nospec", "fixture-aligned-draft_model-k1", "fixture-aligned-draft_model-k4"):

@@ -7,7 +7,7 @@ import sys
 import textwrap
 from pathlib import Path
 
-PACKAGE = Path(__file__).resolve().parents[1] / "src" / "specgate"
+from paths import PACKAGE
 
 # Which wings each wing may import (README.md, "Layout"): lower floors never import higher ones.
 ALLOWED = {

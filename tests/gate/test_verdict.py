@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from run_vs_run import judge
-from specgate.gate import verdict
 from specgate.core.results import RequestRecord, RunResult, SpecCounters
+from specgate.gate import verdict
 
 K, DRAFTS = 3, 20  # verification steps per request
 

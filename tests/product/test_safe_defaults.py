@@ -1,14 +1,12 @@
 """Safe defaults: no remote code unless a pairing asks, and no secrets in what specgate writes."""
 
 import json
-from pathlib import Path
 
+from paths import ROOT
+from specgate.engines.arguments import llm_kwargs
 from specgate.matrix import config
 from specgate.records import environment
 from specgate.records.baselines import condition_facts
-from specgate.engines.arguments import llm_kwargs
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def _condition(tmp_path, extra=""):

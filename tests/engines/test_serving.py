@@ -1,17 +1,14 @@
 """Serving mode: Prometheus parsing, the `vllm serve` command line, and a real server on loopback."""
 
-from pathlib import Path
-
 import pytest
 
+from paths import CONFIGS
 from specgate.core.metrics import summarize
-from specgate.matrix import config
-from specgate.matrix import prompts
 from specgate.core.prometheus import spec_counters
 from specgate.core.results import SpecCounters
 from specgate.engines.serving import Server, serve_argv
+from specgate.matrix import config, prompts
 
-ROOT = Path(__file__).resolve().parents[1]
 
 EXPOSITION = """\
 # HELP vllm:spec_decode_num_drafts_total Number of spec decoding drafts.
@@ -36,7 +33,7 @@ def test_prometheus_counters_are_summed_over_engines_and_ordered_by_position():
 
 @pytest.fixture(scope="module")
 def serving_conditions():
-    matrix = config.load(ROOT / "configs" / "cpu-serving.toml",
+    matrix = config.load(CONFIGS / "cpu-serving.toml",
                          {"num_prompts": 8, "max_new_tokens": 16, "concurrency": [1, 4]})
     return {c.id: c for c in matrix.conditions()}
 

@@ -5,17 +5,16 @@ from pathlib import Path
 
 import pytest
 
+from paths import CPU_CONFIG
 from specgate.cli import main as cli
-from specgate.records.document import SCHEMA
 from specgate.core.metrics import summarize
+from specgate.records.document import SCHEMA
 from results_docs import sweep_doc
 from specgate.core.results import RequestRecord, RunResult, SpecCounters
 
-ROOT = Path(__file__).resolve().parents[1]
-
 
 def test_validate_lists_conditions(capsys):
-    assert cli.main(["validate", str(ROOT / "configs" / "cpu.toml")]) == 0
+    assert cli.main(["validate", str(CPU_CONFIG)]) == 0
     out = capsys.readouterr().out
     assert "4 pairings, 55 conditions" in out and "fixture-aligned-draft_model-k5" in out
 

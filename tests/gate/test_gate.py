@@ -4,10 +4,10 @@ import dataclasses
 
 import numpy as np
 
-from specgate.records import baselines
+from specgate.core.results import RequestRecord, RunResult, SpecCounters
 from specgate.gate import condition as gate
 from specgate.gate import verdict
-from specgate.core.results import RequestRecord, RunResult, SpecCounters
+from specgate.records import baselines
 
 ENV = {"hardware": "cpu-a-2c", "vllm": "0.32.0", "torch": "2.13.0"}
 FACTS = {"temperature": 0.0, "k": 2}

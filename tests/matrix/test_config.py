@@ -4,11 +4,9 @@ from pathlib import Path
 
 import pytest
 
-from specgate.matrix import config
-from specgate.matrix import conditions
+from paths import CONFIGS
+from specgate.matrix import conditions, config
 from specgate.matrix.config import ConfigError
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def write(tmp_path: Path, text: str) -> Path:
@@ -43,16 +41,16 @@ def test_matrix_lists_controls_first_then_every_pairing_k_and_mode(tmp_path):
                    "a-draft_model-k3", "b-ngram-k2", "b-ngram-k2-batch"]
 
 
-def test_each_workload_of_the_cpu_default_has_one_control():
-    ids = [c.id for c in config.load(ROOT / "configs" / "cpu.toml").conditions()]
+def test_each_workload_of_the_cpu_default_has_one_control(cpu_matrix):
+    ids = [c.id for c in cpu_matrix.conditions()]
     assert ids[:2] == ["fixture-nospec", "fixture.fixture-aligned-humaneval-nospec"]
     assert sum(i.endswith("nospec") for i in ids) == 2
 
 
-def test_conditions_sharing_an_engine_run_one_after_another():
+def test_conditions_sharing_an_engine_run_one_after_another(cpu_matrix):
     from specgate.engines.arguments import engine_key
 
-    cells = config.load(ROOT / "configs" / "cpu.toml").conditions()
+    cells = cpu_matrix.conditions()
     ordered = [c.id for c in conditions.run_order(cells, engine_key)]
     assert sorted(ordered) == sorted(c.id for c in cells)
     # Same models, k and engine arguments, other prompts: HumanEval runs on the aligned engine.
@@ -76,8 +74,8 @@ def test_overrides_apply_to_every_pairing(tmp_path):
     assert {p.num_prompts for p in matrix.pairings} == {3}
 
 
-def test_shipped_configs_are_valid():
-    cpu = config.load(ROOT / "configs" / "cpu.toml")
+def test_shipped_configs_are_valid(cpu_matrix):
+    cpu = cpu_matrix
     assert [p.name for p in cpu.pairings] == ["fixture-aligned", "fixture-misaligned", "fixture",
                                               "fixture-aligned-humaneval"]
     assert len([c for c in cpu.conditions() if not c.is_control and not c.feature]) == 23  # aligned k 1..8
@@ -85,7 +83,7 @@ def test_shipped_configs_are_valid():
     cells = [c for c in cpu.conditions() if c.feature and not c.is_control]
     assert len(cells) == 20 and {(c.method, c.k) for c in cells} == {("draft_model", 8), ("ngram", 5)}
     assert {c.mode for c in cells if c.feature == "arrivals"} == {"arrivals"}
-    assert config.load(ROOT / "configs" / "gpu.toml").pairings
+    assert config.load(CONFIGS / "gpu.toml").pairings
 
 
 BAD = [
@@ -163,8 +161,8 @@ def test_prompt_file_paths_resolve_against_the_pairings_file(tmp_path):
     assert p.prompt_options == {"path": str((tmp_path / "data" / "traffic.jsonl").resolve()), "column": "prompt"}
 
 
-def test_controls_keep_the_timing_tolerances_of_their_pairing():
-    matrix = config.load(ROOT / "configs" / "cpu.toml")
+def test_controls_keep_the_timing_tolerances_of_their_pairing(cpu_matrix):
+    matrix = cpu_matrix
     control = matrix.conditions()[0]
     assert control.is_control and control.pairing.tolerances == {"control_latency": 0.5}  # the file's [defaults]
     aligned = next(c for c in matrix.conditions() if c.id == "fixture-aligned-draft_model-k1")

@@ -4,22 +4,19 @@ Each CPU method on the fixture models runs the same prompts as the no-speculatio
 any difference is reported with the request and the first differing position.
 """
 
-from pathlib import Path
-
 import pytest
 
-from specgate.matrix import config
-from specgate.matrix import prompts
+from paths import CPU_CONFIG
 from specgate.engines.pool import EnginePool
+from specgate.matrix import config, prompts
 
 pytestmark = pytest.mark.engine
-ROOT = Path(__file__).resolve().parents[1]
 NUM_PROMPTS, NEW_TOKENS, K = 8, 32, 3
 
 
 @pytest.fixture(scope="module")
 def outputs():
-    matrix = config.load(ROOT / "configs" / "cpu.toml", {"num_prompts": NUM_PROMPTS, "max_new_tokens": NEW_TOKENS, "rounds": 1})
+    matrix = config.load(CPU_CONFIG, {"num_prompts": NUM_PROMPTS, "max_new_tokens": NEW_TOKENS, "rounds": 1})
     by_id = {c.id: c for c in matrix.conditions()}
     wanted = ["fixture-nospec", f"fixture-aligned-draft_model-k{K}", f"fixture-misaligned-draft_model-k{K}",
               f"fixture-ngram-k{K}"]

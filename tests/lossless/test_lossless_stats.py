@@ -6,8 +6,8 @@ import math
 import numpy as np
 import torch
 
-from specgate.lossless import whole_engine as lossless
 from specgate.lossless import stats
+from specgate.lossless import whole_engine as lossless
 from specgate.lossless.target_distribution import OTHER, Setting, process, two_token_distribution
 
 

@@ -5,22 +5,19 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 
-from specgate.records import baselines
-from specgate.matrix import config
-from specgate.records import document
+from paths import FIXTURE_MODELS
+from specgate.records import baselines, document
 from specgate.records.baselines import BaselineError, BaselineFile
 
-ROOT = Path(__file__).resolve().parents[1]
 ENV = {"hardware": "cpu-test-2c", "vllm": "0.32.0", "torch": "2.13.0", "date": "2026-11-28", "commit": "abc"}
 
 
 @pytest.fixture(scope="module")
-def condition():
-    return {c.id: c for c in config.load(ROOT / "configs" / "cpu.toml").conditions()}["fixture-aligned-draft_model-k2"]
+def condition(cpu_conditions):
+    return cpu_conditions["fixture-aligned-draft_model-k2"]
 
 
 RUN = {"condition_id": "x", "mode": "sequential", "k": 2, "wall_s": 1.0, "counters": {
@@ -62,10 +59,10 @@ def test_a_changed_model_file_changes_the_model_id(tmp_path):
     from specgate.records.fingerprint import model_id
 
     copy = tmp_path / "draft"
-    shutil.copytree(ROOT / "models" / "fixture" / "aligned-draft", copy)
-    assert model_id(str(copy)) == model_id(str(ROOT / "models" / "fixture" / "aligned-draft"))
+    shutil.copytree(FIXTURE_MODELS / "aligned-draft", copy)
+    assert model_id(str(copy)) == model_id(str(FIXTURE_MODELS / "aligned-draft"))
     (copy / "config.json").write_text((copy / "config.json").read_text() + " ")
-    assert model_id(str(copy)) != model_id(str(ROOT / "models" / "fixture" / "aligned-draft"))
+    assert model_id(str(copy)) != model_id(str(FIXTURE_MODELS / "aligned-draft"))
 
 
 def test_timing_records_are_per_hardware(tmp_path):
