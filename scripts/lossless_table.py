@@ -12,7 +12,7 @@ from pathlib import Path
 
 from specgate.engines import known_defects
 from specgate.harness.options import LOSSLESS_CONFIG, LOSSLESS_SAMPLES
-from specgate.lossless import whole_engine as lossless
+from specgate.lossless import whole_engine
 from specgate.lossless.lab import LosslessLab, SETTINGS
 
 PATHS = {"as shipped": contextlib.nullcontext, "reference": known_defects.reference_path}
@@ -34,7 +34,7 @@ def row(lab: LosslessLab, cid: str, setting: str, path: str) -> str:
     try:
         with PATHS[path]():
             sample = lab.sample(cid, setting)
-    except lossless.Unsupported as exc:
+    except whole_engine.Unsupported as exc:
         return f"| {cid} | {setting} | {path} | - | - | - | - | - | unsupported: {exc} |"
     except Exception as exc:  # noqa: BLE001 - a crash is a row of the table; the lab rebuilds the engine
         return (f"| {cid} | {setting} | {path} | - | - | - | - | - | engine crashed: "

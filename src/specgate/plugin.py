@@ -3,11 +3,12 @@
 Inert until used: importing it (every pytest run in an environment where specgate is installed
 does, through the pytest11 entry point) loads only pytest and the standard library, and it
 changes no process state. The session (specgate.harness.session) is created when a test asks for
-specgate's parameters or fixtures; only then is the SIGTERM handler installed.
+specgate's parameters or fixtures; only then are its SIGTERM and SIGINT handlers installed.
 
 A test that takes ``spec_condition`` runs once per (pairing, method, k, mode, feature) of the
 pairings file, controls first; ``spec_engine`` gives the live engine for it (built once, reused
-by every test of that condition, closed before the next engine is built); ``specgate_session``
+by every test of that condition, closed before the next engine is built), ``spec_prompts`` the
+condition's prompts (after its pairing's preflight); ``specgate_session``
 holds prompt sets, runs and verdicts, and prints the verdict table at the end of the session.
 """
 
@@ -177,6 +178,8 @@ def specgate_benchmark(spec_condition, specgate_session):
 
 @pytest.fixture
 def spec_prompts(spec_condition, specgate_session):
+    """The condition's prompt sample (list of matrix.prompts.Prompt), for tests of your own that
+    drive ``spec_engine``; fails the test with the reason when its pairing cannot run."""
     specgate_session.supply.require_ready(spec_condition)
     return specgate_session.supply.prompts(spec_condition)
 

@@ -10,7 +10,7 @@ import pytest
 
 from paths import FIXTURE_MODELS
 from results_docs import sweep_doc
-from specgate.cli import main as cli
+from specgate import cli
 from specgate.records.baselines import SCHEMA
 
 HEAD = "[[pairing]]\nname='x'\nmethod='ngram'\nk=1\n"

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from paths import CPU_CONFIG
-from specgate.cli import main as cli
+from specgate import cli
 from specgate.core.metrics import summarize
 from specgate.records.document import SCHEMA
 from results_docs import sweep_doc
@@ -132,7 +132,9 @@ def test_version_and_help_name_every_argument_and_the_exit_codes(capsys):
         cli.main(["--help"])
     top = capsys.readouterr().out
     assert "``" not in top and "exit status:" in top and "2  an error in the input" in top
-    parser = cli.build_parser()
+    from specgate.cli.app import build_parser
+
+    parser = build_parser()
     commands = parser._subparsers._group_actions[0].choices
     for name, sub in list(commands.items()) + [("baseline " + n, p) for n, p in
                                                commands["baseline"]._subparsers._group_actions[0].choices.items()]:

@@ -133,7 +133,7 @@ k = [2]
 
 
 def test_shards_split_the_matrix_and_merge_back_into_it(tmp_path):
-    from specgate.cli import main as cli
+    from specgate import cli
     from specgate.matrix import config
 
     cfg = tmp_path / "two.toml"

@@ -6,8 +6,7 @@ import math
 import numpy as np
 import torch
 
-from specgate.lossless import stats
-from specgate.lossless import whole_engine as lossless
+from specgate.lossless import stats, whole_engine
 from specgate.lossless.target_distribution import OTHER, Setting, process, two_token_distribution
 
 
@@ -54,6 +53,6 @@ def test_bins_cover_the_distribution_and_impossible_pairs_stay_impossible():
     t1 = next(iter(dist.second))
     banned = int((dist.second[t1] == 0).nonzero()[0])
     assert dist.bin_of(t1, banned, bins) not in bins  # probability 0: g_test fails it outright
-    sample = lossless.Sample([(t1, banned)] * 10, 10)
-    assert lossless.judge_exact(dist, sample).joint.impossible
+    sample = whole_engine.Sample([(t1, banned)] * 10, 10)
+    assert whole_engine.judge_exact(dist, sample).joint.impossible
     assert (OTHER,) in bins or len(dist.second) == int((dist.first > 0).sum())

@@ -3,8 +3,8 @@
 import pytest
 
 from specgate.core.results import RequestRecord, RunResult, SpecCounters
-from specgate.gate import condition as gate
-from specgate.matrix import config, features
+from specgate.gate import feature_checks, judge
+from specgate.matrix import config
 from specgate.matrix.config import ConfigError
 from specgate.report import tables as report
 
@@ -63,10 +63,10 @@ def test_a_feature_sets_the_temperature_the_cell_runs_at(tmp_path):
 
 def test_a_transparent_feature_must_leave_tokens_and_acceptance_as_the_plain_cell():
     plain = run([1, 2], [3, 4])
-    assert features.problems("chunked-prefill", plain, plain, plain, None, ["p", "q"]) == []
-    found = features.problems("chunked-prefill", run([1, 2], [3, 4], specs=[A, B]), plain, plain, None, ["p", "q"])
+    assert feature_checks.problems("chunked-prefill", plain, plain, plain, None, ["p", "q"]) == []
+    found = feature_checks.problems("chunked-prefill", run([1, 2], [3, 4], specs=[A, B]), plain, plain, None, ["p", "q"])
     assert len(found) == 1 and "acceptance differs from the same condition without chunked-prefill in 1 of 2" in found[0]
-    found = features.problems("batch", run([1, 2], [3, 5]), plain, plain, None, ["p", "q"])
+    found = feature_checks.problems("batch", run([1, 2], [3, 5]), plain, plain, None, ["p", "q"])
     assert "1 of 2 requests emit other tokens than the same condition without batch (q)" in found[0]
 
 
@@ -74,9 +74,9 @@ def test_preemption_allows_a_measured_acceptance_change_but_not_more():
     plain = run([1, 2], [3, 4])
     slight = SpecCounters(4, 12, 5, (3, 1, 1))
     hits = {"num_preemptions": 3}
-    assert features.problems("preemption", run([1, 2], [3, 4], specs=[A, slight], counters=hits), plain, plain, None,
+    assert feature_checks.problems("preemption", run([1, 2], [3, 4], specs=[A, slight], counters=hits), plain, plain, None,
                              ["p", "q"]) == []
-    found = features.problems("preemption", run([1, 2], [3, 4], specs=[B, B], counters=hits), plain, plain, None,
+    found = feature_checks.problems("preemption", run([1, 2], [3, 4], specs=[B, B], counters=hits), plain, plain, None,
                               ["p", "q"])
     assert found == ["feature preemption: acceptance rate 0.3333 against 0.4167 for the same condition without "
                      "preemption (-20.0%, tolerance 3%)"]
@@ -84,14 +84,14 @@ def test_preemption_allows_a_measured_acceptance_change_but_not_more():
 
 def test_a_feature_that_was_not_exercised_fails():
     plain = run([1, 2])
-    found = features.problems("preemption", plain, plain, plain, None, ["p"])
+    found = feature_checks.problems("preemption", plain, plain, plain, None, ["p"])
     assert found == ["feature preemption: preemption was not exercised: no num preemptions counted in this run"]
 
 
 def test_continuous_batching_that_never_arose_fails():
     """A run in which no request prefilled beside a decoding one proves nothing about continuous batching."""
     plain = run([1, 2])
-    found = features.problems("arrivals", plain, plain, plain, None, ["p"])
+    found = feature_checks.problems("arrivals", plain, plain, plain, None, ["p"])
     assert found == ["feature arrivals: arrivals was not exercised: no prefill beside decode counted in this run",
                      "feature arrivals: arrivals was not exercised: no drafting not contiguous counted in this run"]
 
@@ -99,30 +99,30 @@ def test_continuous_batching_that_never_arose_fails():
 def test_prefix_caching_compares_the_cached_copies_with_the_first():
     plain = run([1, 2], [3, 4])
     both = run([1, 2], [3, 4], [1, 2], [3, 4], specs=[A, A, A, B], counters={"prefix_cache_hits": 128})
-    found = features.problems("prefix-caching", both, both, plain, None, ["p", "q", "p#again", "q#again"])
+    found = feature_checks.problems("prefix-caching", both, both, plain, None, ["p", "q", "p#again", "q#again"])
     assert len(found) == 1 and "the same prompts before they were cached in 1 of 2 requests" in found[0]
 
 
 def test_logprobs_must_equal_the_controls_within_tolerance():
     control = run([1, 2], logprobs=[(-0.5, -1.0)])
-    assert features.problems("logprobs", run([1, 2], logprobs=[(-0.5, -1.0 + 1e-5)]), control, None, None, ["p"]) == []
-    found = features.problems("logprobs", run([1, 2], logprobs=[(-0.5, 0.0)]), control, None, None, ["p"])
+    assert feature_checks.problems("logprobs", run([1, 2], logprobs=[(-0.5, -1.0 + 1e-5)]), control, None, None, ["p"]) == []
+    found = feature_checks.problems("logprobs", run([1, 2], logprobs=[(-0.5, 0.0)]), control, None, None, ["p"])
     assert "differ from the control's by up to 1 nats" in found[0] and "prompt p token 1: 0.0000 against -1.0000" in found[0]
-    assert "missing for 1 of 1" in features.problems("logprobs", run([1, 2]), control, None, None, ["p"])[0]
+    assert "missing for 1 of 1" in feature_checks.problems("logprobs", run([1, 2]), control, None, None, ["p"])[0]
 
 
 def test_structured_output_must_match_the_regex():
     decode = {(1,): "get_name(self)", (2,): "get name"}.get
     good, bad = run([1]), run([2])
-    assert features.problems("structured-output", good, good, None, None, ["p"], lambda ids: decode(tuple(ids))) == []
-    found = features.problems("structured-output", bad, good, None, None, ["p"], lambda ids: decode(tuple(ids)))
+    assert feature_checks.problems("structured-output", good, good, None, None, ["p"], lambda ids: decode(tuple(ids))) == []
+    found = feature_checks.problems("structured-output", bad, good, None, None, ["p"], lambda ids: decode(tuple(ids)))
     assert "structured output ignored: 1 of 1 outputs do not match" in found[0]
 
 
 def test_seeds_must_reproduce():
     first = run([1, 2], [3, 4])
-    assert features.problems("seeds", first, None, None, run([1, 2], [3, 4]), ["p", "q"]) == []
-    found = features.problems("seeds", first, None, None, run([1, 2], [3, 9]), ["p", "q"])
+    assert feature_checks.problems("seeds", first, None, None, run([1, 2], [3, 4]), ["p", "q"]) == []
+    found = feature_checks.problems("seeds", first, None, None, run([1, 2], [3, 9]), ["p", "q"])
     assert "1 of 2 requests emit other tokens than a second run with the same seeds (q)" in found[0]
 
 
@@ -130,11 +130,11 @@ def test_support_is_judged_against_the_record_both_ways():
     env = {"vllm": "0.33.0", "torch": "2.13.0+cpu"}
     unsupported = {"conditions": {}, "recorded": {"vllm": "0.32.0"}, "metrics": {}, "unsupported": "n must be 1"}
     supported = {"conditions": {}, "recorded": {"vllm": "0.32.0"}, "metrics": {}, "requests": []}
-    assert gate.judge_refused("n must be 1", (unsupported, ""), env).status == "unsupported"
-    now_refused = gate.judge_refused("n must be 1", (supported, ""), env)
+    assert judge.judge_refused("n must be 1", (unsupported, ""), env).status == "unsupported"
+    now_refused = judge.judge_refused("n must be 1", (supported, ""), env)
     assert now_refused.status == "fail" and "vLLM 0.33.0 refuses a combination that vLLM 0.32.0 ran" in now_refused.reason
-    assert gate.judge_refused("x", (None, "no record"), env).status == "no-baseline"
-    runs_now = gate.judge_condition(gate.Evidence(run([1]), None, (unsupported, ""), (None, "-"), ["p"]), env, {})
+    assert judge.judge_refused("x", (None, "no record"), env).status == "no-baseline"
+    runs_now = judge.judge_condition(judge.Evidence(run([1]), None, (unsupported, ""), (None, "-"), ["p"]), env, {})
     assert runs_now.status == "fail" and "refused this combination when it was recorded" in runs_now.reason
 
 

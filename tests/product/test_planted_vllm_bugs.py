@@ -11,8 +11,7 @@ import vllm_plants
 from specgate.core.metrics import summarize
 from specgate.engines.pool import EnginePool
 from specgate.gate import code_path as gate_code_path
-from specgate.gate import condition as gate
-from specgate.gate import correctness, sanity
+from specgate.gate import correctness, feature_checks, judge, sanity
 from specgate.matrix import config, features, prompts
 from specgate.records import baselines
 from specgate.records.environment import environment
@@ -56,7 +55,7 @@ class Lab:
         control = self.control[condition.mode]
         problems = sanity.problems(condition, run, summarize(run, control))
         problems += correctness.in_run_problems(condition, run, control, self.ids)
-        return gate.judge_condition(gate.Evidence(run, control, (self.records[condition.mode], ""),
+        return judge.judge_condition(judge.Evidence(run, control, (self.records[condition.mode], ""),
                                                   (None, "not judged here"), self.ids, problems), self.env, {})
 
 
@@ -72,7 +71,7 @@ def test_a_sleep_in_every_step_is_caught_as_blocked_time(lab):
     assert len(record["cpu_s"]) == len(lab.prompts)
 
     def verdict():
-        return gate.judge_condition(gate.Evidence(lab.run(control), None, (None, "not judged here"), (record, ""),
+        return judge.judge_condition(judge.Evidence(lab.run(control), None, (None, "not judged here"), (record, ""),
                                                   lab.ids), lab.env, {"blocked": 0.10})
 
     clean = verdict()
@@ -154,8 +153,8 @@ class FeatureLab:
         run, control, ids = self.run(cell), self.controls[feature], [p.id for p in found]
         problems = sanity.problems(cell, run, summarize(run, control))
         problems += correctness.in_run_problems(cell, run, control, ids)
-        problems += features.problems(feature, run, control, self.plain, None, ids)
-        return gate.judge_condition(gate.Evidence(run, control, (self.records[feature], ""), (None, "not judged here"),
+        problems += feature_checks.problems(feature, run, control, self.plain, None, ids)
+        return judge.judge_condition(judge.Evidence(run, control, (self.records[feature], ""), (None, "not judged here"),
                                                   ids, problems), self.lab.env, {})
 
 

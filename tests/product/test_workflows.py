@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from paths import ROOT, TESTS
-from specgate.cli.main import build_parser
+from specgate.cli.app import build_parser
 
 WORKFLOWS = sorted((ROOT / ".github" / "workflows").glob("*.yml"))
 

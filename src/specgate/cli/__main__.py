@@ -1,3 +1,3 @@
-from specgate.cli.main import main
+from specgate.cli import main
 
 raise SystemExit(main())

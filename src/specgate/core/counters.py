@@ -1,5 +1,5 @@
 """vLLM's counters by name and their sum over label sets (pure). One table for both readers: the
-in-process engine's metrics (engine.snapshot, LLM.get_metrics) and a server's /metrics text
+in-process engine's metrics (engines/outputs.snapshot, LLM.get_metrics) and a server's /metrics text
 (prometheus.spec_counters), where Prometheus adds ``_total`` to every counter's name."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ SPEC = {
     "vllm:spec_decode_num_accepted_tokens": "accepted",
 }
 PER_POSITION = "vllm:spec_decode_num_accepted_tokens_per_pos"
-# Counters a feature cell must move (features.Feature.counter).
+# Counters a feature cell must move (matrix/features.Feature.counters).
 ENGINE = {"vllm:prefix_cache_hits": "prefix_cache_hits", "vllm:num_preemptions": "num_preemptions"}
 
 

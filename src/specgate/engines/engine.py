@@ -23,6 +23,9 @@ from specgate.matrix.conditions import Condition
 from specgate.matrix.prompts import Prompt, render_for
 
 CODE_PATH_TOKENS = 16  # a request long enough for several verification steps at any k
+# Lazy initialisation (kernel selection, numba's JIT for ngram, allocator growth) must not be
+# charged to the first timed requests: each engine first runs repetitive code that makes every
+# proposer draft, long enough to verify many steps.
 WARMUP_TEXT = "".join(f"def get_{n}(self):\n    return self._{n}\n\n" for n in ("name", "size", "mode", "path"))
 
 
@@ -55,11 +58,8 @@ class Engine(Backend):
             from vllm.platforms import current_platform
 
             self.cpu_clock = current_platform.is_cpu()
-            # Lazy initialisation (kernel selection, numba's JIT for ngram, allocator growth) must
-            # not be charged to the first timed requests: warm up with repetitive code that makes
-            # every proposer draft, long enough to verify many steps. With the pairing's own
-            # sampling, not a feature's: the engine (and whether it builds) is the same for every
-            # condition of its engine_key, and a sampling setting vLLM refuses is the run's verdict.
+            # With the pairing's own sampling, not a feature's: the engine (and whether it builds) is
+            # the same for every condition of its engine_key; a sampling vLLM refuses is a verdict.
             self._generate(self.condition.plain, [Prompt("warmup", WARMUP_TEXT)] * 2, max_tokens=32)
         except BaseException as exc:
             self.close()  # whatever was allocated before the failure (or Ctrl-C) is freed

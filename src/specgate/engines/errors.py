@@ -13,6 +13,11 @@ class EngineError(RuntimeError):
         super().__init__(message)
         self.refused = refused
 
+    def unsupported(self, condition) -> bool:
+        """Whether this makes ``condition`` a feature cell vLLM refuses: a verdict of its own
+        ("unsupported", kept in the baseline like a figure), not an error."""
+        return bool(condition.feature) and self.refused
+
 
 def refused(exc: BaseException) -> bool:
     # vLLM validates engine arguments (pydantic, ValueError) and requests (VLLMValidationError, a

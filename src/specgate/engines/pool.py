@@ -5,6 +5,7 @@ Engines (engine.Engine) and servers (serving.Server) are built here, never by ea
 from __future__ import annotations
 
 from specgate.engines.arguments import engine_key
+from specgate.engines.backend import Backend
 from specgate.engines.engine import Engine
 from specgate.engines.errors import EngineError
 from specgate.engines.serving import Server
@@ -12,11 +13,13 @@ from specgate.matrix.conditions import Condition
 
 
 class EnginePool:
-    """Holds at most one live engine; asking for one with other engine arguments closes it first."""
+    """Holds at most one live engine or server per role (the condition's: ``current``; the paired
+    control: ``paired``) and one machine reference per target; asking a role for other engine
+    arguments closes its engine first."""
 
     def __init__(self, log=None, stage_timers: bool = True, clock: str | None = None,
                  server_urls: dict[str, str] | None = None):
-        self.current: Engine | None = None
+        self.current: Backend | None = None
         self.paired: Engine | None = None  # the no-speculation engine kept beside (paired_control)
         self.references: dict[str, object] = {}  # target -> reference_timing.MachineReference
         self.server_urls = server_urls or {}  # condition id -> running server to use instead of starting one
@@ -25,7 +28,7 @@ class EnginePool:
         self.stage_timers, self.clock = stage_timers, clock
         self.failed: dict[str, EngineError] = {}  # engine key -> why it did not build (not retried)
 
-    def get(self, condition: Condition) -> Engine:
+    def get(self, condition: Condition) -> Backend:
         key = self._unfailed(condition)
         if self._live(self.current, key):
             return self.current
@@ -81,7 +84,7 @@ class EnginePool:
         return key
 
     @staticmethod
-    def _live(engine: Engine | None, key: str) -> bool:
+    def _live(engine: Backend | None, key: str) -> bool:
         return engine is not None and engine_key(engine.condition) == key and not engine.broken
 
     def _close(self, role: str) -> None:
@@ -90,7 +93,7 @@ class EnginePool:
         if engine is not None:
             engine.close()
 
-    def _build(self, engine: Engine, key: str, what: str) -> Engine:
+    def _build(self, engine: Backend, key: str, what: str) -> Backend:
         self.log(f"building {what} {engine.condition.id}")
         try:
             engine.build()

@@ -5,7 +5,7 @@ whatever the machines and versions, timing only between runs on the same hardwar
 from __future__ import annotations
 
 from specgate.core.results import RunResult
-from specgate.gate import condition as gate
+from specgate.gate import judge
 from specgate.gate.verdict import Verdict
 from specgate.records.baselines import BaselineFile
 
@@ -23,7 +23,7 @@ def judge_runs(new: dict, files: tuple[BaselineFile, BaselineFile], tolerances) 
             continue
         portable = files[0].find(cid, entry["conditions"])
         if entry.get("run") is None:
-            verdicts[cid] = gate.judge_refused(entry.get("unsupported", "refused"), portable, env)
+            verdicts[cid] = judge.judge_refused(entry.get("unsupported", "refused"), portable, env)
             continue
         run = RunResult.from_dict(entry["run"])
         control_entry = new["runs"].get(entry.get("control") or "")
@@ -34,7 +34,7 @@ def judge_runs(new: dict, files: tuple[BaselineFile, BaselineFile], tolerances) 
         # need no record, so a cell with nothing else to compare (a control at temperature > 0) is judged.
         in_run = tuple(c["metric"] for c in own.get("checks", ()) if c.get("passed")
                        and c.get("metric", "").startswith("feature "))
-        evidence = gate.Evidence(run, control, portable, timing, [str(i) for i in range(len(run.requests))],
+        evidence = judge.Evidence(run, control, portable, timing, [str(i) for i in range(len(run.requests))],
                                  in_run=in_run)
-        verdicts[cid] = gate.judge_condition(evidence, env, tolerances(entry))
+        verdicts[cid] = judge.judge_condition(evidence, env, tolerances(entry))
     return verdicts

@@ -50,7 +50,7 @@ class SpecgateBenchmark:
                                rounds=condition.pairing.rounds, iterations=1)
             result = combine_rounds(rounds)
         except EngineError as exc:
-            if condition.feature and exc.refused:
+            if exc.unsupported(condition):
                 refused = str(exc)
                 return self._conclude(lambda: session.judge_refused(condition, refused))
             raise

@@ -11,11 +11,9 @@ from typing import Callable
 from specgate.core.metrics import RunMetrics
 from specgate.core.results import RunResult
 from specgate.engines import known_defects
-from specgate.gate import condition as gate
-from specgate.gate import correctness
+from specgate.gate import correctness, feature_checks, judge
 from specgate.gate import verdict as verdict_mod
 from specgate.gate.verdict import Verdict
-from specgate.matrix import features as features_mod
 from specgate.matrix import preflight as preflight_mod
 from specgate.matrix import prompts as prompts_mod
 from specgate.matrix.conditions import Condition
@@ -75,7 +73,7 @@ class Judging:
             try:
                 dropped = preflight_mod.prompt_sample(condition.pairing)[1]
             except prompts_mod.PromptSetError:
-                pass  # the condition's tests fail with the reason (session.prompts)
+                pass  # the condition's tests fail with the reason (Supply.prompts)
         return baselines_mod.condition_facts(condition, dropped)
 
     def judge(self, finished: FinishedRun) -> Verdict:
@@ -85,7 +83,7 @@ class Judging:
         facts, env, ids = self.facts(condition), self._environment(), [p.id for p in finished.prompts]
         problems = correctness.in_run_problems(condition, result, control, ids, finished.decode)
         if condition.feature:
-            problems += features_mod.problems(condition.feature, result, control, finished.plain, finished.again,
+            problems += feature_checks.problems(condition.feature, result, control, finished.plain, finished.again,
                                               ids, finished.decode)
         if self.record:
             verdict = self._stage(finished, facts, env, problems)
@@ -94,9 +92,9 @@ class Judging:
             elsewhere = [t for t in self._store().timing_hardware() if t != env["hardware"]]
             timing = ((None, "a feature cell's subject is correctness") if condition.feature else
                       self.baseline_file(baselines_mod.TIMING).find_timing(condition.id, facts, elsewhere))
-            evidence = gate.Evidence(result, control, portable, timing, ids, problems,
+            evidence = judge.Evidence(result, control, portable, timing, ids, problems,
                                      (f"feature {condition.feature}",) if condition.feature else (), finished.calls)
-            verdict = gate.judge_condition(evidence, env, condition.pairing.tolerances)
+            verdict = judge.judge_condition(evidence, env, condition.pairing.tolerances)
         self.verdicts[condition.id] = verdict = _known_defect(condition, verdict)
         return verdict
 
@@ -121,7 +119,7 @@ class Judging:
             verdict = Verdict("recorded", f"staged as unsupported: {reason}")
         else:
             portable = self.baseline_file(baselines_mod.PORTABLE).find(condition.id, facts)
-            verdict = gate.judge_refused(reason, portable, env)
+            verdict = judge.judge_refused(reason, portable, env)
         self.verdicts[condition.id] = verdict
         return verdict
 

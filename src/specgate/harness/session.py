@@ -85,9 +85,9 @@ class SpecgateSession:
             return
         control = condition.control
         try:
-            self.ledger.record(control, self.supply.pool.get(control).run(self.supply.prompts(control), control))
+            self.ledger.record(control, self.supply.run(control))
         except EngineError as exc:
-            if not (control.feature and exc.refused):
+            if not exc.unsupported(control):
                 raise
 
     def record(self, condition: Condition, result: RunResult) -> RunMetrics:

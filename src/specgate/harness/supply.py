@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 import pytest
 
+from specgate.core.results import RunResult
 from specgate.engines.errors import EngineError
 from specgate.engines.pool import EnginePool
 from specgate.matrix import preflight as preflight_mod
@@ -61,7 +62,7 @@ class Supply:
         try:
             return get(condition)
         except EngineError as exc:
-            if condition.feature and exc.refused:
+            if exc.unsupported(condition):
                 return Refused(str(exc))  # a verdict of its own (unsupported), not an error
             problem = str(exc)
         pytest.fail(problem, pytrace=False)  # outside the except: vLLM's traceback stays out of the report
@@ -71,6 +72,11 @@ class Supply:
             return self.ready.prompts(condition, self.log)
         except prompts_mod.PromptSetError as exc:
             pytest.fail(f"specgate: pairing {condition.pairing.name!r}: {exc}", pytrace=False)
+
+    def run(self, condition: Condition) -> RunResult:
+        """Run a condition on its engine outside its own test (a control whose test is deselected
+        or in another shard)."""
+        return self.pool.get(condition).run(self.prompts(condition), condition)
 
     def machine_reference(self, condition: Condition):
         """The vLLM-free clock to time beside this condition's requests (None unless it has one)."""

@@ -10,11 +10,11 @@ import functools
 from pathlib import Path
 
 from specgate.engines.pool import EnginePool
-from specgate.lossless import whole_engine as lossless
+from specgate.lossless import whole_engine
 from specgate.lossless.target_distribution import transformers_forward, two_token_distribution
 from specgate.matrix import config, prompts
 
-SETTINGS = {s.name: s for s in lossless.SETTINGS}
+SETTINGS = {s.name: s for s in whole_engine.SETTINGS}
 
 
 class LosslessLab:
@@ -34,10 +34,10 @@ class LosslessLab:
     def engine(self, cid: str):
         return self.pool.get(self.conditions[cid]).llm
 
-    def sample(self, cid: str, setting: str, seed: int = 1000, samples: int | None = None) -> lossless.Sample:
+    def sample(self, cid: str, setting: str, seed: int = 1000, samples: int | None = None) -> whole_engine.Sample:
         llm = self.engine(cid)
         try:
-            return lossless.sample_pairs(llm, self.prompt_ids(cid), SETTINGS[setting], samples or self.samples,
+            return whole_engine.sample_pairs(llm, self.prompt_ids(cid), SETTINGS[setting], samples or self.samples,
                                          seed=seed)
         except BaseException:
             self.pool.current.broken = True  # an engine that raised mid-step is rebuilt, not reused
@@ -51,20 +51,20 @@ class LosslessLab:
     def _forward(self, target: str):
         return transformers_forward(target)
 
-    def judge(self, cid: str, setting: str, samples: int | None = None) -> tuple[lossless.Judgement, lossless.Sample]:
+    def judge(self, cid: str, setting: str, samples: int | None = None) -> tuple[whole_engine.Judgement, whole_engine.Sample]:
         sample = self.sample(cid, setting, samples=samples)
         # A hub model is too large to enumerate: judged against the plain engine's samples instead.
         if not Path(self.conditions[cid].pairing.target).is_dir():
-            return lossless.judge_two_sample(self.reference(cid, setting), sample), sample
+            return whole_engine.judge_two_sample(self.reference(cid, setting), sample), sample
         return self.against_exact(cid, setting, sample), sample
 
-    def against_exact(self, cid: str, setting: str, sample: lossless.Sample) -> lossless.Judgement:
+    def against_exact(self, cid: str, setting: str, sample: whole_engine.Sample) -> whole_engine.Judgement:
         """``sample`` (of ``cid`` under ``setting``) judged against the target's exact distribution."""
         target = self.conditions[cid].pairing.target
-        return lossless.judge_exact(self.exact(target, tuple(self.prompt_ids(cid)), setting), sample)
+        return whole_engine.judge_exact(self.exact(target, tuple(self.prompt_ids(cid)), setting), sample)
 
     @functools.cache
-    def reference(self, cid: str, setting: str) -> lossless.Sample:
+    def reference(self, cid: str, setting: str) -> whole_engine.Sample:
         control = self.conditions[cid].control
         self.conditions.setdefault(control.id, control)
         return self.sample(control.id, setting, seed=2000)

@@ -15,7 +15,7 @@ import typing
 from pathlib import Path
 from typing import Any
 
-from specgate.core.tolerances import TOLERANCES
+from specgate.core.tolerances import REMOVED_TOLERANCES, TOLERANCES
 from specgate.matrix import features as features_mod
 from specgate.matrix import prompts as prompt_sets
 from specgate.matrix.conditions import (DRAFT_METHODS, DRAFTLESS_METHODS, METHODS, RUN_MODES, Matrix, Pairing,
@@ -155,10 +155,14 @@ def _positive_ints(value: Any, key: str, where: str) -> list[int]:
 def _tolerances(v: _Validator, where: str) -> dict[str, float]:
     tolerances = v.table("tolerances")
     for key, value in tolerances.items():
+        if key in REMOVED_TOLERANCES:
+            raise ConfigError(f"{where}: field 'tolerances': {key!r} was removed: {REMOVED_TOLERANCES[key]}; "
+                              f"remove it from the file")
         if key not in TOLERANCES:
             raise ConfigError(f"{where}: field 'tolerances': unknown key {key!r}; known: {', '.join(TOLERANCES)}")
         if not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0:
-            raise ConfigError(f"{where}: field 'tolerances.{key}': must be a number >= 0, got {value!r}")
+            raise ConfigError(f"{where}: field 'tolerances.{key}' ({TOLERANCES[key].meaning}): must be a number "
+                              f">= 0, got {value!r}")
     return {k: float(x) for k, x in tolerances.items()}
 
 

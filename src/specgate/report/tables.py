@@ -161,7 +161,6 @@ def markdown_summary(doc: dict, charts: list[str] | None = None) -> str:
 
 
 TERMINAL_WIDTH = 100
-MAIN_CHECKS = ("acceptance_rate", "latency_vs_control")
 
 
 def _change(checks: list[dict], metric: str) -> str:

@@ -20,7 +20,7 @@ import pytest
 
 from specgate.engines import known_defects
 from specgate.harness.options import Options
-from specgate.lossless import whole_engine as lossless
+from specgate.lossless import whole_engine
 from specgate.lossless.lab import LosslessLab, SETTINGS
 from specgate.matrix import config
 from specgate.matrix.conditions import DRAFTS_EVERY_STEP
@@ -58,7 +58,7 @@ def _assert_lossless(lab, cid, setting):
     method = lab.conditions[cid].method
     try:
         judgement, sample = lab.judge(cid, setting)
-    except lossless.Unsupported as exc:
+    except whole_engine.Unsupported as exc:
         pytest.skip(f"unsupported: vLLM refuses {setting} with {method}: {exc}")
     if method in DRAFTS_EVERY_STEP:
         assert sample.drafted_share >= MIN_DRAFTED_EVERY_STEP, (

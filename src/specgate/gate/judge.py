@@ -5,7 +5,7 @@ What each part is judged against (docs/baselines.md):
   temperature 0 every request's tokens;
 - timing record (same hardware tag only): a speculative condition's latency relative to the
   control measured in the same run; a control's own latency, with a wide tolerance;
-- in-run problems (correctness.py, sanity.py) fail the verdict whatever the records say.
+- in-run problems (correctness.py, sanity.py, feature_checks.py) fail the verdict whatever the records say.
 Versions never stop a comparison; every note names them.
 """
 
@@ -72,7 +72,7 @@ def judge_timing(rec: dict, run: RunResult, control: RunResult | None, tolerance
     lat_n = np.array([r.latency_s or np.nan for r in run.requests], float)
     lat_b = np.array([x or np.nan for x in rec.get("latency_s") or []], float)
     if len(lat_b) != len(lat_n) or not (np.isfinite(lat_b).all() and np.isfinite(lat_n).all()):
-        return []  # a mode without per-request latency: tokens/s below
+        return []  # batch mode: no per-request latency, and batch timing is not judged (docs/baselines.md)
     checks = blocked_checks(rec, run, lat_b, lat_n, tolerances, rng, alpha)
     reference = [r.reference_latency_s for r in run.requests]
     if control is None and rec.get("reference") and all(reference) and len(rec["reference"]["latency_s"]) == len(lat_n):
@@ -133,7 +133,7 @@ class Evidence:
 
     ``portable`` and ``timing``: (record, why there is none). ``control``: the no-speculation run
     beside it (None for a control). ``problems``: what the in-run checks found (correctness.py,
-    features.py). ``in_run``: names of in-run checks that judge the run on their own (a feature
+    feature_checks.py). ``in_run``: names of in-run checks that judge the run on their own (a feature
     cell's), so a run with no record to compare still gets a verdict from them. ``calls``: what
     one short request called now (engines/code_path.py), judged against the timing record's."""
 

@@ -8,7 +8,7 @@ import sys
 
 from specgate import __version__
 from specgate.cli import ab, baseline, common, compare, merge, report, table, validate
-from specgate.matrix.config import ConfigError
+from specgate.matrix.errors import ConfigError
 from specgate.records.document import DocumentError
 from specgate.records.merge import MergeError
 
