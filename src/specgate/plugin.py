@@ -84,7 +84,10 @@ def _state(config: pytest.Config) -> SpecgateSession:
     if _SESSION not in config.stash:
         from specgate.harness.session import SpecgateSession
 
-        config.stash[_SESSION] = SpecgateSession(config)
+        try:
+            config.stash[_SESSION] = SpecgateSession(config)
+        except pytest.UsageError as exc:  # a bad flag value: one line, no traceback (CollectError prints none)
+            raise pytest.Collector.CollectError(f"specgate: {exc}") from None
         # A cancelled CI job gets SIGTERM: make it an interrupt, so engines are torn down and the
         # staged baselines are reported as not saved instead of dying silently. Ctrl-C too: Python
         # drops a KeyboardInterrupt raised inside a finalizer (engines free memory with

@@ -210,7 +210,8 @@ def _split_into_shards(doc):
         mine = set(pairings[index::2])
         runs = {cid: e for cid, e in doc["runs"].items()
                 if e["conditions"]["method"] == "none" or e["conditions"]["pairing"] in mine}
-        shards.append({**doc, "runs": dict(reversed(list(runs.items())))})  # any order: merge sorts
+        shards.append({**doc, "runs": dict(reversed(list(runs.items()))),  # any order: merge sorts
+                       "shard": {"index": index, "count": 2}})
     return shards
 
 
@@ -241,8 +242,10 @@ def test_merge_refuses_shards_from_other_hardware_and_fails_on_regressions(tmp_p
     assert cli.main(["merge", *map(str, paths), "--out", str(tmp_path / "m")]) == 2
     assert "must share hardware and versions" in capsys.readouterr().err
     a["runs"]["good-draft_model-k2"]["verdict"] = {"status": "fail", "reason": "acceptance_rate fell", "checks": []}
-    paths[0].write_text(json.dumps(a))
-    assert cli.main(["merge", str(paths[0]), "--out", str(tmp_path / "m")]) == 1
+    b["environment"] = a["environment"]
+    for path, doc in zip(paths, (a, b)):
+        path.write_text(json.dumps(doc))
+    assert cli.main(["merge", *map(str, paths), "--out", str(tmp_path / "m")]) == 1
     captured = capsys.readouterr()
     assert "regressions in good-draft_model-k2" in captured.err and "**good-draft_model-k2**: fail" in captured.out
 
@@ -290,3 +293,16 @@ def test_ab_judges_b_against_a_with_the_version_delta_on_every_line(tmp_path, ca
 def test_ab_with_a_missing_interpreter_is_one_clear_error(tmp_path, capsys):
     assert cli.main(["ab", str(tmp_path / "nope"), str(tmp_path / "nope2"), "--out", str(tmp_path / "ab")]) == 2
     assert "no such interpreter" in capsys.readouterr().err
+
+
+def test_merge_refuses_a_shard_given_twice_or_missing(tmp_path, capsys):
+    a, b = _split_into_shards(sweep_doc())
+    paths = {"a": tmp_path / "a.json", "b": tmp_path / "b.json", "a2": tmp_path / "a-copy.json"}
+    for key, doc in (("a", a), ("b", b), ("a2", a)):
+        paths[key].write_text(json.dumps(doc))
+    assert cli.main(["merge", str(paths["a"]), str(paths["a2"]), "--out", str(tmp_path / "m")]) == 2
+    assert f"shard 0/2 is given twice ({paths['a']} and {paths['a2']})" in capsys.readouterr().err
+    assert cli.main(["merge", str(paths["a"]), "--out", str(tmp_path / "m")]) == 2
+    assert "shard(s) 1/2 missing: give all 2 shards" in capsys.readouterr().err
+    assert cli.main(["merge", str(paths["b"]), str(paths["a"]), "--out", str(tmp_path / "m")]) in (0, 1)
+    assert "shard" not in json.loads((tmp_path / "m" / "results.json").read_text())  # the whole run

@@ -46,3 +46,25 @@ def test_the_lossless_suite_reads_its_pairings_file_from_the_options(tmp_path):
                           cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert proc.returncode != 0
     assert f"lossless pairings file {tmp_path / 'missing.toml'} not found" in proc.stdout + proc.stderr
+
+
+@pytest.mark.parametrize("flag", ["--specgate-num-prompts", "--specgate-max-new-tokens", "--specgate-rounds"])
+def test_an_override_below_one_blames_the_flag_not_the_file(tmp_path, flag):
+    with pytest.raises(pytest.UsageError, match=f"^{flag} 0: must be 1 or more$"):
+        Options.read(GivenConfig(tmp_path, **{flag: 0}))
+    assert Options.read(GivenConfig(tmp_path, **{flag: 2})).overrides == {flag[11:].replace("-", "_"): 2}
+
+
+@pytest.mark.parametrize("flag,value,said", [
+    ("--specgate-num-prompts", "0", "--specgate-num-prompts 0: must be 1 or more"),
+    ("--specgate-shard", "3/2", "--specgate-shard '3/2': expected I/N with 0 <= I < N"),
+    ("--specgate-server-url", "bad", "--specgate-server-url 'bad': expected CONDITION_ID=http://HOST:PORT"),
+])
+def test_a_bad_flag_value_is_one_line_and_exit_2_without_a_traceback(flag, value, said):
+    from paths import BENCHMARKS, ROOT
+
+    proc = subprocess.run([sys.executable, "-m", "pytest", str(BENCHMARKS), "--collect-only", "-q", "-p",
+                           "no:cacheprovider", flag, value], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 2 and f"specgate: {said}" in out, out[-2000:]
+    assert "Traceback" not in out and "options.py" not in out  # the message alone, no stack

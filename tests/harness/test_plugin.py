@@ -9,6 +9,7 @@ import pytest
 
 from paths import BENCHMARKS, FIXTURE_MODELS, ROOT
 from small_matrix import defaults
+from specgate import cli
 from specgate.report.charts import CHART_NAMES
 
 pytestmark = pytest.mark.engine
@@ -81,6 +82,14 @@ def test_baselines_recorded_then_compared_here_and_on_other_hardware(tmp_path):
     ids = {"fixture-nospec", "tiny-draft_model-k1", "tiny-draft_model-k2"}
     assert set(json.loads((tmp_path / "baselines" / "portable.json").read_text())["records"]) == ids
     assert set(json.loads((tmp_path / "baselines" / "timing" / "cpu-test-2c.json").read_text())["records"]) == ids
+    # The same run recorded from its results file (`specgate baseline update`): the same records,
+    # code path included (one writer for both).
+    assert cli.main(["baseline", "update", str(tmp_path / "results.json"), "--baselines", str(tmp_path / "cli"),
+                     "--hardware-tag", "cpu-test-2c"]) == 0
+    for name in ("portable.json", "timing/cpu-test-2c.json"):
+        by_pytest = json.loads((tmp_path / "baselines" / name).read_text())["records"]
+        assert json.loads((tmp_path / "cli" / name).read_text())["records"] == by_pytest, name
+    assert by_pytest["tiny-draft_model-k2"]["code_path"]["counts"]
     # Temperature 0 and fixed seeds: acceptance and tokens are identical on a rerun.
     proc, results = run_benchmarks(tmp_path, 0.0, "--specgate-strict", "--specgate-hardware-tag", "cpu-test-2c")
     assert proc.returncode == 0, proc.stdout[-3000:]
@@ -133,7 +142,6 @@ k = [2]
 
 
 def test_shards_split_the_matrix_and_merge_back_into_it(tmp_path):
-    from specgate import cli
     from specgate.matrix import config
 
     cfg = tmp_path / "two.toml"

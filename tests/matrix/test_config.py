@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from paths import CONFIGS
-from specgate.matrix import conditions, config
+from specgate.matrix import conditions, config, vllm_accepts
 from specgate.matrix.config import ConfigError
 
 
@@ -171,10 +171,22 @@ def test_controls_keep_the_timing_tolerances_of_their_pairing(cpu_matrix):
 
 def test_specgate_methods_are_methods_the_installed_vllm_accepts(tmp_path):
     """A rename in vLLM shows here; a method only vLLM knows (an MTP variant) is passed through."""
-    accepted = config.vllm_methods()
+    accepted = vllm_accepts.methods()
     assert accepted, "vLLM is installed in this project's environment"
     assert conditions.METHODS <= accepted, sorted(conditions.METHODS - accepted)
     extra = sorted(accepted - conditions.METHODS)[0]
     path = write(tmp_path, f"[[pairing]]\nname='x'\ntarget='t'\nmethod='{extra}'\nk=1\n")
     (tmp_path / "t").mkdir()
     assert config.load(path).pairings[0].method == extra
+
+
+def test_a_model_folder_written_without_dot_slash_is_not_taken_for_a_hub_id(tmp_path):
+    (tmp_path / "fixture" / "target").mkdir(parents=True)
+    (tmp_path / "fixture" / "target" / "config.json").write_text("{}")
+    path = write(tmp_path, "[[pairing]]\nname='x'\ntarget='fixture/target'\nmethod='ngram'\nk=1\n")
+    with pytest.raises(ConfigError, match="'fixture/target' is read as a hub id, .* write './fixture/target'"):
+        config.load(path)
+    path.write_text("[[pairing]]\nname='x'\ntarget='./fixture/target'\nmethod='ngram'\nk=1\n")
+    assert config.load(path).pairings[0].target == str((tmp_path / "fixture" / "target").resolve())
+    path.write_text("[[pairing]]\nname='x'\ntarget='org/model'\nmethod='ngram'\nk=1\n")
+    assert config.load(path).pairings[0].target == "org/model"  # no such folder: a hub id

@@ -26,7 +26,7 @@ ALLOWED = {
 }
 # vLLM is driven by engines/ and lossless/ (its subjects are vLLM's engines and sampler); matrix asks
 # the installed vLLM what it accepts (methods, attention head sizes) before any engine is built.
-MAY_IMPORT_VLLM = {"engines", "lossless", "matrix.config", "matrix.preflight"}
+MAY_IMPORT_VLLM = {"engines", "lossless", "matrix.vllm_accepts", "matrix.preflight"}
 
 
 def modules() -> dict[str, Path]:

@@ -36,5 +36,6 @@ def run(args) -> int:
         print(f"specgate: error: {which}: {reason}", file=sys.stderr)
     if problems:
         return 2
-    print("preflight ok: models found, draft vocabularies match, head sizes supported, prompts load and fit")
+    print("preflight ok: vLLM takes every argument and method, models found, draft vocabularies match, head sizes "
+          "supported, prompts load and fit")
     return 0

@@ -35,6 +35,6 @@ def judge_runs(new: dict, files: tuple[BaselineFile, BaselineFile], tolerances) 
         in_run = tuple(c["metric"] for c in own.get("checks", ()) if c.get("passed")
                        and c.get("metric", "").startswith("feature "))
         evidence = judge.Evidence(run, control, portable, timing, [str(i) for i in range(len(run.requests))],
-                                 in_run=in_run)
+                                  in_run=in_run, calls=entry.get("code_path"))
         verdicts[cid] = judge.judge_condition(evidence, env, tolerances(entry))
     return verdicts

@@ -103,12 +103,12 @@ class Judging:
         condition, result, control = finished.condition, finished.result, finished.control
         if problems:
             return verdict_mod.combine([], problems, prefix="not recorded: ")
-        self.staged[condition.id] = baselines_mod.portable_record(facts, env, finished.metrics.as_dict(),
-                                                                  result.to_dict())
-        if not condition.feature:  # a feature cell's subject is correctness, not its timing
-            self.staged_timing[condition.id] = baselines_mod.timing_record(
-                facts, env, finished.metrics.as_dict(), result.to_dict(),
-                None if control is None else control.to_dict(), finished.calls)
+        portable, timed = baselines_mod.condition_records(facts, env, finished.metrics.as_dict(), result.to_dict(),
+                                                          None if control is None else control.to_dict(),
+                                                          finished.calls)
+        self.staged[condition.id] = portable
+        if timed is not None:
+            self.staged_timing[condition.id] = timed
         return Verdict("recorded", f"staged as the baseline for {condition.id}")
 
     def judge_refused(self, condition: Condition, reason: str) -> Verdict:

@@ -14,6 +14,7 @@ class Ledger:
     def __init__(self):
         self.runs: dict[str, tuple[Condition, RunResult, RunMetrics]] = {}
         self.refused: dict[str, tuple[Condition, str]] = {}  # feature cells vLLM refused, with its reason
+        self.code_paths: dict[str, dict] = {}  # condition id -> what one short request called
         self._controls: dict[tuple, RunResult] = {}
 
     def __bool__(self) -> bool:
@@ -49,7 +50,8 @@ class Ledger:
         """A feature cell vLLM refused: in the document with vLLM's reason, without a run."""
         self.refused[condition.id] = (condition, reason)
 
-    def document(self, environment: dict, facts, verdicts: dict, order: dict[str, int]) -> dict:
+    def document(self, environment: dict, facts, verdicts: dict, order: dict[str, int],
+                 shard: tuple[int, int] | None = None) -> dict:
         """``facts``: condition -> its facts (judging.Judging.facts); ``order``: condition id -> its
         position in the whole (unsharded) matrix, so merged shards read like one run."""
         entries = {cid: (c, r, m) for cid, (c, r, m) in self.runs.items()}
@@ -59,5 +61,5 @@ class Ledger:
             cid: document.entry(facts(c), c.pairing.tolerances, None if c.is_control else c.control.id,
                                 order.get(cid), {} if m is None else m.as_dict(),
                                 None if r is None else r.to_dict(), verdicts.get(cid),
-                                self.refused[cid][1] if cid in self.refused else None)
-            for cid, (c, r, m) in ordered})
+                                self.refused[cid][1] if cid in self.refused else None, self.code_paths.get(cid))
+            for cid, (c, r, m) in ordered}, shard)

@@ -52,6 +52,9 @@ class Options:
         overrides = {key: value for key, value in [("num_prompts", opt("--specgate-num-prompts")),
                                                    ("max_new_tokens", opt("--specgate-max-new-tokens")),
                                                    ("rounds", opt("--specgate-rounds"))] if value is not None}
+        for key, value in overrides.items():  # the flag's fault, not the pairings file's
+            if value < 1:
+                raise pytest.UsageError(f"--specgate-{key.replace('_', '-')} {value}: must be 1 or more")
         return cls(
             config=path("--specgate-config", "specgate_config"), overrides=overrides,
             pairings=tuple(opt("--specgate-pairing") or ()), shard=parse_shard(opt("--specgate-shard")),

@@ -99,6 +99,8 @@ class SpecgateSession:
         condition, metrics = finished.condition, finished.metrics
         finished = replace(finished, control=None if condition.is_control else self.ledger.control(condition),
                            plain=self.ledger.plain(condition))
+        if finished.calls:
+            self.ledger.code_paths[condition.id] = finished.calls
         verdict = self.judging.judge(finished)
         speedup = metrics.speedup if not (condition.feature or condition.is_control) else None
         self.log(condition_line(condition.id, verdict, metrics.acceptance_rate, speedup))
@@ -123,7 +125,8 @@ class SpecgateSession:
             _drop_unfinished_benchmarks(session.config)
         saved, messages = self.judging.save(interrupted)
         # Also after an interrupt: the finished conditions are reported.
-        self.doc = self.ledger.document(self.environment, self.judging.facts, self.judging.verdicts, self.selection[1])
+        self.doc = self.ledger.document(self.environment, self.judging.facts, self.judging.verdicts, self.selection[1],
+                                        self.options.shard)
         written, said, _ = publish.write_outputs(self.doc, self.options)
         judged = [] if self.options.update_baselines else judged_lines(
             self.judging.verdicts, self.ledger.feature_cells(), self.environment["hardware"], self.options.strict)

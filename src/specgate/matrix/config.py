@@ -9,14 +9,13 @@ See docs/pairings.md for the full field list.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import re
-import typing
 from pathlib import Path
 from typing import Any
 
 from specgate.core.tolerances import REMOVED_TOLERANCES, TOLERANCES
 from specgate.matrix import features as features_mod
+from specgate.matrix import vllm_accepts
 from specgate.matrix import prompts as prompt_sets
 from specgate.matrix.conditions import (DRAFT_METHODS, DRAFTLESS_METHODS, METHODS, RUN_MODES, Matrix, Pairing,
                                         name_controls)
@@ -28,15 +27,6 @@ except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib
 
 
-@functools.lru_cache(maxsize=1)
-def vllm_methods() -> frozenset[str] | None:
-    """The methods the installed vLLM's SpeculativeConfig accepts (None without vLLM): a method
-    specgate does not list is passed through when vLLM knows it (its draft is then optional)."""
-    try:
-        from vllm.config.speculative import SpeculativeMethod
-    except Exception:  # noqa: BLE001 - no vLLM here, or one that moved the type: specgate's list only
-        return None
-    return frozenset(typing.get_args(SpeculativeMethod))
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.]*(-[A-Za-z0-9_.]+)*$")
 
 
@@ -130,7 +120,7 @@ def _pairing(raw: dict[str, Any], where: str, base: Path) -> Pairing:
 def _method_and_draft(v: _Validator, raw: dict[str, Any], where: str) -> tuple[str, str | None]:
     method = v.string("method")
     if method not in METHODS:
-        accepted = vllm_methods()
+        accepted = vllm_accepts.methods()
         if accepted is None or method not in accepted:
             raise ConfigError(f"{where}: field 'method': unknown method {method!r}; known: "
                               f"{', '.join(sorted(METHODS | (accepted or frozenset())))}")
@@ -255,6 +245,9 @@ class _Validator:
 def _model_ref(ref: str, base: Path, where: str) -> str:
     """Paths (starting with '.', '/' or '~') resolve against the pairings file; anything else is a hub id."""
     if not ref.startswith((".", "/", "~")):
+        if (base / ref / "config.json").is_file():
+            raise ConfigError(f"{where}: {ref!r} is read as a hub id, but it is also a model folder next to the "
+                              f"pairings file: write './{ref}' for the folder (paths start with '.', '/' or '~')")
         return ref
     path = (base / Path(ref).expanduser()).resolve()
     if not (path / "config.json").is_file():

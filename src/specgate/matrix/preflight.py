@@ -1,4 +1,5 @@
-"""Checks that need no engine, run before any is built: the models can be found, a draft model
+"""Checks that need no engine, run before any is built: vLLM takes every pass-through argument
+and can build the method's draft, the models can be found, a draft model
 shares the target's vocabulary, the attention backend takes the head sizes, the prompt set
 loads and every prompt fits the context. An engine that fails minutes into a sweep, with a
 traceback from deep inside vLLM, is what these checks exist to prevent.
@@ -11,6 +12,7 @@ import json
 from pathlib import Path
 
 from specgate.matrix import prompts as prompt_sets
+from specgate.matrix import vllm_accepts
 from specgate.matrix.conditions import Pairing
 from specgate.matrix.hub import HubError, model_dir, tokenizer
 
@@ -61,6 +63,22 @@ def check_head_size(folder: Path, role: str, backend=None) -> None:
     raise PreflightError(f"{role} {folder.name} has head_dim={size}, which vLLM's CPU attention backend does not "
                          f"support (it takes {', '.join(map(str, backend.get_supported_head_sizes()))}); use a "
                          f"model with a supported head size or run on a GPU")
+
+
+# Heads that are not language models, by a word of their architecture's name -> their method.
+HEAD_METHODS = (("eagle3", "eagle3"), ("eagle", "eagle"), ("medusa", "medusa"), ("mlpspeculator", "mlp_speculator"),
+                ("mtp", "mtp"))
+
+
+def check_draft_is_a_model(draft: Path) -> None:
+    """A draft_model draft is a whole language model; a speculator head given as one fails deep in
+    transformers (a missing tokenizer, a missing embedding) instead of naming the method."""
+    cfg = model_config(draft)
+    names = [a.lower() for a in cfg.get("architectures") or []] + [str(cfg.get("model_type", "")).lower()]
+    for word, method in HEAD_METHODS:
+        if any(word in name for name in names):
+            raise PreflightError(f"the draft {draft.name} is a speculator head for method {method!r} (architectures "
+                                 f"{cfg.get('architectures')}), not a whole model: use method = '{method}'")
 
 
 def check_vocabulary(target: Path, draft: Path) -> None:
@@ -124,14 +142,37 @@ def check_prompts(p: Pairing, target: Path | None) -> None:
                                  f"with prompt_options.max_prompt_tokens = {max(1, limit - p.max_new_tokens)}")
 
 
+def check_vllm_accepts(p: Pairing) -> None:
+    """The pass-through tables hold only names the installed vLLM takes (a typo found now, not
+    after the control engine has run), and vLLM can build the method's draft."""
+    from specgate.matrix.features import FEATURES
+
+    tables = [("engine", "engine", p.engine.keys()), ("speculative", "speculative", p.speculative.keys())]
+    tables += [(f"features.{name}", "engine", extra.keys()) for name, extra in p.features.items()]
+    tables += [(f"feature {name!r} (specgate's)", "sampling", FEATURES[name].sampling.keys()) for name in p.features]
+    for where, table, keys in tables:
+        unknown = vllm_accepts.unknown_keys(table, keys)
+        if unknown:
+            raise PreflightError(f"field {where!r}: the installed vLLM has no {table} argument {', '.join(unknown)}; "
+                                 f"fix the name (vLLM's {_VLLM_TYPES[table]} lists them)")
+    problem = vllm_accepts.method_problem(p.method)
+    if problem:
+        raise PreflightError(problem)
+
+
+_VLLM_TYPES = {"engine": "EngineArgs", "speculative": "SpeculativeConfig", "sampling": "SamplingParams"}
+
+
 def check(p: Pairing) -> None:
     """Every check for one pairing; raises PreflightError naming the pairing."""
     try:
+        check_vllm_accepts(p)
         target = model_dir(p.target, "target")
         draft = model_dir(p.draft, "draft") if p.draft else None
         if target is not None:
             check_head_size(target, "target")
         if p.method == "draft_model" and draft is not None:
+            check_draft_is_a_model(draft)
             check_head_size(draft, "draft")
             if target is not None:
                 check_vocabulary(target, draft)

@@ -86,6 +86,17 @@ def portable_record(facts: dict, environment: dict, metrics: dict, run: dict) ->
             "metrics": {k: metrics.get(k) for k in keep}, "requests": requests, "counters": run["counters"]}
 
 
+def condition_records(facts: dict, environment: dict, metrics: dict, run: dict, control_run: dict | None,
+                      calls: dict | None = None) -> tuple[dict, dict | None]:
+    """A finished run's portable record and timing record (None for a feature cell, whose subject
+    is correctness): the one writer behind --specgate-update-baselines and `specgate baseline
+    update`, so both record the same run the same way."""
+    portable = portable_record(facts, environment, metrics, run)
+    if facts.get("feature"):
+        return portable, None
+    return portable, timing_record(facts, environment, metrics, run, control_run, calls)
+
+
 def unsupported_record(facts: dict, environment: dict, reason: str) -> dict:
     """A combination vLLM refused, kept like a figure: a change in support is a change."""
     return {"conditions": matching_facts(facts, PORTABLE), "recorded": recorded(environment), "metrics": {},

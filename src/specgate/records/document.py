@@ -26,18 +26,22 @@ class DocumentError(ValueError):
 
 
 def entry(facts: dict, tolerances: dict, control: str | None, order: int | None, metrics: dict,
-          run: dict | None, verdict=None, unsupported: str | None = None) -> dict:
-    """One condition's entry; ``verdict`` is a verdict.Verdict (or None while unjudged)."""
+          run: dict | None, verdict=None, unsupported: str | None = None, code_path: dict | None = None) -> dict:
+    """One condition's entry; ``verdict`` is a verdict.Verdict (or None while unjudged);
+    ``code_path``: what one short request called (engines/code_path.measure), when measured."""
     return {"conditions": facts, "tolerances": tolerances, "control": control, "order": order,
             "metrics": metrics, "run": run, **({"unsupported": unsupported} if unsupported is not None else {}),
+            **({"code_path": code_path} if code_path else {}),
             "verdict": None if verdict is None else {
                 "status": verdict.status, "reason": verdict.reason, "notes": list(verdict.notes),
                 "checks": [{"metric": x.metric, "passed": x.passed, "change": x.change, "interval": x.interval,
                             "tolerance": x.tolerance} for x in verdict.checks]}}
 
 
-def build(environment: dict, runs: dict[str, dict]) -> dict:
-    return {"schema": SCHEMA, "environment": environment, "runs": runs}
+def build(environment: dict, runs: dict[str, dict], shard: tuple[int, int] | None = None) -> dict:
+    """``shard``: (index, count) of a --specgate-shard run, so that merge sees a missing or repeated shard."""
+    return {"schema": SCHEMA, "environment": environment, "runs": runs,
+            **({"shard": {"index": shard[0], "count": shard[1]}} if shard else {})}
 
 
 def load(path: Path) -> dict:

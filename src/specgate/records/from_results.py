@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from specgate.records.baselines import (PORTABLE, TIMING, BaselineFile, BaselineStore, portable_record, timing_record,
+from specgate.records.baselines import (PORTABLE, TIMING, BaselineFile, BaselineStore, condition_records,
                                         unsupported_record)
 
 
@@ -18,9 +18,10 @@ def records(doc: dict, environment: dict) -> tuple[dict, dict]:
             portable[cid] = unsupported_record(e["conditions"], environment, e.get("unsupported", "refused"))
             continue
         control = (doc["runs"].get(e.get("control") or "") or {}).get("run")
-        portable[cid] = portable_record(e["conditions"], environment, e["metrics"], e["run"])
-        if not e["conditions"].get("feature"):
-            timing[cid] = timing_record(e["conditions"], environment, e["metrics"], e["run"], control)
+        portable[cid], timed = condition_records(e["conditions"], environment, e["metrics"], e["run"], control,
+                                                 e.get("code_path"))
+        if timed is not None:
+            timing[cid] = timed
     return portable, timing
 
 

@@ -16,6 +16,7 @@ def merge(docs: list[tuple[str, dict]]) -> dict:
     first shard's run is kept."""
     if not docs:
         raise MergeError("nothing to merge: give two or more results files")
+    check_shards(docs)
     first_name, first = docs[0]
     runs: dict[str, dict] = {}
     source: dict[str, str] = {}
@@ -33,4 +34,31 @@ def merge(docs: list[tuple[str, dict]]) -> dict:
             runs[cid], source[cid] = entry, name
     if all(e.get("order") is not None for e in runs.values()):
         runs = dict(sorted(runs.items(), key=lambda kv: kv[1]["order"]))
-    return {**first, "runs": runs}
+    merged = {**first, "runs": runs}
+    merged.pop("shard", None)  # the merged document is the whole run
+    return merged
+
+
+def check_shards(docs: list[tuple[str, dict]]) -> None:
+    """The shards of a --specgate-shard run, each once and none missing (files written before
+    results carried their shard are not checked)."""
+    shards = {name: doc.get("shard") for name, doc in docs}
+    given = {name: s for name, s in shards.items() if s}
+    if not given:
+        return
+    if len(given) < len(docs):
+        raise MergeError(f"{', '.join(n for n, s in shards.items() if not s)} ran unsharded, "
+                         f"{', '.join(given)} with --specgate-shard: merge the shards of one run")
+    counts = {s["count"] for s in given.values()}
+    if len(counts) > 1:
+        raise MergeError(f"the shards were split {' and '.join(map(str, sorted(counts)))} ways: merge the shards "
+                         f"of one run")
+    count, seen = counts.pop(), {}
+    for name, s in given.items():
+        if s["index"] in seen:
+            raise MergeError(f"shard {s['index']}/{count} is given twice ({seen[s['index']]} and {name})")
+        seen[s["index"]] = name
+    missing = sorted(set(range(count)) - set(seen))
+    if missing:
+        raise MergeError(f"shard(s) {', '.join(f'{i}/{count}' for i in missing)} missing: give all {count} shards "
+                         f"of the run (its results files)")

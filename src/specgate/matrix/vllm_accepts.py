@@ -1,0 +1,87 @@
+"""What the installed vLLM accepts, asked of vLLM itself before any engine is built: the names of
+its engine arguments (vllm.LLM and EngineArgs), speculative config (SpeculativeConfig) and sampling
+parameters (SamplingParams), the speculative methods its config names, and whether its model
+registry can build the draft a method needs. Every answer is None without vLLM (a machine that
+only validates files): the check is then left to vLLM at build time."""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import functools
+import inspect
+import typing
+
+# Methods whose draft is one fixed model class: vLLM builds them only while its model registry
+# has that class (vLLM 0.32 accepts method "mlp_speculator" in SpeculativeConfig but registers no
+# MLPSpeculatorPreTrainedModel, so the engine dies on its first build).
+METHOD_ARCHITECTURE = {"mlp_speculator": "MLPSpeculatorPreTrainedModel", "medusa": "MedusaModel"}
+
+
+@functools.lru_cache(maxsize=1)
+def methods() -> frozenset[str] | None:
+    """The methods the installed vLLM's SpeculativeConfig names (None without vLLM)."""
+    try:
+        from vllm.config.speculative import SpeculativeMethod
+    except Exception:  # noqa: BLE001 - no vLLM here, or one that moved the type: specgate's list only
+        return None
+    return frozenset(_literal_values(SpeculativeMethod))
+
+
+def _literal_values(tp) -> list:
+    """The values of a Literal, also of a Literal made of other Literals (vLLM nests them)."""
+    found = []
+    for arg in typing.get_args(tp):
+        found += _literal_values(arg) if typing.get_args(arg) else [arg]
+    return found
+
+
+@functools.lru_cache(maxsize=1)
+def fields() -> dict[str, frozenset[str]] | None:
+    """table -> the names vLLM takes there: "engine" (vllm.LLM's parameters and EngineArgs'
+    fields, which is where the rest of LLM's keyword arguments go), "speculative" and "sampling"."""
+    try:
+        from vllm import LLM, SamplingParams
+        from vllm.config.speculative import SpeculativeConfig
+        from vllm.engine.arg_utils import EngineArgs
+    except Exception:  # noqa: BLE001 - no vLLM, or one that moved these: vLLM checks at build time
+        return None
+    llm = {name for name, p in inspect.signature(LLM.__init__).parameters.items()
+           if name != "self" and p.kind is not p.VAR_KEYWORD}
+    return {"engine": frozenset(llm | {f.name for f in dataclasses.fields(EngineArgs)}),
+            "speculative": frozenset(f.name for f in dataclasses.fields(SpeculativeConfig)),
+            "sampling": frozenset(SamplingParams.__struct_fields__)}
+
+
+def unknown_keys(table: str, keys) -> list[str]:
+    """One phrase per key vLLM does not take in ``table`` ("engine", "speculative", "sampling"),
+    with the closest name it does take; [] without vLLM."""
+    known = (fields() or {}).get(table)
+    if known is None:
+        return []
+    found = []
+    for key in keys:
+        if key not in known:
+            close = difflib.get_close_matches(key, known, n=1, cutoff=0.75)
+            found.append(f"{key!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+    return found
+
+
+@functools.lru_cache(maxsize=1)
+def _architectures() -> frozenset[str] | None:
+    try:
+        from vllm.model_executor.models import ModelRegistry
+
+        return frozenset(ModelRegistry.get_supported_archs())
+    except Exception:  # noqa: BLE001 - no vLLM: left to vLLM at build time
+        return None
+
+
+def method_problem(method: str) -> str | None:
+    """Why the installed vLLM cannot build ``method``'s draft, or None (also without vLLM)."""
+    needed = METHOD_ARCHITECTURE.get(method)
+    archs = _architectures() if needed else None
+    if archs is None or needed in archs:
+        return None
+    return (f"the installed vLLM cannot build method {method!r}: its model registry has no {needed} "
+            f"(the model class of that method's drafts); pick another method or a vLLM that registers it")

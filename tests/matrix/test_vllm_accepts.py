@@ -1,0 +1,86 @@
+"""Setups vLLM would refuse only after engines have run are refused by preflight, from vLLM's own
+argument types: a typo in a pass-through table, and a method whose draft vLLM cannot build."""
+
+import subprocess
+import sys
+import time
+
+import pytest
+
+from paths import FIXTURE_MODELS
+from specgate.matrix import config, preflight, vllm_accepts
+
+TARGET, DRAFT = FIXTURE_MODELS / "target", FIXTURE_MODELS / "aligned-draft"
+
+
+def pairing(tmp_path, extra: str, method: str = "draft_model"):
+    path = tmp_path / "p.toml"
+    path.write_text(f"[[pairing]]\nname = 'x'\ntarget = '{TARGET}'\ndraft = '{DRAFT}'\nmethod = '{method}'\nk = 2\n"
+                    f"num_prompts = 2\n{extra}\n")
+    return config.load(path).pairings[0]
+
+
+def test_vllm_s_own_argument_names_are_read():
+    found = vllm_accepts.fields()
+    assert found, "vLLM is installed in this project's environment"
+    assert {"enforce_eager", "max_model_len", "tensor_parallel_size"} <= found["engine"]
+    assert {"draft_sample_method", "num_speculative_tokens"} <= found["speculative"]
+    assert {"temperature", "min_tokens", "stop"} <= found["sampling"]
+
+
+@pytest.mark.parametrize("extra,field,named", [
+    ("engine = { enforce_eagr = true, max_model_len = 512 }", "'engine'", "'enforce_eagr' (did you mean 'enforce_eager'?)"),
+    ("engine = { tensor_paralel_size = 2 }", "'engine'", "'tensor_paralel_size' (did you mean 'tensor_parallel_size'?)"),
+    ("speculative = { draft_sample_methd = 'greedy' }", "'speculative'",
+     "'draft_sample_methd' (did you mean 'draft_sample_method'?)"),
+    ("features = { prefix-caching = { max_num_seq = 4 } }", "'features.prefix-caching'", "'max_num_seq'"),
+])
+def test_a_typo_in_a_pass_through_table_fails_preflight_with_the_name_vllm_takes(tmp_path, extra, field, named):
+    p = pairing(tmp_path, extra)
+    with pytest.raises(preflight.PreflightError) as err:
+        preflight.check(p)
+    assert f"field {field}: the installed vLLM has no" in str(err.value) and named in str(err.value)
+
+
+def test_correct_tables_and_every_feature_of_the_cpu_default_pass(tmp_path, cpu_matrix):
+    for p in cpu_matrix.pairings:
+        preflight.check_vllm_accepts(p)
+    preflight.check_vllm_accepts(pairing(tmp_path, "engine = { enforce_eager = true }\n"
+                                                   "speculative = { draft_sample_method = 'greedy' }"))
+
+
+def test_a_method_vllm_names_but_cannot_build_fails_preflight(tmp_path):
+    problem = vllm_accepts.method_problem("mlp_speculator")
+    assert problem and "MLPSpeculatorPreTrainedModel" in problem  # vLLM 0.32 registers no such class
+    assert vllm_accepts.method_problem("medusa") is None and vllm_accepts.method_problem("draft_model") is None
+    with pytest.raises(preflight.PreflightError, match="cannot build method 'mlp_speculator'"):
+        preflight.check(pairing(tmp_path, "", method="mlp_speculator"))
+
+
+def test_validate_refuses_them_in_seconds_without_an_engine(tmp_path):
+    path = tmp_path / "p.toml"
+    path.write_text(f"[[pairing]]\nname = 'typo'\ntarget = '{TARGET}'\ndraft = '{DRAFT}'\nmethod = 'draft_model'\n"
+                    f"k = 2\nengine = {{ enforce_eagr = true }}\n\n"
+                    f"[[pairing]]\nname = 'mlp'\ntarget = '{TARGET}'\ndraft = '{DRAFT}'\nmethod = 'mlp_speculator'\n"
+                    f"k = 2\n")
+    started = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-m", "specgate.cli", "validate", str(path)], capture_output=True,
+                          text=True, timeout=120)
+    took = time.perf_counter() - started
+    assert proc.returncode == 2, proc.stderr
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("specgate: error:")]
+    assert len(errors) == 2 and "enforce_eagr" in errors[0] and "mlp_speculator" in errors[1], proc.stderr
+    assert "Traceback" not in proc.stderr
+    print(f"specgate validate refused both in {took:.1f} s")  # a figure for the notes, not a timed assertion
+
+
+def test_a_speculator_head_given_as_a_draft_model_names_its_method(tmp_path):
+    head = tmp_path / "eagle3-head"
+    head.mkdir()
+    (head / "config.json").write_text('{"architectures": ["LlamaForCausalLMEagle3"], "vocab_size": 4096}')
+    path = tmp_path / "p.toml"
+    path.write_text(f"[[pairing]]\nname = 'x'\ntarget = '{TARGET}'\ndraft = './eagle3-head'\nmethod = 'draft_model'\n"
+                    f"k = 2\nnum_prompts = 2\n")
+    with pytest.raises(preflight.PreflightError, match="eagle3-head is a speculator head for method 'eagle3' .* use method = 'eagle3'"):
+        preflight.check(config.load(path).pairings[0])
+    preflight.check_draft_is_a_model(DRAFT)  # the fixture draft is a whole model
