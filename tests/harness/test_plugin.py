@@ -102,6 +102,11 @@ def test_baselines_recorded_then_compared_here_and_on_other_hardware(tmp_path):
     assert proc.returncode == 0 and "3 passed" in proc.stdout, proc.stdout[-3000:]
     assert "acceptance and tokens judged for 3 of 3 conditions" in said(proc)
     assert "timing NOT judged for 3 of 3 conditions: no timing records for this hardware (nvidia-other-x1)" in said(proc)
+    # Where the records came from, and how that differs from this run, in the terminal and summary.md.
+    assert "records from vLLM " in said(proc) and ", cpu-test-2c, recorded " in said(proc)
+    assert "3 conditions (other than this run: hardware cpu-test-2c -> nvidia-other-x1)" in said(proc)
+    summary = (tmp_path / "reports" / "summary.md").read_text()
+    assert "Judged against records from vLLM" in summary and "hardware cpu-test-2c -> nvidia-other-x1" in summary
     checks = {c["metric"] for c in json.loads(results.read_text())["runs"]["tiny-draft_model-k2"]["verdict"]["checks"]}
     assert "tokens" in checks and "latency_vs_control" not in checks
 

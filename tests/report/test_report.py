@@ -69,3 +69,22 @@ def test_a_run_with_every_kind_of_data_writes_exactly_the_named_charts(tmp_path)
     written = write_charts(doc, tmp_path)
     assert [p.stem for p in written] == list(CHART_NAMES)
     assert sorted(p.name for p in tmp_path.glob("*.png")) == sorted(f"{name}.png" for name in CHART_NAMES)
+
+
+def test_the_records_sources_are_named_once_each_with_what_differs_from_this_run():
+    old = {"vllm": "0.31.0", "torch": "2.13.0+cpu", "hardware": "cpu-a-2c", "date": "2026-11-29T11:13:26+00:00",
+           "commit": "67aaa6ac16ab57530a54b59181932fd669911ca1"}
+    same = {**old, "vllm": "0.32.0"}
+    env = {"vllm": "0.32.0", "torch": "2.13.0+cpu", "hardware": "cpu-a-2c"}
+    lines = report.source_lines({"a": [old], "b": [old, same], "c": [same], "d": []}, env)
+    assert lines == [
+        "records from vLLM 0.31.0, torch 2.13.0+cpu, cpu-a-2c, recorded 2026-11-29 at commit 67aaa6ac16: "
+        "2 conditions (other than this run: vllm 0.31.0 -> 0.32.0)",
+        "records from vLLM 0.32.0, torch 2.13.0+cpu, cpu-a-2c, recorded 2026-11-29 at commit 67aaa6ac16: "
+        "2 conditions (same software and hardware)"]
+    doc = {"environment": env, "runs": {}}
+    assert "Judged against" not in report.markdown_summary(doc)  # nothing judged: no source named
+    for cid in ("a", "b"):
+        doc["runs"][cid] = {"metrics": {}, "verdict": {"status": "pass", "reason": "", "sources": [old]},
+                            "conditions": {"pairing": "p", "method": "draft_model", "k": 2, "mode": "sequential"}}
+    assert "Judged against records from vLLM 0.31.0" in report.markdown_summary(doc)

@@ -12,7 +12,7 @@ Versions never stop a comparison; every note names them.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -178,7 +178,9 @@ def judge_condition(evidence: Evidence, environment: dict, tolerances: dict | No
     prefix = ""
     if prec is not None and prec["recorded"].get("vllm") != environment.get("vllm"):
         prefix = f"vLLM {prec['recorded'].get('vllm')} -> {environment.get('vllm')}: "
-    return v.combine(checks, list(problems), notes, prefix)
+    sources = [rec["recorded"] for rec in (prec, trec) if rec is not None]
+    return replace(v.combine(checks, list(problems), notes, prefix),
+                   sources=tuple(s for i, s in enumerate(sources) if s not in sources[:i]))
 
 
 def _how(checks: list[v.Check], rec: dict, environment: dict, tol: dict) -> str:

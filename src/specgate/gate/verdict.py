@@ -47,6 +47,9 @@ class Verdict:
     reason: str
     checks: tuple[Check, ...] = field(default=())
     notes: tuple[str, ...] = field(default=())  # what was and was not judged, and against what
+    # Where the records it was judged against came from: each record's "recorded" facts (vllm,
+    # torch, hardware, date, commit), so a run against older records says so.
+    sources: tuple[dict, ...] = field(default=())
 
     @property
     def failures(self) -> list[Check]:

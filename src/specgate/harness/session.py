@@ -129,7 +129,7 @@ class SpecgateSession:
                                         self.options.shard)
         written, said, _ = publish.write_outputs(self.doc, self.options)
         judged = [] if self.options.update_baselines else judged_lines(
-            self.judging.verdicts, self.ledger.feature_cells(), self.environment["hardware"], self.options.strict)
+            self.judging.verdicts, self.ledger.feature_cells(), self.environment, self.options.strict)
         self.messages += messages + said + judged
         saved = saved and not any(is_error for _, is_error in judged)
         if not (saved and written) and session.exitstatus == pytest.ExitCode.OK:

@@ -34,6 +34,7 @@ def entry(facts: dict, tolerances: dict, control: str | None, order: int | None,
             **({"code_path": code_path} if code_path else {}),
             "verdict": None if verdict is None else {
                 "status": verdict.status, "reason": verdict.reason, "notes": list(verdict.notes),
+                "sources": [dict(s) for s in verdict.sources],
                 "checks": [{"metric": x.metric, "passed": x.passed, "change": x.change, "interval": x.interval,
                             "tolerance": x.tolerance} for x in verdict.checks]}}
 

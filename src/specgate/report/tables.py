@@ -129,6 +129,10 @@ def markdown_summary(doc: dict, charts: list[str] | None = None) -> str:
     parts = ["## specgate results",
              f"hardware `{env.get('hardware', '?')}`, vLLM {env.get('vllm', '?')}, torch {env.get('torch', '?')}, "
              f"commit {env.get('commit') or '?'}"]
+    sources = source_lines({cid: (e.get("verdict") or {}).get("sources") or [] for cid, e in doc["runs"].items()}, env)
+    if sources:
+        parts += ["Judged against " + ("; ".join(sources) if len(sources) == 1 else "\n" + "\n".join(
+            f"- {line}" for line in sources))]
     if charts and "regression.png" in charts:
         parts += ["### Changes against the baselines",
                   "![each condition's change against its baseline, with its interval and tolerance](regression.png)"]
@@ -214,9 +218,32 @@ def condition_line(condition_id: str, verdict, acceptance: float | None, speedup
     return ", ".join(parts) + why
 
 
-def judged_lines(verdicts: dict, feature_cells: set[str], hardware: str, strict: bool) -> list[tuple[str, bool]]:
-    """One line on what was judged (acceptance, timing) -> (line, whether a strict run must fail).
-    Feature cells have no timing records (their subject is correctness): not counted for timing."""
+def source_lines(sources: dict[str, list[dict]], environment: dict) -> list[str]:
+    """One line per distinct source of the records the conditions were judged against (``sources``:
+    condition id -> the records' "recorded" facts), saying how it differs from this run."""
+    by_source: dict[tuple, list[str]] = {}
+    for cid, found in sources.items():
+        for rec in found:
+            by_source.setdefault(tuple(rec.get(k) or "?" for k in SOURCE_FACTS), []).append(cid)
+    lines = []
+    for source, cids in by_source.items():
+        rec = dict(zip(SOURCE_FACTS, source))
+        differs = [f"{k} {rec[k]} -> {environment.get(k)}" for k in ("vllm", "torch", "hardware")
+                   if rec[k] != (environment.get(k) or "?")]
+        lines.append(f"records from vLLM {rec['vllm']}, torch {rec['torch']}, {rec['hardware']}, recorded "
+                     f"{str(rec['date'])[:10]} at commit {str(rec['commit'])[:10]}: {len(set(cids))} conditions"
+                     + (f" (other than this run: {', '.join(differs)})" if differs else " (same software and hardware)"))
+    return lines
+
+
+SOURCE_FACTS = ("vllm", "torch", "hardware", "date", "commit")
+
+
+def judged_lines(verdicts: dict, feature_cells: set[str], environment: dict, strict: bool) -> list[tuple[str, bool]]:
+    """One line on what was judged (acceptance, timing) and one per source of the records ->
+    (line, whether a strict run must fail). Feature cells have no timing records (their subject
+    is correctness): not counted for timing."""
+    hardware = environment.get("hardware")
     if not verdicts or all(v.status in ("recorded", "known-defect", "unsupported") for v in verdicts.values()):
         return []
     unjudged = [cid for cid, v in verdicts.items() if v.status == "no-baseline" or (
@@ -233,6 +260,8 @@ def judged_lines(verdicts: dict, feature_cells: set[str], hardware: str, strict:
     elif timing:
         lines.append((f"timing judged for all {len(timing)} conditions on {hardware}, relative to the "
                       f"no-speculation control of the same run", False))
+    lines += [(line, False) for line in source_lines({cid: list(v.sources) for cid, v in verdicts.items()},
+                                                     environment)]
     if any(is_error for _, is_error in lines):
         lines.append(("strict: conditions without a comparable baseline fail this run (--specgate-strict)", True))
     return lines
