@@ -71,9 +71,7 @@ class Engine(Backend):
             sys.excepthook = excepthook
 
     def close(self) -> None:
-        llm, self.llm = self.llm, None
-        if llm is not None:
-            process.shut_down(llm)
+        process.shut_down(self)
 
     def _texts(self, condition: Condition, prompts: list[Prompt]) -> list[str]:
         p = condition.pairing

@@ -55,8 +55,14 @@ def set_threads(threads: int) -> None:
 _UNFREEZE_AT_EXIT = False
 
 
-def shut_down(llm) -> None:
-    """Stop an engine's core and free what it held (release_memory)."""
+def shut_down(owner) -> None:
+    """Stop the engine ``owner.llm`` (if any), drop it from ``owner`` and free what it held. The
+    owner is passed, not the engine: no caller's frame may keep a reference while memory is
+    released, or the closed engine is frozen alive (gc.freeze) instead of collected, and its
+    successor faults in fresh pages during its timed requests."""
+    llm, owner.llm = owner.llm, None
+    if llm is None:
+        return
     core = getattr(getattr(llm, "llm_engine", None), "engine_core", None)
     try:
         if core is not None:
