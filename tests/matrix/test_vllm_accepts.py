@@ -43,8 +43,13 @@ def test_a_typo_in_a_pass_through_table_fails_preflight_with_the_name_vllm_takes
 
 
 def test_correct_tables_and_every_feature_of_the_cpu_default_pass(tmp_path, cpu_matrix):
+    from specgate.matrix.features import FEATURES
+
     for p in cpu_matrix.pairings:
         preflight.check_vllm_accepts(p)
+    for feature in FEATURES.values():  # specgate's own tables, passed to vLLM as given
+        assert not vllm_accepts.unknown_keys("engine", feature.engine), feature.name
+        assert not vllm_accepts.unknown_keys("sampling", feature.sampling), feature.name
     preflight.check_vllm_accepts(pairing(tmp_path, "engine = { enforce_eager = true }\n"
                                                    "speculative = { draft_sample_method = 'greedy' }"))
 

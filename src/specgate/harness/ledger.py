@@ -46,6 +46,11 @@ class Ledger:
     def feature_cells(self) -> set[str]:
         return {cid for cid, (c, _, _) in self.runs.items() if c.feature}
 
+    def note_code_path(self, condition: Condition, calls: dict | None) -> None:
+        """What one short request of this condition called (engines/code_path.py), for its entry."""
+        if calls:
+            self.code_paths[condition.id] = calls
+
     def refuse(self, condition: Condition, reason: str) -> None:
         """A feature cell vLLM refused: in the document with vLLM's reason, without a run."""
         self.refused[condition.id] = (condition, reason)

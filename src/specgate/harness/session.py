@@ -99,8 +99,7 @@ class SpecgateSession:
         condition, metrics = finished.condition, finished.metrics
         finished = replace(finished, control=None if condition.is_control else self.ledger.control(condition),
                            plain=self.ledger.plain(condition))
-        if finished.calls:
-            self.ledger.code_paths[condition.id] = finished.calls
+        self.ledger.note_code_path(condition, finished.calls)
         verdict = self.judging.judge(finished)
         speedup = metrics.speedup if not (condition.feature or condition.is_control) else None
         self.log(condition_line(condition.id, verdict, metrics.acceptance_rate, speedup))
