@@ -29,9 +29,11 @@ ab: setup
 	VENV=.venv-$(VLLM_A) SPECGATE_VLLM_VERSION=$(VLLM_A) bash scripts/setup.sh
 	$(VENV)/bin/specgate ab .venv-$(VLLM_A)/bin/python $(VENV)/bin/python --out reports/ab -- $(ARGS)
 
-# Retrain the fixture models (about 15 minutes on 2 cores); the shipped ones are in models/fixture.
+# Retrain the fixture models and then the speculator heads of the target (EAGLE-3, EAGLE, Medusa, MTP)
+# from scratch (models/MODEL_CARD.md states how long each took); the shipped ones are in models/fixture.
 models: setup
 	$(VENV)/bin/python models/train_fixtures.py
+	$(VENV)/bin/python models/train_heads.py
 
 clean:
 	rm -rf $(VENV) .venv-* reports .benchmarks .hypothesis

@@ -220,7 +220,32 @@ Weights are stored in float16 (safetensors); load them with `dtype="float32"` on
 - Benchmark prompts: {card['held_out_prompts']} snippets of 8 to 20 lines from held-out files, written to
   `src/specgate/data/code_prompts.jsonl`.
 - Top-1 agreement is teacher-forced on held-out code windows: a proxy for greedy acceptance.
-""")
+{heads_section(card.get("heads"))}""")
+
+
+def heads_section(heads: dict | None) -> str:
+    """The speculator heads' part of the card (models/train_heads.py writes card["heads"])."""
+    if not heads:
+        return ""
+    what = {"head-e3": "EAGLE-3 (`eagle3`)", "head-e1": "EAGLE-1 (`eagle`)", "head-medusa": "Medusa (`medusa`)",
+            "target-mtp": "the target as MiMo + 1 MTP layer (`mtp`)"}
+    rows = [f"| {name} | {what[name]} | {m['params']:,} | {m['final_train_kl']} | "
+            f"{', '.join(f'{x:.2f}' for x in m['held_out_argmax_agreement_per_step'])} |"
+            for name, m in heads["models"].items()]
+    return f"""
+## Speculator heads
+
+Trained by `models/train_heads.py` on the target above (seed {SEED}) in {heads['train_seconds']} s on 2 CPU
+cores: {heads['steps']} steps of batch {heads['batch']} x {heads['seq_len']} tokens of the same training code, KL to the
+target's next-token distribution, each EAGLE-style head unrolled {heads['unroll']} draft steps on its own output.
+EAGLE-3 reads vLLM's auxiliary hidden states {heads['aux_layers']} (id i: the target's residual stream after its
+first i layers; named in its config.json).
+Heads share the target's embedding and LM head, except target-mtp, which holds the whole target.
+
+| folder | method | parameters | final train KL | held-out top-1 agreement per draft position (1..5) |
+|---|---|---|---|---|
+{chr(10).join(rows)}
+"""
 
 
 def main() -> None:

@@ -310,3 +310,105 @@ def busy_in_speculative_steps(fraction: float = 0.1):
 # Every plant above, by name (scripts/plant_vllm.py plants one for a whole benchmark run).
 PLANTS = {name: f for name, f in list(globals().items())
           if callable(f) and not name.startswith("_") and getattr(f, "__module__", None) == __name__}
+
+
+# Bugs in the paths of the heads production runs (EAGLE-3, EAGLE, Medusa, MTP). Each keeps the
+# emitted tokens right (the target still verifies) and moves only what the drafts are.
+
+def _eagle_propose_with(change):
+    """EagleProposer.propose (EAGLE, EAGLE-3 and MTP drafting) called with ``change(arguments)``."""
+    import inspect
+
+    from vllm.v1.spec_decode.eagle import EagleProposer
+
+    def make(original):
+        signature = inspect.signature(original)
+
+        def planted(*args, **kwargs):
+            bound = signature.bind(*args, **kwargs)
+            change(bound.arguments)
+            return original(*bound.args, **bound.kwargs)
+        return planted
+
+    return _patched(EagleProposer, "propose", make)
+
+
+def eagle3_aux_state_from_the_wrong_layer():
+    """EAGLE-3's fc reads the state after layer 2 where the state after layer 1 belongs (a layer
+    index off by one in the auxiliary set)."""
+    import torch
+    from vllm.model_executor.models.llama_eagle3 import Eagle3LlamaForCausalLM
+
+    def make(original):
+        def planted(self, hidden_states):
+            chunks = list(hidden_states.chunk(self.model.num_aux_hidden_states, dim=-1))
+            chunks[0] = chunks[1]
+            return original(self, torch.cat(chunks, dim=-1))
+        return planted
+
+    return _patched(Eagle3LlamaForCausalLM, "combine_hidden_states", make)
+
+
+def hidden_states_one_position_off():
+    """The drafter reads each token's target hidden state from the token before it."""
+    import torch
+
+    def change(a):
+        a["target_hidden_states"] = torch.roll(a["target_hidden_states"], 1, dims=0)
+    return _eagle_propose_with(change)
+
+
+@contextlib.contextmanager
+def post_norm_instead_of_pre_norm():
+    """The MiMo target applies its final norm in forward instead of in compute_logits: its tokens
+    stay right, but the MTP layer, trained on the pre-norm stream, is handed post-norm states."""
+    import torch
+    from vllm.model_executor.models.mimo import MiMoForCausalLM, MiMoModel
+
+    def make_forward(original):
+        def planted(self, *args, **kwargs):
+            out = original(self, *args, **kwargs)
+            return self.norm(out) if isinstance(out, torch.Tensor) else out
+        return planted
+
+    def make_logits(original):
+        def planted(self, hidden_states):
+            return self.logits_processor(self.lm_head, hidden_states)
+        return planted
+
+    with _patched(MiMoModel, "forward", make_forward), _patched(MiMoForCausalLM, "compute_logits", make_logits):
+        yield
+
+
+def stale_next_token():
+    """The drafter is fed each request's last verified token again instead of the token just
+    sampled (the first draft then continues from one token too early)."""
+    def change(a):
+        ids, cu = a["target_token_ids"], a["common_attn_metadata"].query_start_loc
+        a["next_token_ids"] = ids[(cu[1:] - 1).to(ids.device)].to(a["next_token_ids"].dtype)
+    return _eagle_propose_with(change)
+
+
+def medusa_heads_in_the_wrong_order():
+    """Medusa's heads are applied in reverse: the head for the token 5 ahead drafts the next one."""
+    from vllm.model_executor.models.medusa import Medusa
+
+    def make(original):
+        def planted(self, hidden_states):
+            return original(self, hidden_states)[::-1]
+        return planted
+
+    return _patched(Medusa, "forward", make)
+
+
+def mtp_layer_given_the_embedding_as_previous_hidden():
+    """The MTP layer's two inputs swapped: the token embedding where the previous hidden state
+    goes and back (a concatenation order that differs from the checkpoint's)."""
+    from vllm.model_executor.models.mimo_mtp import MiMoMultiTokenPredictorLayer
+
+    def make(original):
+        def planted(self, inputs_embeds, positions, previous_hidden_states, spec_step_index=0):
+            return original(self, previous_hidden_states, positions, inputs_embeds, spec_step_index)
+        return planted
+
+    return _patched(MiMoMultiTokenPredictorLayer, "forward", make)

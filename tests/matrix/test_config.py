@@ -43,8 +43,11 @@ def test_matrix_lists_controls_first_then_every_pairing_k_and_mode(tmp_path):
 
 def test_each_workload_of_the_cpu_default_has_one_control(cpu_matrix):
     ids = [c.id for c in cpu_matrix.conditions()]
-    assert ids[:2] == ["fixture-nospec", "fixture.fixture-aligned-humaneval-nospec"]
-    assert sum(i.endswith("nospec") for i in ids) == 2
+    # Code in each mode, HumanEval, 16 code prompts (the heads) on the fixture target, and code on its
+    # MiMo twin (the MTP pairing's target).
+    assert ids[:5] == ["fixture-nospec", "fixture-nospec-batch", "fixture.fixture-aligned-humaneval-nospec-batch",
+                       "fixture.fixture-e3-nospec", "fixture-mimo-nospec"]
+    assert sum("nospec" in i and "+" not in i for i in ids) == 5
 
 
 def test_conditions_sharing_an_engine_run_one_after_another(cpu_matrix):
@@ -55,8 +58,7 @@ def test_conditions_sharing_an_engine_run_one_after_another(cpu_matrix):
     assert sorted(ordered) == sorted(c.id for c in cells)
     # Same models, k and engine arguments, other prompts: HumanEval runs on the aligned engine.
     k3 = ordered.index("fixture-aligned-draft_model-k3")
-    assert ordered[k3 + 1] == "fixture-aligned-humaneval-draft_model-k3"
-    assert ordered[:2] == ["fixture-nospec", "fixture.fixture-aligned-humaneval-nospec"]
+    assert ordered[k3 + 1] == "fixture-aligned-humaneval-draft_model-k3-batch"
     keys = [engine_key(c) for c in conditions.run_order(cells, engine_key)]
     assert all(keys.index(k) == i or keys[i - 1] == k for i, k in enumerate(keys))
 
@@ -77,8 +79,11 @@ def test_overrides_apply_to_every_pairing(tmp_path):
 def test_shipped_configs_are_valid(cpu_matrix):
     cpu = cpu_matrix
     assert [p.name for p in cpu.pairings] == ["fixture-aligned", "fixture-misaligned", "fixture",
-                                              "fixture-aligned-humaneval"]
-    assert len([c for c in cpu.conditions() if not c.is_control and not c.feature]) == 23  # aligned k 1..8
+                                              "fixture-aligned-humaneval", "fixture-e3", "fixture-e1", "fixture-heads",
+                                              "fixture-mimo"]
+    # aligned k 1..8, every other pairing k 1..5; EAGLE-3, EAGLE, Medusa and MTP among them.
+    cells = [c for c in cpu.conditions() if not c.is_control and not c.feature]
+    assert len(cells) == 43 and {"eagle3", "eagle", "medusa", "mtp"} <= {c.method for c in cells}
     # Ten feature cells each for draft_model (at k 8) and ngram (at k 5), continuous batching among them.
     cells = [c for c in cpu.conditions() if c.feature and not c.is_control]
     assert len(cells) == 20 and {(c.method, c.k) for c in cells} == {("draft_model", 8), ("ngram", 5)}

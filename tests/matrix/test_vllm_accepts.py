@@ -80,12 +80,40 @@ def test_validate_refuses_them_in_seconds_without_an_engine(tmp_path):
 
 
 def test_a_speculator_head_given_as_a_draft_model_names_its_method(tmp_path):
-    head = tmp_path / "eagle3-head"
+    head = tmp_path / "e3-head"
     head.mkdir()
     (head / "config.json").write_text('{"architectures": ["LlamaForCausalLMEagle3"], "vocab_size": 4096}')
     path = tmp_path / "p.toml"
-    path.write_text(f"[[pairing]]\nname = 'x'\ntarget = '{TARGET}'\ndraft = './eagle3-head'\nmethod = 'draft_model'\n"
+    path.write_text(f"[[pairing]]\nname = 'x'\ntarget = '{TARGET}'\ndraft = './e3-head'\nmethod = 'draft_model'\n"
                     f"k = 2\nnum_prompts = 2\n")
-    with pytest.raises(preflight.PreflightError, match="eagle3-head is a speculator head for method 'eagle3' .* use method = 'eagle3'"):
+    with pytest.raises(preflight.PreflightError, match="e3-head is a speculator head for method 'eagle3' .* use method = 'eagle3'"):
         preflight.check(config.load(path).pairings[0])
     preflight.check_draft_is_a_model(DRAFT)  # the fixture draft is a whole model
+
+
+@pytest.mark.parametrize("folder,switched", [("my-eagle-draft", "eagle"), ("draft_eagle3_v2", "eagle3")])
+def test_a_draft_model_path_that_vllm_would_run_as_another_method_is_refused(tmp_path, folder, switched):
+    import shutil
+
+    shutil.copytree(DRAFT, tmp_path / folder)
+    path = tmp_path / "p.toml"
+    path.write_text(f"[[pairing]]\nname = 'x'\ntarget = '{TARGET}'\ndraft = './{folder}'\nmethod = 'draft_model'\n"
+                    f"k = 2\nnum_prompts = 2\n")
+    with pytest.raises(preflight.PreflightError, match=f"so vLLM would run it as method '{switched}', not 'draft_model'"):
+        preflight.check(config.load(path).pairings[0])
+
+
+@pytest.mark.parametrize("method,reason", [("ngram_gpu", "cannot run on this CPU vLLM: its proposer runs on CUDA"),
+                                           ("dspark", "cannot run on this CPU vLLM: it runs only on vLLM's V2 model runner")])
+def test_a_gpu_only_method_is_refused_on_a_cpu_vllm_with_the_reason(method, reason):
+    assert vllm_accepts._on_cpu(), "this project's machines run vLLM on CPU"
+    assert reason in vllm_accepts.method_problem(method)
+
+
+def test_suffix_without_its_package_says_what_to_install(monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "arctic_inference" else real(name, *a))
+    assert vllm_accepts.method_problem("suffix") == ("method 'suffix' needs the arctic-inference package, which is not "
+                                                     "installed: pip install arctic-inference")

@@ -6,15 +6,15 @@ import dataclasses
 
 import pytest
 
-from paths import CPU_CONFIG, ROOT
+from paths import CPU_CONFIG
 import vllm_plants
+from planted_lab import Lab
 from specgate.core.metrics import summarize
 from specgate.engines.pool import EnginePool
 from specgate.gate import code_path as gate_code_path
 from specgate.gate import correctness, feature_checks, judge, sanity
 from specgate.matrix import config, features, prompts
 from specgate.records import baselines
-from specgate.records.environment import environment
 
 pytestmark = pytest.mark.engine
 SPEC = "fixture-aligned-draft_model-k3"
@@ -29,34 +29,6 @@ def lab():
         yield Lab(pool, spec)
     finally:
         pool.close()
-
-
-class Lab:
-    """Runs the control and the speculative condition, and judges a run the way a benchmark does."""
-
-    def __init__(self, pool, spec):
-        self.spec, self.pool = spec, pool
-        self.batch = dataclasses.replace(spec, mode="batch")
-        self.prompts = prompts.load(spec.pairing.prompt_set, spec.pairing.num_prompts, spec.pairing.seed)
-        self.ids = [p.id for p in self.prompts]
-        self.env = environment(None, ROOT)
-        self.control = {c.mode: self.run(c) for c in (spec.control, self.batch.control)}
-        self.records = {c.mode: self.record(c, self.run(c)) for c in (spec, self.batch)}
-
-    def run(self, condition):
-        return self.pool.get(condition).run(self.prompts, condition)
-
-    def record(self, condition, run):
-        facts = baselines.condition_facts(condition)
-        return baselines.portable_record(facts, self.env, summarize(run).as_dict(), run.to_dict())
-
-    def verdict(self, condition):
-        run = self.run(condition)
-        control = self.control[condition.mode]
-        problems = sanity.problems(condition, run, summarize(run, control))
-        problems += correctness.in_run_problems(condition, run, control, self.ids)
-        return judge.judge_condition(judge.Evidence(run, control, (self.records[condition.mode], ""),
-                                                  (None, "not judged here"), self.ids, problems), self.env, {})
 
 
 def test_a_sleep_in_every_step_is_caught_as_blocked_time(lab):

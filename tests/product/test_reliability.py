@@ -106,6 +106,33 @@ def test_a_crash_mid_run_is_reported_and_the_next_run_gets_a_fresh_engine():
         pool.close()
 
 
+def test_a_crash_beside_the_paired_control_closes_it_and_the_next_condition_is_judged_on_fresh_engines():
+    matrix = config.load(CPU_CONFIG, {"num_prompts": 2, "max_new_tokens": 8, "rounds": 1})
+    found = {x.id: x for x in matrix.conditions()}
+    k2, k3 = found["fixture-aligned-draft_model-k2"], found["fixture-aligned-draft_model-k3"]
+    ps = prompts.for_pairing(k2.pairing)
+    pool = EnginePool()
+    try:
+        control = pool.paired_control(k2)
+        engine = pool.get(k2)
+
+        def crash(propose):
+            def crashing(*args, **kwargs):
+                raise RuntimeError("injected drafter crash")
+            return crashing
+
+        with wrapped(drafter(engine.llm), "propose", crash):
+            with pytest.raises(EngineError, match="injected drafter crash"):
+                engine.run_once(ps, k2, paired=control)
+        fresh_control = pool.paired_control(k3)
+        assert fresh_control is not control and control.llm is None and engine.llm is None
+        result = pool.get(k3).run_once(ps, k3, paired=fresh_control)
+        assert len(result.requests) == 2 and all(r.control_latency_s for r in result.requests)
+        assert result.counters.drafts > 0
+    finally:
+        pool.close()
+
+
 REPEATED_BUILDS = """
 import gc, json, sys
 sys.path.insert(0, {src!r})

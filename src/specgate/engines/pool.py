@@ -29,6 +29,7 @@ class EnginePool:
         self.failed: dict[str, EngineError] = {}  # engine key -> why it did not build (not retried)
 
     def get(self, condition: Condition) -> Backend:
+        self._after_crash()
         key = self._unfailed(condition)
         if self._live(self.current, key):
             return self.current
@@ -62,6 +63,7 @@ class EnginePool:
         if (not condition.pairing.paired_control or condition.is_control or condition.mode != "sequential"
                 or condition.feature):
             return None
+        self._after_crash()
         control = condition.control
         key = self._unfailed(control)
         if self._live(self.paired, key):
@@ -76,6 +78,16 @@ class EnginePool:
 
     # One protocol for every role: a key that failed is not retried, a live engine with the same
     # key is reused, anything else is closed before the next one is built.
+
+    def _after_crash(self) -> None:
+        """After an engine crashed mid-run, close every engine of the process and build the next
+        ones fresh: a crash may leave vLLM's process-wide state torn down (once, an in-process engine
+        beside a crashed EAGLE engine failed its next request with "pipeline model parallel group is
+        not initialized"), and a neighbour whose state is unknown must not be judged. A rebuilt
+        control costs seconds; a run judged on a half-dead one costs a false verdict."""
+        if any(e is not None and e.broken for e in (self.current, self.paired)):
+            self.log("an engine crashed: closing every engine of this process; the next ones are built fresh")
+            self.close()
 
     def _unfailed(self, condition: Condition) -> str:
         key = engine_key(condition)

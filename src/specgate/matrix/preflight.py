@@ -11,6 +11,7 @@ import functools
 import json
 from pathlib import Path
 
+from specgate.matrix import heads
 from specgate.matrix import prompts as prompt_sets
 from specgate.matrix import vllm_accepts
 from specgate.matrix.conditions import Pairing
@@ -75,10 +76,54 @@ def check_draft_is_a_model(draft: Path) -> None:
     transformers (a missing tokenizer, a missing embedding) instead of naming the method."""
     cfg = model_config(draft)
     names = [a.lower() for a in cfg.get("architectures") or []] + [str(cfg.get("model_type", "")).lower()]
-    for word, method in HEAD_METHODS:
-        if any(word in name for name in names):
-            raise PreflightError(f"the draft {draft.name} is a speculator head for method {method!r} (architectures "
-                                 f"{cfg.get('architectures')}), not a whole model: use method = '{method}'")
+    found = next((method for word, method in HEAD_METHODS if any(word in name for name in names)), None)
+    shown = f"architectures {cfg.get('architectures')}"
+    if found is None:
+        # EAGLE heads are often saved under their base architecture's name; their weights tell:
+        # an fc over the target's states and no token embedding of their own.
+        try:
+            shapes = heads.weight_shapes(draft)
+        except heads.HeadError:
+            shapes = {}
+        fc = shapes.get("fc.weight")
+        if fc is not None and not any("embed_tokens" in name for name in shapes):
+            found = "eagle" if fc[1] == 2 * int(cfg.get("hidden_size") or 0) else "eagle3"
+            shown = f"an fc of {fc[1]} inputs and no token embedding"
+    if found:
+        raise PreflightError(f"the draft {draft.name} is a speculator head for method {found!r} ({shown}), "
+                             f"not a whole model: use method = '{found}'")
+
+
+def check_head(p: Pairing, target: Path, draft: Path | None) -> None:
+    """A speculator head against its method and target (matrix/heads.py); an MTP target declares
+    MTP layers."""
+    target_cfg = model_config(target)
+    if p.method == "mtp" and draft is None and not heads.mtp_layers(target_cfg):
+        raise PreflightError(f"method 'mtp' drafts with the target's own MTP layers, and {target.name}'s config.json "
+                             f"declares none (num_nextn_predict_layers): use a target trained with them, or "
+                             f"another method")
+    if p.method not in heads.HEAD_METHODS or draft is None:
+        return
+    try:
+        heads.check(p.method, draft, model_config(draft), target_cfg, max(p.k))
+    except heads.HeadError as exc:
+        raise PreflightError(f"draft {draft.name}: {exc}") from None
+
+
+# vLLM picks the method from words in the draft's path, over the one the pairing names, unless the
+# pairing names one of these (config/speculative.py, "Automatically detect the method").
+PATH_WORDS = (("eagle-", "eagle"), ("eagle3", "eagle3"), ("dflash", "dflash"), ("dspark", "dspark"))
+PATH_WORDS_IGNORED_FOR = {"eagle", "eagle3", "dflash", "dspark"}
+
+
+def check_method_kept(p: Pairing) -> None:
+    """A draft whose path holds 'eagle-' or 'eagle3' silently turns a draft_model pairing into EAGLE."""
+    if p.draft is None or p.method in PATH_WORDS_IGNORED_FOR:
+        return
+    for word, method in PATH_WORDS:
+        if word in p.draft.lower():
+            raise PreflightError(f"the draft path {p.draft!r} contains {word!r}, so vLLM would run it as method "
+                                 f"{method!r}, not {p.method!r}: rename the folder, or set method = '{method}'")
 
 
 def check_vocabulary(target: Path, draft: Path) -> None:
@@ -165,6 +210,7 @@ def check(p: Pairing) -> None:
     """Every check for one pairing; raises PreflightError naming the pairing."""
     try:
         check_vllm_accepts(p)
+        check_method_kept(p)
         target = model_dir(p.target, "target")
         draft = model_dir(p.draft, "draft") if p.draft else None
         if target is not None:
@@ -174,6 +220,8 @@ def check(p: Pairing) -> None:
             check_head_size(draft, "draft")
             if target is not None:
                 check_vocabulary(target, draft)
+        elif target is not None:
+            check_head(p, target, draft)
         check_prompts(p, target)
     except PreflightError as exc:
         raise PreflightError(exc.reason, p.name) from None

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import functools
+import importlib.util
 import inspect
 import typing
 
@@ -77,8 +78,31 @@ def _architectures() -> frozenset[str] | None:
         return None
 
 
+# Methods that run only on a GPU, with the reason vLLM gives (vLLM 0.32: ngram_gpu's proposer is CUDA
+# code; dspark drafts only on the V2 model runner, which needs Triton).
+GPU_ONLY_METHODS = {"ngram_gpu": "its proposer runs on CUDA", "dspark": "it runs only on vLLM's V2 model runner, "
+                    "which needs Triton"}
+# Methods whose proposer lives in another package: the module vLLM imports and what to install.
+METHOD_PACKAGES = {"suffix": ("arctic_inference", "arctic-inference")}
+
+
+def _on_cpu() -> bool | None:
+    try:
+        from vllm.platforms import current_platform
+    except Exception:  # noqa: BLE001 - no vLLM: left to vLLM at build time
+        return None
+    return current_platform.is_cpu()
+
+
 def method_problem(method: str) -> str | None:
-    """Why the installed vLLM cannot build ``method``'s draft, or None (also without vLLM)."""
+    """Why the installed vLLM cannot build ``method``'s draft here, or None (also without vLLM)."""
+    if method in GPU_ONLY_METHODS and _on_cpu():
+        return (f"method {method!r} cannot run on this CPU vLLM: {GPU_ONLY_METHODS[method]}; run it on a GPU "
+                f"machine or pick another method")
+    if method in METHOD_PACKAGES:
+        module, package = METHOD_PACKAGES[method]
+        if importlib.util.find_spec(module) is None:
+            return f"method {method!r} needs the {package} package, which is not installed: pip install {package}"
     needed = METHOD_ARCHITECTURE.get(method)
     archs = _architectures() if needed else None
     if archs is None or needed in archs:
