@@ -20,10 +20,15 @@ PLANTS = [  # (planted bug, condition and setting where it must show, samples: 0
     (vllm_plants.lossless_recovery_reuses_acceptance_noise, "greedy-draft-draft_model-k3", "temperature-1", 0),
     (vllm_plants.lossless_recovered_from_target, "greedy-draft-draft_model-k1", "temperature-1", 0),
     (vllm_plants.lossless_no_temperature_on_speculative_positions, "ngram-ngram-k3", "temperature-0.7-top-p-0.8", 0),
+    # The same sampler bugs under the heads production runs: their drafts reach the same rejection sampler.
+    (vllm_plants.lossless_ignore_top_p, "e1-eagle-k3", "temperature-0.7-top-p-0.8", 0),
+    (vllm_plants.lossless_recovered_from_target, "e3-eagle3-k3", "temperature-1", 0),
+    (vllm_plants.lossless_recovery_reuses_acceptance_noise, "heads-medusa-k3", "temperature-1", 0),
+    (vllm_plants.lossless_no_temperature_on_speculative_positions, "mimo-mtp-k3", "temperature-0.7-top-p-0.8", 0),
 ]
 
 
-@pytest.mark.parametrize("plant, where, setting, samples", PLANTS, ids=[p[0].__name__ for p in PLANTS])
+@pytest.mark.parametrize("plant, where, setting, samples", PLANTS, ids=[f"{p[0].__name__}-{p[1]}" for p in PLANTS])
 def test_planted_bug_is_rejected(lab, plant, where, setting, samples):
     if where not in lab.conditions:
         pytest.skip(f"{where} is not in this lossless config")
