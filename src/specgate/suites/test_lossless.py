@@ -41,8 +41,15 @@ def _config(cfg) -> Path:
 def pytest_generate_tests(metafunc):
     if "cid" not in metafunc.fixturenames:
         return
-    ids = [c.id for c in config.load(_config(metafunc.config)).conditions() if not c.is_control]
-    metafunc.parametrize("cid", ids, scope="module")
+    cells = [c for c in config.load(_config(metafunc.config)).conditions() if not c.is_control]
+    if metafunc.function.__name__ == "test_lossless_as_shipped":
+        # The defects sit in the sampler path every pairing shares: one cell per pairing (its
+        # smallest k) ties each to the builds it was measured on; the reference path runs every k.
+        first: dict[str, str] = {}
+        for c in sorted(cells, key=lambda c: c.k):
+            first.setdefault(c.pairing.name, c.id)
+        cells = [c for c in cells if c.id in first.values()]
+    metafunc.parametrize("cid", [c.id for c in cells], scope="module")
     if "setting" in metafunc.fixturenames:
         metafunc.parametrize("setting", list(SETTINGS))
 
