@@ -106,7 +106,7 @@ def test_a_draft_model_path_that_vllm_would_run_as_another_method_is_refused(tmp
 @pytest.mark.parametrize("method,reason", [("ngram_gpu", "cannot run on this CPU vLLM: its proposer runs on CUDA"),
                                            ("dspark", "cannot run on this CPU vLLM: it runs only on vLLM's V2 model runner")])
 def test_a_gpu_only_method_is_refused_on_a_cpu_vllm_with_the_reason(method, reason):
-    assert vllm_accepts._on_cpu(), "this project's machines run vLLM on CPU"
+    assert vllm_accepts.on_cpu(), "this project's machines run vLLM on CPU"
     assert reason in vllm_accepts.method_problem(method)
 
 

@@ -13,8 +13,11 @@ import json
 import struct
 from pathlib import Path
 
-# What each method's head must hold (vLLM 0.32: llama_eagle3.py, llama_eagle.py, medusa.py, mimo_mtp.py).
-HEAD_METHODS = ("eagle3", "eagle", "medusa")
+# Methods whose head is checked here (vLLM 0.32: llama_eagle3.py, llama_eagle.py, medusa.py).
+CHECKED_METHODS = ("eagle3", "eagle", "medusa")
+# Heads that are not language models, by a word of their architecture or model type -> their method.
+ARCHITECTURE_WORDS = (("eagle3", "eagle3"), ("eagle", "eagle"), ("medusa", "medusa"),
+                      ("mlpspeculator", "mlp_speculator"), ("mtp", "mtp"))
 
 
 class HeadError(ValueError):
@@ -40,6 +43,25 @@ def weight_shapes(folder: Path) -> dict[str, tuple[int, ...]]:
 
 def _find(shapes: dict[str, tuple[int, ...]], suffix: str) -> tuple[int, ...] | None:
     return next((shape for name, shape in shapes.items() if name.endswith(suffix)), None)
+
+
+def head_method(folder: Path, cfg: dict) -> tuple[str, str] | None:
+    """(the method, what shows it) when ``folder`` holds a speculator head rather than a whole
+    model; None for a language model. EAGLE heads are often saved under their base architecture's
+    name, so their weights tell too: an fc over the target's states and no token embedding."""
+    names = [a.lower() for a in cfg.get("architectures") or []] + [str(cfg.get("model_type", "")).lower()]
+    for word, method in ARCHITECTURE_WORDS:
+        if any(word in name for name in names):
+            return method, f"architectures {cfg.get('architectures')}"
+    try:
+        shapes = weight_shapes(folder)
+    except HeadError:
+        return None  # unreadable weights: vLLM's loader says so
+    fc = _find(shapes, "fc.weight")
+    if fc is None or any("embed_tokens" in name for name in shapes):
+        return None
+    method = "eagle" if fc[1] == 2 * int(cfg.get("hidden_size") or 0) else "eagle3"
+    return method, f"an fc of {fc[1]} inputs and no token embedding"
 
 
 def eagle3_aux_layers(head_cfg: dict, target_layers: int) -> tuple[tuple[int, ...], bool]:

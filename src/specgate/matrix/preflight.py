@@ -45,13 +45,11 @@ def head_dim(cfg: dict) -> int | None:
 
 def _cpu_backend():
     """vLLM's CPU attention backend when this machine runs vLLM on CPU, else None."""
+    if not vllm_accepts.on_cpu():
+        return None
     try:
-        from vllm.platforms import current_platform
-
-        if not current_platform.is_cpu():
-            return None
         from vllm.v1.attention.backends.cpu_attn import CPUAttentionBackend
-    except Exception:  # noqa: BLE001 - a vLLM without these leaves the check to vLLM itself
+    except Exception:  # noqa: BLE001 - a vLLM without it leaves the check to vLLM itself
         return None
     return CPUAttentionBackend
 
@@ -66,32 +64,14 @@ def check_head_size(folder: Path, role: str, backend=None) -> None:
                          f"model with a supported head size or run on a GPU")
 
 
-# Heads that are not language models, by a word of their architecture's name -> their method.
-HEAD_METHODS = (("eagle3", "eagle3"), ("eagle", "eagle"), ("medusa", "medusa"), ("mlpspeculator", "mlp_speculator"),
-                ("mtp", "mtp"))
-
-
 def check_draft_is_a_model(draft: Path) -> None:
     """A draft_model draft is a whole language model; a speculator head given as one fails deep in
     transformers (a missing tokenizer, a missing embedding) instead of naming the method."""
-    cfg = model_config(draft)
-    names = [a.lower() for a in cfg.get("architectures") or []] + [str(cfg.get("model_type", "")).lower()]
-    found = next((method for word, method in HEAD_METHODS if any(word in name for name in names)), None)
-    shown = f"architectures {cfg.get('architectures')}"
-    if found is None:
-        # EAGLE heads are often saved under their base architecture's name; their weights tell:
-        # an fc over the target's states and no token embedding of their own.
-        try:
-            shapes = heads.weight_shapes(draft)
-        except heads.HeadError:
-            shapes = {}
-        fc = shapes.get("fc.weight")
-        if fc is not None and not any("embed_tokens" in name for name in shapes):
-            found = "eagle" if fc[1] == 2 * int(cfg.get("hidden_size") or 0) else "eagle3"
-            shown = f"an fc of {fc[1]} inputs and no token embedding"
+    found = heads.head_method(draft, model_config(draft))
     if found:
-        raise PreflightError(f"the draft {draft.name} is a speculator head for method {found!r} ({shown}), "
-                             f"not a whole model: use method = '{found}'")
+        method, shown = found
+        raise PreflightError(f"the draft {draft.name} is a speculator head for method {method!r} ({shown}), "
+                             f"not a whole model: use method = '{method}'")
 
 
 def check_head(p: Pairing, target: Path, draft: Path | None) -> None:
@@ -102,7 +82,7 @@ def check_head(p: Pairing, target: Path, draft: Path | None) -> None:
         raise PreflightError(f"method 'mtp' drafts with the target's own MTP layers, and {target.name}'s config.json "
                              f"declares none (num_nextn_predict_layers): use a target trained with them, or "
                              f"another method")
-    if p.method not in heads.HEAD_METHODS or draft is None:
+    if p.method not in heads.CHECKED_METHODS or draft is None:
         return
     try:
         heads.check(p.method, draft, model_config(draft), target_cfg, max(p.k))

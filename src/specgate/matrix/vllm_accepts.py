@@ -86,7 +86,8 @@ GPU_ONLY_METHODS = {"ngram_gpu": "its proposer runs on CUDA", "dspark": "it runs
 METHOD_PACKAGES = {"suffix": ("arctic_inference", "arctic-inference")}
 
 
-def _on_cpu() -> bool | None:
+def on_cpu() -> bool | None:
+    """Whether the installed vLLM runs on CPU (None without vLLM)."""
     try:
         from vllm.platforms import current_platform
     except Exception:  # noqa: BLE001 - no vLLM: left to vLLM at build time
@@ -96,7 +97,9 @@ def _on_cpu() -> bool | None:
 
 def method_problem(method: str) -> str | None:
     """Why the installed vLLM cannot build ``method``'s draft here, or None (also without vLLM)."""
-    if method in GPU_ONLY_METHODS and _on_cpu():
+    if importlib.util.find_spec("vllm") is None:
+        return None  # no vLLM here (a machine that only validates files): vLLM checks at build time
+    if method in GPU_ONLY_METHODS and on_cpu():
         return (f"method {method!r} cannot run on this CPU vLLM: {GPU_ONLY_METHODS[method]}; run it on a GPU "
                 f"machine or pick another method")
     if method in METHOD_PACKAGES:
