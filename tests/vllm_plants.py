@@ -5,6 +5,7 @@ puts vLLM back on exit."""
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import time
 import zlib
 
@@ -305,6 +306,219 @@ def sleep_in_speculative_steps(fraction: float = 0.1):
 def busy_in_speculative_steps(fraction: float = 0.1):
     """CPU burnt in every step of the engines that speculate: a cost of speculation the paired ratio sees."""
     return _in_every_step(fraction, _burn, speculative_only=True)
+
+
+# Bugs where requests end and in the sampling parameters at speculative positions (the public vLLM
+# reports of issue 25). Each changes only steps that verify drafts or append more than one token, so
+# an engine without speculation emits the same with or without it.
+
+def _static(owner, name: str, make):
+    """_patched for a staticmethod: the replacement stays a staticmethod."""
+    raw = owner.__dict__[name]
+    original = raw.__func__ if isinstance(raw, staticmethod) else raw
+    with_static = staticmethod(make(original))
+    return _patched(owner, name, lambda _: with_static)
+
+
+# 1. vLLM #26317 (fixed by #32642): min_tokens not applied at draft positions.
+
+def min_tokens_skipped_at_draft_positions():
+    """The rejection sampler no longer masks EOS / stop_token_ids at the draft positions of a request
+    below min_tokens (MinTokensLogitsProcessor.apply_with_spec_decode returns the logits untouched):
+    a stop id can be accepted or recovered at a draft position before min_tokens. The bonus/first
+    position (the plain Sampler's MinTokensLogitsProcessor.apply) still masks."""
+    from vllm.v1.sample.logits_processor.builtin import MinTokensLogitsProcessor
+
+    def make(original):
+        def planted(self, logits, num_draft_tokens):
+            return logits
+        return planted
+
+    return _patched(MinTokensLogitsProcessor, "apply_with_spec_decode", make)
+
+
+# 2. vLLM #49391: several stop strings completing in one multi-token step.
+
+@contextlib.contextmanager
+def stop_string_first_in_list_wins():
+    """When one step appends several tokens (speculation) and several stop strings complete in its
+    text, the one first in the `stop` list wins instead of the one completing earliest in the text.
+    Steps of one token (no speculation) keep vLLM's check."""
+    import vllm.v1.engine.detokenizer as dt
+
+    multi = [False]
+
+    def make_update(original):
+        def planted(self, new_token_ids, stop_terminated):
+            multi[0] = len(new_token_ids) > 1
+            try:
+                return original(self, new_token_ids, stop_terminated)
+            finally:
+                multi[0] = False
+        return planted
+
+    def make_check(original):
+        def planted(output_text, new_char_count, stop, include_in_output):
+            if not multi[0]:
+                return original(output_text, new_char_count, stop, include_in_output)
+            if not new_char_count or not stop:
+                return None
+            for stop_str in stop:  # list order, first found wins
+                index = output_text.find(stop_str, 1 - new_char_count - len(stop_str))
+                if index == -1:
+                    continue
+                if include_in_output:
+                    end = index + len(stop_str)
+                    return stop_str, (-1 if end >= len(output_text) else end)
+                return stop_str, index
+            return None
+        return planted
+
+    with _patched(dt.BaseIncrementalDetokenizer, "update", make_update), \
+            _patched(dt, "check_stop_strings", make_check):
+        yield
+
+
+# 3. vLLM #47616: token ids / logprobs past a stop string kept under speculation.
+
+def tokens_after_stop_string_kept():
+    """When a stop string completes inside a multi-token step, the detokenizer truncates the text but
+    keeps the step's later token ids (so OutputProcessor._trim_surplus_tokens trims neither the
+    token ids nor the logprobs). A one-token step never has tokens after the stop string."""
+    from vllm.v1.engine.detokenizer import BaseIncrementalDetokenizer
+
+    def make(original):
+        def planted(self, new_token_ids, stop_terminated):
+            before = len(self.token_ids)
+            stop_string = original(self, new_token_ids, stop_terminated)
+            if stop_string is not None:
+                kept = len(self.token_ids) - before
+                self.token_ids.extend(new_token_ids[kept:])
+            return stop_string
+        return planted
+
+    return _patched(BaseIncrementalDetokenizer, "update", make)
+
+
+# 4. vLLM #18902: penalties ignored at speculative positions.
+
+def penalties_skipped_at_draft_positions():
+    """Repetition / presence / frequency penalties are not applied to the target logits at draft
+    positions (RejectionSampler.apply_penalties returns the logits untouched); the bonus/first
+    position (plain Sampler) still applies them."""
+    from vllm.v1.sample.rejection_sampler import RejectionSampler
+
+    def make(original):
+        def planted(logits, sampling_metadata, metadata, repeat_indices, output_token_ids):
+            return logits
+        return planted
+
+    return _static(RejectionSampler, "apply_penalties", make)
+
+
+# 5. bad_words ignored at speculative positions.
+
+def bad_words_skipped_at_draft_positions():
+    """bad_words are not masked at draft positions (apply_bad_words_with_drafts, as the rejection
+    sampler imports it, does nothing); the bonus/first position still masks them."""
+    import vllm.v1.sample.rejection_sampler as rs
+
+    def make(original):
+        def planted(logits, bad_words_token_ids, past_tokens_ids, num_draft_tokens):
+            return None
+        return planted
+
+    return _patched(rs, "apply_bad_words_with_drafts", make)
+
+
+# 6. allowed_token_ids ignored at speculative positions.
+
+def allowed_token_ids_skipped_at_draft_positions():
+    """The allowed_token_ids mask is not applied to the target logits at draft positions (the
+    rejection sampler's apply_logits_processors sees no mask); the bonus/first position keeps it."""
+    from vllm.v1.sample.rejection_sampler import RejectionSampler
+
+    def make(original):
+        def planted(self, logits, sampling_metadata, metadata):
+            if sampling_metadata.allowed_token_ids_mask is not None:
+                sampling_metadata = dataclasses.replace(sampling_metadata, allowed_token_ids_mask=None)
+            return original(self, logits, sampling_metadata, metadata)
+        return planted
+
+    return _patched(RejectionSampler, "apply_logits_processors", make)
+
+
+# 7. vLLM #30846: raw logprobs at speculative positions computed from processed logits.
+
+@contextlib.contextmanager
+def raw_logprobs_from_processed_logits():
+    """With logprobs_mode raw_logprobs / raw_logits (raw_logprobs is the default) the logprobs of the
+    draft positions are computed from the target logits after penalties, bad_words,
+    allowed_token_ids and min_tokens (the missing clone of #30846), not from the raw logits. The
+    bonus/first position (plain Sampler) keeps raw logprobs; the emitted tokens do not change."""
+    from vllm.v1.sample.rejection_sampler import RejectionSampler
+
+    def make_processors(original):
+        def planted(self, logits, sampling_metadata, metadata):
+            out = original(self, logits, sampling_metadata, metadata)
+            self._planted_processed_target_logits = out.clone()
+            return out
+        return planted
+
+    def make_logprobs(original):
+        def planted(self, max_num_logprobs, metadata, logits, target_logits, *args, **kwargs):
+            processed = self.__dict__.pop("_planted_processed_target_logits", None)
+            if processed is not None and not self.is_processed_logprobs_mode:
+                target_logits = processed
+            return original(self, max_num_logprobs, metadata, logits, target_logits, *args, **kwargs)
+        return planted
+
+    with _patched(RejectionSampler, "apply_logits_processors", make_processors), \
+            _patched(RejectionSampler, "_get_logprobs_tensors", make_logprobs):
+        yield
+
+
+# 8. EOS / stop id inside an accepted draft run.
+
+def stop_checked_on_last_token_only():
+    """The scheduler appends every token of a step and runs check_stop once, on the step's last
+    token: an EOS / stop_token_id inside an accepted draft run no longer ends the request, and the
+    tokens after it are kept. Steps of one token are unchanged."""
+    import vllm.v1.core.sched.scheduler as sched
+
+    def make(original):
+        def planted(self, request, new_token_ids, is_stale=False):
+            if len(new_token_ids) <= 1:
+                return original(self, request, new_token_ids, is_stale)
+            for token_id in new_token_ids:
+                request.append_output_token_ids(token_id)
+            return new_token_ids, sched.check_stop(request, self.max_model_len)
+        return planted
+
+    return _patched(sched.Scheduler, "_update_request_with_output", make)
+
+
+# 9. min_tokens judged per step instead of per token (detokenizer side).
+
+def min_tokens_judged_at_step_end_for_stop_strings():
+    """Detokenizer side: in a multi-token step that ends at or past min_tokens, stop strings are
+    searched in the whole step's text, so a stop string completed at a draft position before
+    min_tokens ends the request. A one-token step is unchanged."""
+    from vllm.v1.engine.detokenizer import BaseIncrementalDetokenizer
+
+    def make(original):
+        def planted(self, new_token_ids, stop_terminated):
+            if (len(new_token_ids) > 1 and self.min_tokens
+                    and self.num_output_tokens() + len(new_token_ids) > self.min_tokens):
+                saved, self.min_tokens = self.min_tokens, 0
+                try:
+                    return original(self, new_token_ids, stop_terminated)
+                finally:
+                    self.min_tokens = saved
+            return original(self, new_token_ids, stop_terminated)
+        return planted
+
+    return _patched(BaseIncrementalDetokenizer, "update", make)
 
 
 # Every plant above, by name (scripts/plant_vllm.py plants one for a whole benchmark run).

@@ -84,9 +84,13 @@ def test_shipped_configs_are_valid(cpu_matrix):
     # aligned k 1..8, every other pairing k 1..5; EAGLE-3, EAGLE, Medusa and MTP among them.
     cells = [c for c in cpu.conditions() if not c.is_control and not c.feature]
     assert len(cells) == 43 and {"eagle3", "eagle", "medusa", "mtp"} <= {c.method for c in cells}
-    # Ten feature cells each for draft_model (at k 8) and ngram (at k 5), continuous batching among them.
+    # Twelve feature cells each for draft_model (at k 8) and ngram (at k 5), continuous batching among
+    # them; where requests end and processed logprobs for every method the suite gates.
     cells = [c for c in cpu.conditions() if c.feature and not c.is_control]
-    assert len(cells) == 20 and {(c.method, c.k) for c in cells} == {("draft_model", 8), ("ngram", 5)}
+    assert len(cells) == 32 and {(c.method, c.k) for c in cells if c.method in ("draft_model", "ngram")} == \
+        {("draft_model", 8), ("ngram", 5)}
+    assert {c.method for c in cells if c.feature == "boundaries"} == {"draft_model", "ngram", "eagle3", "eagle",
+                                                                      "medusa", "mtp"}
     assert {c.mode for c in cells if c.feature == "arrivals"} == {"arrivals"}
     assert config.load(CONFIGS / "gpu.toml").pairings
 
@@ -123,6 +127,10 @@ BAD = [
      "prompt_options': unknown key 'lang'"),
     ("[[pairing]]\nname='x'\ntarget='t'\nmethod='ngram'\nk=1\nprompt_options={path=3}\n",
      "prompt_options.path': must be a non-empty string"),
+    ("[[pairing]]\nname='x'\ntarget='t'\nmethod='ngram'\nk=1\nsampling={max_tokens=3}\n",
+     "'max_tokens' is set by the field 'max_new_tokens'; move it out of 'sampling'"),
+    ("[[pairing]]\nname='x'\ntarget='t'\nmethod='ngram'\nk=1\nsampling={stop_token_texts='('}\n",
+     "sampling.stop_token_texts': must be a list of non-empty strings"),
 ]
 
 

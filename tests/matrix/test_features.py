@@ -45,6 +45,24 @@ def test_a_table_sets_engine_arguments_over_the_features_own(tmp_path):
     assert llm_kwargs(cell.plain).get("kv_cache_memory_bytes") is None
 
 
+def test_the_pairing_s_sampling_then_the_feature_s_then_each_kind_of_request_s(tmp_path):
+    from specgate.engines.arguments import sampling_kwargs
+
+    entry = {"name": "a", "target": "org/target", "method": "draft_model", "draft": "org/draft", "k": [3],
+             "features": ["boundaries"], "sampling": {"stop": ["x"], "logprobs": 3}}
+    matrix = config.parse({"pairing": [entry]}, tmp_path / "p.toml")
+    plain, cell = [c for c in matrix.conditions() if not c.is_control]
+    assert sampling_kwargs(plain) == {"temperature": 0.0, "top_p": 1.0, "top_k": 0, "max_tokens": 64,
+                                      "ignore_eos": True, "stop": ["x"], "logprobs": 3}
+    count = 16 * 12
+    first, last = sampling_kwargs(cell, 0, count), sampling_kwargs(cell, count - 1, count)
+    assert (first["ignore_eos"], first["max_tokens"], first["logprobs"], first["stop"]) == (False, 32, 1, ["x"])
+    assert (last["repetition_penalty"], last["prompt_logprobs"]) == (1.3, 1)
+    # The pairing's sampling is part of its workload: another sampling, another control.
+    other = config.parse({"pairing": [entry, {**entry, "name": "b", "sampling": {}}]}, tmp_path / "p.toml")
+    assert len({c.id for c in other.conditions() if c.is_control and not c.feature}) == 2
+
+
 @pytest.mark.parametrize("value, message", [
     (["no-such"], "unknown feature(s) ['no-such']; known: prefix-caching"),
     (["batch", "batch"], "repeated names"),

@@ -34,12 +34,21 @@ def test_vllm_s_own_argument_names_are_read():
     ("speculative = { draft_sample_methd = 'greedy' }", "'speculative'",
      "'draft_sample_methd' (did you mean 'draft_sample_method'?)"),
     ("features = { prefix-caching = { max_num_seq = 4 } }", "'features.prefix-caching'", "'max_num_seq'"),
+    ("sampling = { min_tokns = 4 }", "'sampling'", "'min_tokns' (did you mean 'min_tokens'?)"),
 ])
 def test_a_typo_in_a_pass_through_table_fails_preflight_with_the_name_vllm_takes(tmp_path, extra, field, named):
     p = pairing(tmp_path, extra)
     with pytest.raises(preflight.PreflightError) as err:
         preflight.check(p)
-    assert f"field {field}: the installed vLLM has no" in str(err.value) and named in str(err.value)
+    assert f"field {field}: the installed vLLM" in str(err.value) and named in str(err.value)
+
+
+def test_sampling_vllm_refuses_fails_preflight_with_vllm_s_reason(tmp_path):
+    with pytest.raises(preflight.PreflightError) as err:
+        preflight.check(pairing(tmp_path, "sampling = { min_tokens = 100 }"))
+    assert "field 'sampling': vLLM's SamplingParams refuses it: min_tokens must be less than or equal to " \
+           "max_tokens" in str(err.value)
+    preflight.check(pairing(tmp_path, "sampling = { min_tokens = 4, stop = ['\\n'], stop_token_texts = ['('] }"))
 
 
 def test_correct_tables_and_every_feature_of_the_cpu_default_pass(tmp_path, cpu_matrix):

@@ -68,6 +68,12 @@ class RequestRecord:
     cpu_s: float | None = None  # the engine thread's time on a CPU during the request (in-process CPU engines)
     queued_s: float | None = None  # and its time runnable, waiting for a CPU (another process had it)
     steps: tuple[int, int] | None = None  # arrivals mode: the engine steps at which it joined and finished
+    finish_reason: str | None = None  # vLLM's: "length", "stop" (EOS, a stop id or a stop string), ...
+    # What ended it when a stop string did (the string), kept with the output text it cut: a stop
+    # inside a multi-token step is where speculation breaks request boundaries (gate/boundaries.py).
+    stop_string: str | None = None
+    text: str | None = None
+    prompt_logprobs: tuple[float, ...] = ()  # each prompt token's logprob after the first, when asked for
 
 
 @dataclass(frozen=True)
@@ -119,7 +125,9 @@ class RunResult:
                                        r.get("control_latency_s"), r.get("reference_latency_s"),
                                        tuple(r.get("logprobs", ())), r.get("completions", 1), r.get("ttft_s"),
                                        tuple(r.get("itl_s", ())), r.get("cpu_s"), r.get("queued_s"),
-                                       tuple(r["steps"]) if r.get("steps") else None)
+                                       tuple(r["steps"]) if r.get("steps") else None,
+                                       r.get("finish_reason"), r.get("stop_string"), r.get("text"),
+                                       tuple(r.get("prompt_logprobs", ())))
                          for r in d["requests"])
         stages = d.get("stages")
         return cls(d["condition_id"], d["mode"], d["k"], d["wall_s"], requests, counters(d["counters"]),

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from specgate.matrix import features
 from specgate.matrix.conditions import Condition
 
 
@@ -37,19 +38,25 @@ def engine_key(condition: Condition) -> str:
     return ("serving:" if condition.mode == "serving" else "") + repr(sorted(llm_kwargs(condition).items()))
 
 
-def sampling_kwargs(condition: Condition) -> dict[str, Any]:
+def sampling_kwargs(condition: Condition, index: int = 0, count: int = 1) -> dict[str, Any]:
+    """The sampling of the index-th of ``count`` requests: the pairing's, then its feature's."""
     p = condition.pairing
     kw = {"temperature": p.temperature, "top_p": p.top_p, "top_k": p.top_k,
-          "max_tokens": p.max_new_tokens, "ignore_eos": p.ignore_eos}
-    kw.update(condition.feature_setting.sampling)
+          "max_tokens": p.max_new_tokens, "ignore_eos": p.ignore_eos, **p.sampling}
+    kw.update(condition.feature_setting.request_sampling(index, count))
     return kw
 
 
-def sampling_params(condition: Condition, index: int, **override):
-    """vLLM's SamplingParams for the index-th request of a condition."""
+def sampling_params(condition: Condition, index: int, count: int = 1, encode=None, **override):
+    """vLLM's SamplingParams for the index-th of ``count`` requests of a condition; ``encode``
+    (text -> token ids) resolves the tokens a feature names by text (features.TOKEN_TEXTS)."""
     from vllm import SamplingParams
 
-    kw = {**sampling_kwargs(condition), **override}
+    kw = {**sampling_kwargs(condition, index, count), **override}
+    if any(key in kw for key in features.TOKEN_TEXTS):
+        if encode is None:
+            raise ValueError(f"{condition.id}: tokens named by text need the engine's tokenizer")
+        kw = features.resolve(kw, encode)
     if isinstance(kw.get("structured_outputs"), dict):
         from vllm.sampling_params import StructuredOutputsParams
 

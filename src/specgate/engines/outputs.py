@@ -43,14 +43,25 @@ def batch_latency(output) -> float | None:
 
 
 def record(output, latency: float | None, control_latency: float | None = None,
-            reference_latency: float | None = None, schedule: tuple[float, float] | None = None) -> RequestRecord:
+           reference_latency: float | None = None, schedule: tuple[float, float] | None = None) -> RequestRecord:
     completion = output.outputs[0]
     logprobs = ()
     if completion.logprobs:
         logprobs = tuple(float(step[t].logprob) for step, t in zip(completion.logprobs, completion.token_ids))
+    stop_string = completion.stop_reason if isinstance(completion.stop_reason, str) else None
     return RequestRecord(prompt_tokens=len(output.prompt_token_ids), output_tokens=len(completion.token_ids),
                          latency_s=latency, spec=request_spec(completion),
                          output_token_ids=tuple(completion.token_ids), control_latency_s=control_latency,
                          reference_latency_s=reference_latency, logprobs=logprobs,
                          completions=len(output.outputs), cpu_s=schedule and schedule[0],
-                         queued_s=schedule and schedule[1])
+                         queued_s=schedule and schedule[1], finish_reason=completion.finish_reason,
+                         stop_string=stop_string, text=completion.text if stop_string is not None else None,
+                         prompt_logprobs=_prompt_logprobs(output))
+
+
+def _prompt_logprobs(output) -> tuple[float, ...]:
+    """Each prompt token's logprob given the tokens before it (vLLM gives None for the first)."""
+    steps = getattr(output, "prompt_logprobs", None)
+    if not steps:
+        return ()
+    return tuple(float(step[t].logprob) for step, t in zip(steps[1:], output.prompt_token_ids[1:]))

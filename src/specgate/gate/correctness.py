@@ -2,6 +2,10 @@
 
 - At temperature 0 speculation must not change a token: every request's output equals the
   no-speculation control's on the same prompt.
+- vLLM's per-request acceptance counts must fit the tokens emitted: each verification step emits
+  its accepted drafts plus one token, so a request's accepted drafts are at most its emitted
+  tokens minus its verification steps; more means drafts past the request's end (EOS, a stop,
+  max_tokens) were counted (vLLM #56101).
 - Speculation must really happen: proposers that draft at every decode step must have drafted
   for every request (ngram and suffix draft only on matches; their coverage is judged against
   the baseline instead, verdict.acceptance_checks' drafts_per_token).
@@ -71,14 +75,31 @@ def speculation_problems(method: str, run: RunResult, prompt_ids: list[str]) -> 
             f"turned it off"]
 
 
+def counted_past_the_end(run: RunResult, prompt_ids: list[str], allowance: int = 0) -> list[str]:
+    """Requests whose accepted count A exceeds emitted tokens minus verification steps D by more
+    than ``allowance`` (0 but on a build with the known defect accepted-past-end, where the last
+    step may count up to k drafts past the end: engines/known_defects.py)."""
+    over = [(i, r) for i, r in enumerate(run.requests)
+            if r.spec is not None and r.spec.accepted - (r.output_tokens - r.spec.drafts) > allowance]
+    if not over:
+        return []
+    i, r = over[0]
+    return [f"accepted drafts counted past the end of {len(over)} of {len(run.requests)} requests (first "
+            f"{prompt_ids[i] if i < len(prompt_ids) else i}: {r.spec.accepted} accepted over {r.spec.drafts} "
+            f"verification steps, yet {r.output_tokens} tokens emitted: at most {r.output_tokens - r.spec.drafts} "
+            f"accepted{f' plus the {allowance} the known defect allows' if allowance else ''})"]
+
+
 def in_run_problems(condition: Condition, run: RunResult, control: RunResult | None, prompt_ids: list[str],
-                    decode: Callable[[list[int]], str] | None = None) -> list[str]:
-    """Everything this module checks for one speculative condition (nothing for a control)."""
+                    decode: Callable[[list[int]], str] | None = None, past_end_allowance: int = 0) -> list[str]:
+    """Everything this module checks for one speculative condition (nothing for a control).
+    ``past_end_allowance``: see counted_past_the_end."""
     if condition.is_control:
         return []
     # Over HTTP (serving) vLLM returns no per-request counts: the run's counters (sanity.py) judge it.
     per_request = condition.feature_setting.drafts_every_request and condition.mode != "serving"
     found = speculation_problems(condition.method, run, prompt_ids) if per_request else []
+    found += counted_past_the_end(run, prompt_ids, past_end_allowance)
     if condition.temperature == 0.0 and control is not None:
         found += token_mismatches(control, run, prompt_ids, decode)
     return found

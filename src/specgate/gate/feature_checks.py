@@ -19,6 +19,7 @@ from typing import Callable
 
 from specgate.core.metrics import acceptance_rate
 from specgate.core.results import RunResult, SpecCounters, summed
+from specgate.gate import boundaries
 from specgate.matrix.features import FEATURES, STRUCTURED_REGEX
 
 # fp32 on CPU: a speculative step scores k+1 positions in one forward, the control one; the
@@ -95,10 +96,12 @@ def regex_problems(run: RunResult, decode: Callable[[list[int]], str] | None, pr
 
 
 def problems(feature: str, run: RunResult, control: RunResult | None, plain: RunResult | None,
-             again: RunResult | None, prompt_ids: list[str], decode=None) -> list[str]:
+             again: RunResult | None, prompt_ids: list[str], decode=None, encode=None, eos: int | None = None,
+             greedy: bool = True) -> list[str]:
     """What a feature cell (speculative or control) must satisfy beyond every condition's checks.
     ``plain``: the same condition with the feature off (None when it did not run: not judged);
-    ``again``: a second run of the cell (output_check "reproducible")."""
+    ``again``: a second run of the cell (output_check "reproducible"); ``encode`` (text -> ids),
+    ``eos`` (the target's EOS id) and ``greedy`` (temperature 0): for output_check "boundaries"."""
     f = FEATURES[feature]
     found = []
     for counter in f.counters:
@@ -119,6 +122,8 @@ def problems(feature: str, run: RunResult, control: RunResult | None, plain: Run
         found += logprob_problems(run, control, prompt_ids)
     if f.output_check == "regex":
         found += regex_problems(run, decode, prompt_ids)
+    if f.output_check == "boundaries" and encode is not None:
+        found += boundaries.problems(f.kinds(encode), run, control, plain, prompt_ids, eos, decode, greedy)
     if f.output_check == "reproducible" and again is not None:
         found += same_as(run, again, prompt_ids, "a second run with the same seeds", acceptance=False)
     return [f"feature {feature}: {p}" for p in found]

@@ -11,10 +11,14 @@ from specgate.matrix.conditions import Condition
 def problems(condition: Condition, run: RunResult, m: RunMetrics) -> list[str]:
     """Every violated invariant, one readable line each (empty when the run is sane)."""
     p, found = condition.pairing, []
-    expected = p.num_prompts * (2 if condition.feature_setting.repeat_prompts else 1)
+    f = condition.feature_setting
+    expected = min(p.num_prompts, f.max_prompts or p.num_prompts) * f.copies
     if len(run.requests) != expected:
         found.append(f"{len(run.requests)} requests finished, expected {expected}")
-    ignore_eos = bool(condition.feature_setting.sampling.get("ignore_eos", p.ignore_eos))
+    # A cell whose requests end their own ways (features.Feature.requests) is judged on where they end
+    # by its own checks (gate/boundaries.py).
+    ignore_eos = bool(condition.feature_setting.sampling.get("ignore_eos", p.ignore_eos)) and \
+        not condition.feature_setting.requests
     short = [i for i, r in enumerate(run.requests) if r.output_tokens == 0 or
              (ignore_eos and r.output_tokens != p.max_new_tokens)]
     if short:

@@ -7,11 +7,13 @@ refuses a feature cell as recorded, xfail for a known vLLM defect."""
 
 from __future__ import annotations
 
+import contextlib
 from typing import Callable
 
 import pytest
 
 from specgate.core.results import RunResult, combine_rounds
+from specgate.engines import known_defects
 from specgate.engines.engine import Engine
 from specgate.engines.errors import EngineError
 from specgate.gate import sanity
@@ -46,8 +48,10 @@ class SpecgateBenchmark:
         rounds: list[RunResult] = []
         try:
             # One pytest-benchmark sample per round of the prompt set; the rounds combine into one run.
-            benchmark.pedantic(lambda: rounds.append(engine.run_once(prompts, condition, **beside)),
-                               rounds=condition.pairing.rounds, iterations=1)
+            with known_defects.reference_path(condition.feature_setting.works_around) if \
+                    condition.feature_setting.works_around else contextlib.nullcontext():
+                benchmark.pedantic(lambda: rounds.append(engine.run_once(prompts, condition, **beside)),
+                                   rounds=condition.pairing.rounds, iterations=1)
             result = combine_rounds(rounds)
         except EngineError as exc:
             if exc.unsupported(condition):
@@ -64,7 +68,8 @@ class SpecgateBenchmark:
         # After the timed run, untimed: what one short request calls (engines/code_path.py).
         calls = (engine.code_path(prompts[0], condition) if isinstance(engine, Engine) and not condition.feature
                  and condition.mode == "sequential" else None)
-        finished = FinishedRun(condition, result, metrics, prompts, again=again, decode=_decoder(engine), calls=calls)
+        finished = FinishedRun(condition, result, metrics, prompts, again=again, decode=_decoder(engine), calls=calls,
+                               **_tokens(engine))
         verdict = self._conclude(lambda: session.judge(finished))
         benchmark.extra_info["verdict"] = verdict.status
         return verdict
@@ -88,6 +93,14 @@ class SpecgateBenchmark:
         if verdict.status == "known-defect":
             pytest.xfail(verdict.reason)
         return verdict
+
+
+def _tokens(engine) -> dict:
+    """The target tokenizer's encoder and EOS id, for the checks of where requests end (in-process engines)."""
+    llm = getattr(engine, "llm", None)
+    if llm is None:
+        return {}
+    return {"encode": engine.encoder(), "eos_token_id": llm.get_tokenizer().eos_token_id}
 
 
 def _decoder(engine) -> Callable[[list[int]], str] | None:

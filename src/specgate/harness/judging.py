@@ -28,7 +28,7 @@ class FinishedRun:
 
     ``control``: the no-speculation run (None for a control); ``plain``: a feature cell's plain
     cell; ``again``: a feature cell's second run, when its feature checks reproducibility;
-    ``decode``: token ids -> text for messages; ``calls``: what one short request called
+    ``decode``: token ids -> text (messages, the stop-string oracle); ``calls``: what one short request called
     (engines/code_path.py)."""
 
     condition: Condition
@@ -40,6 +40,8 @@ class FinishedRun:
     again: RunResult | None = None
     decode: Callable[[list[int]], str] | None = None
     calls: dict | None = None
+    encode: Callable[[str], list[int]] | None = None  # text -> the target's token ids
+    eos_token_id: int | None = None
 
 
 class Judging:
@@ -81,10 +83,12 @@ class Judging:
         judged against the stored records; a known vLLM defect turns a failure into an xfail."""
         condition, result, control = finished.condition, finished.result, finished.control
         facts, env, ids = self.facts(condition), self._environment(), [p.id for p in finished.prompts]
-        problems = correctness.in_run_problems(condition, result, control, ids, finished.decode)
+        problems = correctness.in_run_problems(condition, result, control, ids, finished.decode,
+                                               known_defects.past_end_allowance(condition.k))
         if condition.feature:
             problems += feature_checks.problems(condition.feature, result, control, finished.plain, finished.again,
-                                              ids, finished.decode)
+                                                ids, finished.decode, finished.encode, finished.eos_token_id,
+                                                condition.temperature == 0.0)
         if self.record:
             verdict = self._stage(finished, facts, env, problems)
         else:

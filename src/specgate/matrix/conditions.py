@@ -60,6 +60,9 @@ class Pairing:
     threads: int = 0
     engine: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
     speculative: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
+    # More of vLLM's SamplingParams for every request (stop, min_tokens, logprobs, ...), over the
+    # fields above; features.TOKEN_TEXTS keys name tokens by their text.
+    sampling: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
     tolerances: dict[str, float] = field(default_factory=dict, hash=False, compare=False)
     # Feature cells (matrix/features.py) at the largest k: name -> engine arguments over the feature's own.
     features: dict[str, dict[str, Any]] = field(default_factory=dict, hash=False, compare=False)
@@ -144,7 +147,8 @@ def workload_key(p: Pairing) -> tuple:
     """What a no-speculation run depends on: same key, same control run."""
     return (p.target, p.target_name, p.prompt_set, tuple(sorted(p.prompt_options.items())), p.num_prompts, p.max_new_tokens, p.temperature,
             p.top_p, p.top_k, p.seed, p.ignore_eos, p.instruct, p.dtype, p.rounds,
-            tuple(sorted((k, repr(v)) for k, v in p.engine.items())))
+            tuple(sorted((k, repr(v)) for k, v in p.engine.items())),
+            tuple(sorted((k, repr(v)) for k, v in p.sampling.items())))
 
 
 def control_key(c: Condition) -> tuple:

@@ -108,6 +108,7 @@ def _pairing(raw: dict[str, Any], where: str, base: Path) -> Pairing:
         dtype=v.string("dtype"), modes=tuple(modes), concurrency=tuple(concurrency), rounds=v.integer("rounds", minimum=1),
         paired_control=v.boolean("paired_control"), machine_reference=v.boolean("machine_reference"),
         threads=v.integer("threads", minimum=0), engine=v.table("engine"), speculative=_speculative(v, where),
+        sampling=_sampling(v, where),
         tolerances=_tolerances(v, where), features=_features(raw.get("features", []), where),
     )
     if not 0.0 < p.top_p <= 1.0:
@@ -163,6 +164,24 @@ def _speculative(v: _Validator, where: str) -> dict[str, Any]:
         raise ConfigError(f"{where}: field 'speculative': {sorted(reserved)} are set from 'method', 'draft' "
                           f"and 'k'; remove them from 'speculative'")
     return speculative
+
+
+# SamplingParams set by a pairing field of their own.
+SAMPLING_FIELDS = {"temperature": "temperature", "top_p": "top_p", "top_k": "top_k", "seed": "seed",
+                   "max_tokens": "max_new_tokens", "ignore_eos": "ignore_eos"}
+
+
+def _sampling(v: _Validator, where: str) -> dict[str, Any]:
+    sampling = v.table("sampling")
+    own = {key: SAMPLING_FIELDS[key] for key in sampling if key in SAMPLING_FIELDS}
+    if own:
+        raise ConfigError(f"{where}: field 'sampling': {', '.join(f'{k!r} is set by the field {f!r}' for k, f in own.items())}; "
+                          f"move it out of 'sampling'")
+    for key in features_mod.TOKEN_TEXTS:
+        texts = sampling.get(key)
+        if texts is not None and (not isinstance(texts, list) or not all(isinstance(t, str) and t for t in texts)):
+            raise ConfigError(f"{where}: field 'sampling.{key}': must be a list of non-empty strings, got {texts!r}")
+    return sampling
 
 
 def _prompt_set(v: _Validator, where: str, base: Path) -> tuple[str, dict[str, Any]]:

@@ -14,6 +14,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+# Penalties strong enough to change most of the fixture's continuations (processed logprobs differ from
+# raw ones by up to 3 nats).
+PENALTIES = {"repetition_penalty": 1.3, "presence_penalty": 0.4, "frequency_penalty": 0.4}
 # A call on a method of `self` in code: what the fixtures write after "self." most of the time.
 STRUCTURED_REGEX = r"[a-z_]{1,16}\((self|x|n)?\)"
 
@@ -34,6 +37,58 @@ class Feature:
     drafts_every_request: bool = True  # False where vLLM legitimately drops every draft of a request
     output_check: str | None = None  # "logprobs", "regex", "reproducible"
     known_defects: tuple[str, ...] = ()  # known_defects keys that break this cell on affected builds
+    # Kinds of request, (name, sampling over ``sampling``): every prompt runs once as each kind, all in
+    # one batch (prompt set after prompt set), so requests that end their own ways join and leave
+    # together; gate/boundaries.py judges them. TOKEN_TEXTS keys name tokens by their text.
+    requests: tuple[tuple[str, dict], ...] = ()
+    max_prompts: int = 0  # run the first this many of the pairing's prompts (0: all)
+    # known_defects keys worked around while the cell runs (engines/known_defects.reference_path), so
+    # that a defect one method shows does not hide every other bug from the cell; each defect's
+    # as-shipped form stays a strict expected failure of its own in tests/.
+    works_around: tuple[str, ...] = ()
+
+    @property
+    def copies(self) -> int:
+        """How many times the cell runs each prompt."""
+        return 2 if self.repeat_prompts else max(1, len(self.requests))
+
+    def request_sampling(self, index: int, count: int) -> dict:
+        """The sampling of the index-th of ``count`` requests over the cell's own (requests run
+        prompt set after prompt set, one set per entry of ``requests``)."""
+        if not self.requests:
+            return dict(self.sampling)
+        return {**self.sampling, **self.requests[index * len(self.requests) // max(count, 1)][1]}
+
+    def kinds(self, encode) -> list[tuple[str, dict]]:
+        """(name, sampling with token texts resolved by ``encode``) of each kind of request."""
+        return [(name, resolve({**self.sampling, **extra}, encode)) for name, extra in self.requests]
+
+
+# Sampling keys of specgate's that name tokens by text, so a feature means the same on any tokenizer:
+# each text of stop_token_texts must be one token (-> stop_token_ids); allowed_token_texts allows
+# every token of its texts (-> allowed_token_ids).
+TOKEN_TEXTS = {"stop_token_texts": "stop_token_ids", "allowed_token_texts": "allowed_token_ids"}
+
+
+class TokenTextError(ValueError):
+    pass
+
+
+def resolve(sampling: dict, encode) -> dict:
+    """``sampling`` with TOKEN_TEXTS keys turned into vLLM's token-id keys; ``encode``: text -> ids
+    without special tokens. TokenTextError when a stop token text is not one token."""
+    out = {k: v for k, v in sampling.items() if k not in TOKEN_TEXTS}
+    if "stop_token_texts" in sampling:
+        ids = []
+        for text in sampling["stop_token_texts"]:
+            found = encode(text)
+            if len(found) != 1:
+                raise TokenTextError(f"stop token text {text!r} is {len(found)} tokens for this tokenizer, not one")
+            ids.append(found[0])
+        out["stop_token_ids"] = sorted(set(ids) | set(sampling.get("stop_token_ids") or ()))
+    if "allowed_token_texts" in sampling:
+        out["allowed_token_ids"] = sorted({t for text in sampling["allowed_token_texts"] for t in encode(text)})
+    return out
 
 
 FEATURES = {f.name: f for f in (
@@ -76,6 +131,37 @@ FEATURES = {f.name: f for f in (
             "them, slots freed and reused",
             engine={"max_num_seqs": 3, "enable_chunked_prefill": True, "max_num_batched_tokens": 40},
             mode="arrivals", counters=("prefill_beside_decode", "drafting_not_contiguous")),
+    # Processed logprobs (after penalties) at every position, speculative ones included, equal the
+    # control's; the boundaries cell checks the default raw mode under the same penalties.
+    Feature("logprobs-processed", "logprobs_mode processed_logprobs with penalties",
+            engine={"logprobs_mode": "processed_logprobs"},
+            sampling={"logprobs": 2, **PENALTIES},
+            transparent=False, output_check="logprobs", mode="batch", max_prompts=16),
+    # Where requests end (gate/boundaries.py): 16 prompts, each once as every kind below, in one batch
+    # (the later ones join as the first end). Chosen on the fixture's code continuations so that ends
+    # fall inside accepted drafts: "(" and "):" are among the first 12 tokens of 13 and 12 of 32
+    # continuations; the second stop string below completes before the first in 8 of 16, and 7 of 16
+    # for the included pair, one token apart (one step under speculation). vLLM refuses logit_bias
+    # and min_p with speculation (docs/known-defects.md), so they are not mixed in here.
+    Feature("boundaries", "requests ending their own ways in one batch: EOS, stop ids, stop strings "
+            "(overlapping, included or not), min_tokens, max_tokens 1-3, bad_words, allowed_token_ids, "
+            "logprobs and prompt logprobs under penalties",
+            sampling={"ignore_eos": False, "max_tokens": 32}, mode="batch", transparent=False, drafts_every_request=False,
+            output_check="boundaries", max_prompts=16, works_around=("min-tokens-bonus-position",), requests=(
+                ("eos", {"logprobs": 1}),
+                ("stop-ids", {"stop_token_texts": ["(", "):"], "logprobs": 1}),
+                ("stop-strings", {"stop": ["):\n", ":", '"""\n']}),
+                ("stop-strings-included", {"stop": ["def ", "ef"], "include_stop_str_in_output": True,
+                                           "logprobs": 1}),
+                ("min-tokens-stop-ids", {"min_tokens": 10, "stop_token_texts": ["\n"]}),
+                ("min-tokens-stop-strings", {"min_tokens": 10, "stop": ["\n"]}),
+                ("max-tokens-1", {"max_tokens": 1}),
+                ("max-tokens-2", {"max_tokens": 2}),
+                ("max-tokens-3", {"max_tokens": 3}),
+                ("bad-words", {"bad_words": ["_", "#"]}),
+                ("allowed-tokens", {"allowed_token_texts": ["def get_name(self):\n    return self._name\n"]}),
+                ("logprobs-penalties", {"logprobs": 2, "prompt_logprobs": 1, **PENALTIES}),
+            )),
 )}
 
 

@@ -11,6 +11,7 @@ import functools
 import json
 from pathlib import Path
 
+from specgate.matrix import features as features_mod
 from specgate.matrix import heads
 from specgate.matrix import prompts as prompt_sets
 from specgate.matrix import vllm_accepts
@@ -178,6 +179,15 @@ def check_vllm_accepts(p: Pairing) -> None:
         if unknown:
             raise PreflightError(f"field {where!r}: the installed vLLM has no {table} argument {', '.join(unknown)}; "
                                  f"fix the name (vLLM's {_VLLM_TYPES[table]} lists them)")
+    sampling = {k: v for k, v in p.sampling.items() if k not in features_mod.TOKEN_TEXTS}
+    unknown = vllm_accepts.unknown_keys("sampling", sampling.keys())
+    if unknown:
+        raise PreflightError(f"field 'sampling': the installed vLLM's SamplingParams has no {', '.join(unknown)}; "
+                             f"fix the name (or use {', '.join(features_mod.TOKEN_TEXTS)} for tokens named by text)")
+    refused = vllm_accepts.sampling_problem({"temperature": p.temperature, "top_p": p.top_p, "top_k": p.top_k,
+                                             "max_tokens": p.max_new_tokens, **sampling})
+    if refused:
+        raise PreflightError(f"field 'sampling': vLLM's SamplingParams refuses it: {refused}")
     problem = vllm_accepts.method_problem(p.method)
     if problem:
         raise PreflightError(problem)
@@ -240,6 +250,13 @@ class Checked:
             log(f"pairing {p.name!r}: {len(dropped)} prompts of set {p.prompt_set!r} are longer than "
                 f"max_prompt_tokens={p.prompt_options['max_prompt_tokens']} and were dropped "
                 f"({', '.join(dropped[:3])}{', ...' if len(dropped) > 3 else ''})")
-        if condition.feature_setting.repeat_prompts:
-            found = found + [prompt_sets.Prompt(f"{x.id}#again", x.text) for x in found]
-        return found
+        return copies(found, condition.feature_setting)
+
+
+def copies(found: list[prompt_sets.Prompt], feature) -> list[prompt_sets.Prompt]:
+    """The prompts as a feature cell runs them: the set (its first max_prompts) once per copy
+    (features.Feature.copies)."""
+    found = found[:feature.max_prompts] if feature.max_prompts else found
+    if feature.repeat_prompts:
+        return found + [prompt_sets.Prompt(f"{x.id}#again", x.text) for x in found]
+    return [prompt_sets.Prompt(f"{x.id}#{c}" if c else x.id, x.text) for c in range(feature.copies) for x in found]

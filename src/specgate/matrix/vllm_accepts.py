@@ -68,6 +68,20 @@ def unknown_keys(table: str, keys) -> list[str]:
     return found
 
 
+def sampling_problem(sampling: dict) -> str | None:
+    """vLLM's own reason for refusing these SamplingParams (its validation), or None (also
+    without vLLM)."""
+    try:
+        from vllm import SamplingParams
+    except Exception:  # noqa: BLE001 - no vLLM: left to vLLM at request time
+        return None
+    try:
+        SamplingParams(**sampling)
+    except Exception as exc:  # noqa: BLE001 - vLLM's validation errors (VLLMValidationError, TypeError, ...)
+        return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return None
+
+
 @functools.lru_cache(maxsize=1)
 def _architectures() -> frozenset[str] | None:
     try:
