@@ -4,6 +4,7 @@ the share of requests that drafted, and the smallest TV shift detected with prob
 Always against the target's exact distribution (specgate.lossless.lab.LosslessLab.against_exact).
 
     .venv/bin/python scripts/lossless_table.py [configs/lossless-cpu.toml] [samples]
+    .venv/bin/python scripts/lossless_table.py --visibility   # each setting's own effect, no sampling
 """
 
 import argparse
@@ -25,6 +26,9 @@ def parse(argv=None) -> argparse.Namespace:
                         help=f"lossless pairings file (default: {LOSSLESS_CONFIG})")
     parser.add_argument("samples", nargs="?", type=int, default=LOSSLESS_SAMPLES,
                         help=f"continuations sampled per cell (default: {LOSSLESS_SAMPLES})")
+    parser.add_argument("--visibility", action="store_true",
+                        help="print, per prompt and setting, how far the setting moves the speculative position "
+                             "and the shift a cell detects, instead of sampling")
     return parser.parse_args(argv)
 
 
@@ -48,6 +52,8 @@ def row(lab: LosslessLab, cid: str, setting: str, path: str) -> str:
 def main(argv=None) -> None:
     args = parse(argv)
     lab = LosslessLab(args.config, args.samples)
+    if args.visibility:
+        return visibility(lab)
     print("| condition | setting | path | drafted | joint p | token-2 p | samples | detectable TV | verdict |")
     print("|---|---|---|---|---|---|---|---|---|")
     try:
@@ -55,6 +61,27 @@ def main(argv=None) -> None:
             for setting in SETTINGS:
                 for path in PATHS:
                     print(row(lab, cid, setting, path), flush=True)
+    finally:
+        lab.close()
+
+
+def visibility(lab: LosslessLab) -> None:
+    """One row per (target, prompt, setting): the setting's shift at the speculative position against
+    the smallest shift a cell of lab.samples detects (the test demands twice it)."""
+    print("| target, prompt | setting | shift when ignored at token 2 (TV, as the test bins it) | detectable TV | "
+          "ratio | test |")
+    print("|---|---|---|---|---|---|")
+    done = set()
+    try:
+        for cid, c in lab.conditions.items():
+            for setting in SETTINGS:
+                key = (c.pairing.target, tuple(lab.prompt_ids(cid, setting)), setting)
+                seen = None if c.is_control or key in done else lab.visibility(cid, setting)
+                done.add(key)
+                if seen:
+                    where = f"{Path(c.pairing.target).name}, {SETTINGS[setting].prompt and 'own' or c.pairing.prompt_set}"
+                    print(f"| {where} ({cid}) | {setting} | {seen[0]:.3f} | {seen[1]:.3f} | {seen[0] / seen[1]:.1f} | "
+                          f"{seen[2]} |", flush=True)
     finally:
         lab.close()
 

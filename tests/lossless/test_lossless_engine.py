@@ -8,7 +8,8 @@ import pytest
 import vllm_plants
 from specgate.engines import known_defects
 from specgate.suites.test_lossless import (MIN_DRAFTED_NGRAM, lab, pytest_generate_tests,  # noqa: F401
-                                           test_lossless_as_shipped, test_lossless_reference_path)
+                                           test_lossless_as_shipped, test_lossless_cell_can_see_its_setting,
+                                           test_lossless_reference_path)
 
 pytestmark = pytest.mark.engine
 
@@ -20,6 +21,8 @@ PLANTS = [  # (planted bug, condition and setting where it must show, samples: 0
     (vllm_plants.lossless_recovery_reuses_acceptance_noise, "greedy-draft-draft_model-k3", "temperature-1", 0),
     (vllm_plants.lossless_recovered_from_target, "greedy-draft-draft_model-k1", "temperature-1", 0),
     (vllm_plants.lossless_no_temperature_on_speculative_positions, "ngram-ngram-k3", "temperature-0.7-top-p-0.8", 0),
+    # Issue 25: the penalty cell passed this bug on its old prompt (shift 0.053 < detectable 0.061).
+    (vllm_plants.penalties_skipped_at_draft_positions, "greedy-draft-draft_model-k1", "repetition-penalty-1.5", 0),
     # The same sampler bugs under the heads production runs: their drafts reach the same rejection sampler.
     (vllm_plants.lossless_ignore_top_p, "e1-eagle-k3", "temperature-0.7-top-p-0.8", 0),
     (vllm_plants.lossless_recovered_from_target, "e3-eagle3-k3", "temperature-1", 0),

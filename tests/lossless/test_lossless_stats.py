@@ -56,3 +56,38 @@ def test_bins_cover_the_distribution_and_impossible_pairs_stay_impossible():
     sample = whole_engine.Sample([(t1, banned)] * 10, 10)
     assert whole_engine.judge_exact(dist, sample).joint.impossible
     assert (OTHER,) in bins or len(dist.second) == int((dist.first > 0).sum())
+
+
+def _toy(vocab=40, seed=1):
+    gen = torch.Generator().manual_seed(seed)
+    table = torch.randn(vocab, vocab, generator=gen) * 0.3
+    likely = torch.zeros(vocab)
+    likely[3] = 2.0  # token 3 (in the prompt) is likely after anything
+
+    def forward(ids):  # flat over many first tokens, so the joint's bins are sparse
+        return table[ids[:, -1]] + likely
+
+    return forward, [3, 3, 3]
+
+
+def _draw(dist, n, seed):
+    gen = torch.Generator().manual_seed(seed)
+    firsts = torch.multinomial(dist.first, n, replacement=True, generator=gen).tolist()
+    return whole_engine.Sample([(t1, int(torch.multinomial(dist.second[t1], 1, generator=gen)))
+                                for t1 in firsts], n)
+
+
+def test_a_setting_ignored_at_token_2_is_seen_where_the_joint_pools_it_away():
+    """A penalty on a token that is likely second after every first token: ignored at token 2, it moves
+    mass inside the joint's pooled bins, which only token 2's own marginal bins show."""
+    forward, prompt = _toy()
+    s = Setting("r", repetition_penalty=3.0)
+    dist = two_token_distribution(forward, prompt, s)
+    ignored = two_token_distribution(forward, prompt, s, second_under=s.off)
+    shift, detectable, test = whole_engine.visibility(dist, ignored, 3000)
+    assert test == "token 2" and shift >= 2 * detectable
+    assert not whole_engine.judge_exact(dist, _draw(ignored, 3000, seed=5)).passed
+    # and a sample of the right distribution passes (false-failure probability 1e-6; fixed seed)
+    assert whole_engine.judge_exact(dist, _draw(dist, 3000, seed=6)).passed
+    plain = Setting("t")
+    assert plain.off is None and s.off.sampling_kwargs() == plain.sampling_kwargs()

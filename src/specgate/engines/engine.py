@@ -132,6 +132,12 @@ class Engine(Backend):
             timer = stage_timer(self.llm, self.stage_timers, self.clock)
         except TimerError as exc:
             raise EngineError(f"{condition.id}: {exc}") from exc
+        try:  # SamplingParams vLLM refuses (n > 1 when greedy, ...) touch no engine state: it stays usable
+            for i in range(len(prompts)):
+                sampling_params(condition, i, len(prompts), self.encoder())
+        except Exception as exc:
+            raise EngineError(f"{condition.id}: run failed: {type(exc).__name__}: {exc}",
+                              refused=refused(exc)) from exc
         before, engine_before = snapshot(self.llm)
         observed: dict[str, int] = {}  # what an arrivals run saw the engine do (arrivals.Exercised)
         started = time.perf_counter()

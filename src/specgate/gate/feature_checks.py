@@ -103,6 +103,8 @@ def problems(feature: str, run: RunResult, control: RunResult | None, plain: Run
     ``again``: a second run of the cell (output_check "reproducible"); ``encode`` (text -> ids),
     ``eos`` (the target's EOS id) and ``greedy`` (temperature 0): for output_check "boundaries"."""
     f = FEATURES[feature]
+    if plain is not None and f.max_prompts:
+        plain = plain.slice(0, f.max_prompts)
     found = []
     for counter in f.counters:
         if run.engine_counters.get(counter, 0) <= 0:

@@ -81,9 +81,9 @@ class SpecgateSession:
         """The no-speculation run on the same prompts and sampling, run now if its own test has not
         (deselected, or in another shard): a step of its own, before the condition's engine is built.
         A feature vLLM refuses is refused for the speculative cell too: its own run says so."""
-        if self.ledger.has_control(condition):
-            return
         control = condition.control
+        if self.ledger.has_control(condition) or control.id in self.judging.verdicts:
+            return  # ran, or was judged without a run (vLLM refused it)
         try:
             self.ledger.record(control, self.supply.run(control))
         except EngineError as exc:

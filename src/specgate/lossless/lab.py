@@ -26,9 +26,11 @@ class LosslessLab:
         # which tearing one down (or losing one to a crash) takes from the others.
         self.samples, self.pool = samples, EnginePool(stage_timers=False)
 
-    def prompt_ids(self, cid: str) -> list[int]:
+    def prompt_ids(self, cid: str, setting: str | None = None) -> list[int]:
+        """The pairing's first prompt, or the setting's own (whole_engine.Setting.prompt)."""
         c = self.conditions[cid]
-        text = prompts.render_for(c.pairing, prompts.for_pairing(c.pairing)[:1], None)[0]
+        own = SETTINGS[setting].prompt if setting else None
+        text = own or prompts.render_for(c.pairing, prompts.for_pairing(c.pairing)[:1], None)[0]
         return self.engine(cid).get_tokenizer().encode(text)
 
     def engine(self, cid: str):
@@ -37,7 +39,8 @@ class LosslessLab:
     def sample(self, cid: str, setting: str, seed: int = 1000, samples: int | None = None) -> whole_engine.Sample:
         llm = self.engine(cid)
         try:
-            return whole_engine.sample_pairs(llm, self.prompt_ids(cid), SETTINGS[setting], samples or self.samples,
+            return whole_engine.sample_pairs(llm, self.prompt_ids(cid, setting), SETTINGS[setting],
+                                             samples or self.samples,
                                          seed=seed)
         except BaseException:
             self.pool.current.broken = True  # an engine that raised mid-step is rebuilt, not reused
@@ -46,6 +49,18 @@ class LosslessLab:
     @functools.cache
     def exact(self, target: str, prompt: tuple[int, ...], setting: str):
         return two_token_distribution(self._forward(target), list(prompt), SETTINGS[setting])
+
+    @functools.cache
+    def visibility(self, cid: str, setting: str) -> tuple[float, float, str] | None:
+        """How far ignoring the setting at the speculative position moves what the cell tests, and the
+        smallest shift the cell detects with probability 0.99 (whole_engine.visibility); None for the
+        plain setting (nothing to switch off) or a target too large to enumerate."""
+        s, target = SETTINGS[setting], self.conditions[cid].pairing.target
+        if s.off is None or not Path(target).is_dir():
+            return None
+        prompt = tuple(self.prompt_ids(cid, setting))
+        ignored = two_token_distribution(self._forward(target), list(prompt), s, second_under=s.off)
+        return whole_engine.visibility(self.exact(target, prompt, setting), ignored, self.samples)
 
     @functools.cache
     def _forward(self, target: str):
@@ -61,7 +76,7 @@ class LosslessLab:
     def against_exact(self, cid: str, setting: str, sample: whole_engine.Sample) -> whole_engine.Judgement:
         """``sample`` (of ``cid`` under ``setting``) judged against the target's exact distribution."""
         target = self.conditions[cid].pairing.target
-        return whole_engine.judge_exact(self.exact(target, tuple(self.prompt_ids(cid)), setting), sample)
+        return whole_engine.judge_exact(self.exact(target, tuple(self.prompt_ids(cid, setting)), setting), sample)
 
     @functools.cache
     def reference(self, cid: str, setting: str) -> whole_engine.Sample:

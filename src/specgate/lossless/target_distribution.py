@@ -31,6 +31,16 @@ class Setting:
     top_k: int = 0
     min_p: float = 0.0
     repetition_penalty: float = 1.0
+    # A prompt of its own instead of the pairing's: one the setting acts on at the speculative position
+    # (a repetition penalty moves token 2 only where the likely tokens 2 are already in the text).
+    prompt: str | None = None
+
+    @property
+    def off(self) -> "Setting | None":
+        """The same sampling with what this setting tests switched off (temperature 1, nothing else),
+        or None for the plain setting itself."""
+        plain = Setting(f"{self.name}-off", prompt=self.prompt)
+        return None if self.sampling_kwargs() == plain.sampling_kwargs() else plain
 
     def sampling_kwargs(self) -> dict:
         return {"temperature": self.temperature, "top_p": self.top_p, "top_k": self.top_k, "min_p": self.min_p,
@@ -76,6 +86,14 @@ class TwoTokenDistribution:
             out[(OTHER,)] = rest
         return out
 
+    def second_marginal(self) -> torch.Tensor:
+        """P(t2) over the enumerated first tokens ([vocab]; sums to their mass)."""
+        return sum(float(self.first[t1]) * p2 for t1, p2 in self.second.items())
+
+    def not_enumerated(self) -> float:
+        """The mass of the first tokens that were not enumerated."""
+        return max(0.0, 1.0 - sum(float(self.first[t]) for t in self.second))
+
     def bin_of(self, t1: int, t2: int, named: dict[tuple, float]) -> tuple:
         """The bin a sampled pair falls in; the pair itself (probability 0) when it is impossible."""
         if t1 not in self.second:
@@ -85,21 +103,28 @@ class TwoTokenDistribution:
         return (t1, OTHER) if bool(self.possible_second[t1][t2]) else (t1, t2)
 
 
-def two_token_distribution(forward: Callable[[torch.Tensor], torch.Tensor], prompt: list[int], s: Setting,
-                           max_first: int = 256) -> TwoTokenDistribution:
-    """``forward``: token ids [batch, length] -> last-position logits [batch, vocab]."""
-    seen = set(prompt)
+def _enumerated(forward, prompt: list[int], s: Setting, max_first: int):
+    """Token 1's probabilities under ``s``, the first tokens that carry its mass (at most
+    ``max_first``, most likely first) and the logits of the position after each."""
     logits = forward(torch.tensor([prompt]))[0]
-    first = process(logits, s, seen)
-    possible_first = process(logits, s, seen, slack=1e-3) > 0
+    first = process(logits, s, set(prompt))
     order = first.argsort(descending=True)
     enumerated = [int(t) for t in order[:max_first] if first[t] > 0]
-    batch = torch.tensor([prompt + [t] for t in enumerated])
-    second_logits = forward(batch)
+    return logits, first, enumerated, forward(torch.tensor([prompt + [t] for t in enumerated]))
+
+
+def two_token_distribution(forward: Callable[[torch.Tensor], torch.Tensor], prompt: list[int], s: Setting,
+                           max_first: int = 256, second_under: Setting | None = None) -> TwoTokenDistribution:
+    """``forward``: token ids [batch, length] -> last-position logits [batch, vocab]. ``second_under``:
+    token 2 (the speculative position) sampled under another setting, token 1 under ``s``: what an
+    engine that ignores ``s`` at the speculative position samples (with Setting.off)."""
+    seen, second_s = set(prompt), second_under or s
+    logits, first, enumerated, second_logits = _enumerated(forward, prompt, s, max_first)
+    possible_first = process(logits, s, seen, slack=1e-3) > 0
     second, possible = {}, {}
     for t1, row in zip(enumerated, second_logits):
-        second[t1] = process(row, s, seen | {t1})
-        possible[t1] = process(row, s, seen | {t1}, slack=1e-3) > 0
+        second[t1] = process(row, second_s, seen | {t1})
+        possible[t1] = process(row, second_s, seen | {t1}, slack=1e-3) > 0
     return TwoTokenDistribution(first, second, possible_first, possible)
 
 

