@@ -5,6 +5,7 @@ import dataclasses
 
 from paths import ROOT
 from specgate.core.metrics import summarize
+from specgate.engines import known_defects
 from specgate.gate import correctness, judge, sanity
 from specgate.matrix import prompts
 from specgate.records import baselines
@@ -36,6 +37,7 @@ class Lab:
         run = self.run(condition)
         control = self.control[condition.mode]
         problems = sanity.problems(condition, run, summarize(run, control))
-        problems += correctness.in_run_problems(condition, run, control, self.ids)
+        problems += correctness.in_run_problems(condition, run, control, self.ids,
+                                                past_end_allowance=known_defects.past_end_allowance(condition.k))
         return judge.judge_condition(judge.Evidence(run, control, (self.records[condition.mode], ""),
                                                   (None, "not judged here"), self.ids, problems), self.env, {})

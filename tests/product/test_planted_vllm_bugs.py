@@ -11,6 +11,7 @@ import vllm_plants
 from planted_lab import Lab
 from specgate.core.metrics import summarize
 from specgate.engines.pool import EnginePool
+from specgate.engines import known_defects
 from specgate.gate import code_path as gate_code_path
 from specgate.gate import correctness, feature_checks, judge, sanity
 from specgate.matrix import config, features, prompts
@@ -124,7 +125,8 @@ class FeatureLab:
                                                               summarize(clean).as_dict(), clean.to_dict())
         run, control, ids = self.run(cell), self.controls[feature], [p.id for p in found]
         problems = sanity.problems(cell, run, summarize(run, control))
-        problems += correctness.in_run_problems(cell, run, control, ids)
+        problems += correctness.in_run_problems(cell, run, control, ids,
+                                                past_end_allowance=known_defects.past_end_allowance(cell.k))
         problems += feature_checks.problems(feature, run, control, self.plain, None, ids)
         return judge.judge_condition(judge.Evidence(run, control, (self.records[feature], ""), (None, "not judged here"),
                                                   ids, problems), self.lab.env, {})
