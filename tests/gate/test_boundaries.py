@@ -84,6 +84,13 @@ def test_a_kind_that_changed_nothing_is_not_exercised():
     found = judge({"stop_token_ids": [99]}, rec(WHOLE))
     assert found == ["kind: not exercised: every request emitted what it emits without the setting, so this cell "
                      "cannot see it on this workload"]
+    # under the cell's own max_tokens, a request cut only by it changed nothing either
+    cut = boundaries.problems([("kind", {"stop_token_ids": [99], "max_tokens": 4})], run(rec(WHOLE[:4])),
+                              None, run(rec(WHOLE)), ["p"], 0, decode, True, limit=4)
+    assert cut and "not exercised" in cut[0]
+    shorter = boundaries.problems([("kind", {"max_tokens": 2})], run(rec(WHOLE[:2])), None, run(rec(WHOLE)),
+                                  ["p"], 0, decode, True, limit=4)
+    assert shorter == []
 
 
 def test_accepted_drafts_must_fit_the_emitted_tokens():

@@ -130,10 +130,12 @@ def _settings(r: RequestRecord, setting: dict, eos: int | None) -> list[str]:
 
 def problems(kinds: list[tuple[str, dict]], run: RunResult, control: RunResult | None, plain: RunResult | None,
              prompt_ids: list[str], eos: int | None, decode: Callable[[list[int]], str] | None,
-             greedy: bool) -> list[str]:
+             greedy: bool, limit: int | None = None) -> list[str]:
     """Every request-boundary problem of the run, one line per kind of request and check.
     ``kinds``: (name, resolved sampling) of each prompt set, in run order; ``eos``: the target's EOS
-    id; ``greedy``: temperature 0 (the plain-cell oracle holds only then)."""
+    id; ``greedy``: temperature 0 (the plain-cell oracle holds only then); ``limit``: the cell's own
+    max_tokens, under which a request of a kind that changed nothing emits the plain cell's first
+    ``limit`` tokens (None: all of them)."""
     count = len(run.requests)
     n = count // max(len(kinds), 1)
     found: list[str] = []
@@ -149,7 +151,7 @@ def problems(kinds: list[tuple[str, dict]], run: RunResult, control: RunResult |
             whole = plain.requests[j].output_token_ids if plain is not None and j < len(plain.requests) else None
             if whole is not None and greedy and not any(setting.get(key) for key in SHAPING):
                 said += _against_oracle(r, whole, setting, eos, decode)
-            if whole is not None and (r.output_token_ids != whole or r.text is not None):
+            if whole is not None and (r.output_token_ids != whole[:limit] or r.text is not None):
                 exercised += 1
             if said:
                 wrong.append(f"{prompt_ids[i] if i < len(prompt_ids) else i}: {'; '.join(said)}")

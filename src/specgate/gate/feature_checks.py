@@ -125,7 +125,8 @@ def problems(feature: str, run: RunResult, control: RunResult | None, plain: Run
     if f.output_check == "regex":
         found += regex_problems(run, decode, prompt_ids)
     if f.output_check == "boundaries" and encode is not None:
-        found += boundaries.problems(f.kinds(encode), run, control, plain, prompt_ids, eos, decode, greedy)
+        found += boundaries.problems(f.kinds(encode), run, control, plain, prompt_ids, eos, decode, greedy,
+                                     f.sampling.get("max_tokens"))
     if f.output_check == "reproducible" and again is not None:
         found += same_as(run, again, prompt_ids, "a second run with the same seeds", acceptance=False)
     return [f"feature {feature}: {p}" for p in found]
