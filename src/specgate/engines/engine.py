@@ -133,8 +133,7 @@ class Engine(Backend):
         except TimerError as exc:
             raise EngineError(f"{condition.id}: {exc}") from exc
         try:  # SamplingParams vLLM refuses (n > 1 when greedy, ...) touch no engine state: it stays usable
-            for i in range(len(prompts)):
-                sampling_params(condition, i, len(prompts), self.encoder())
+            params = [sampling_params(condition, i, len(prompts), self.encoder()) for i in range(len(prompts))]
         except Exception as exc:
             raise EngineError(f"{condition.id}: run failed: {type(exc).__name__}: {exc}",
                               refused=refused(exc)) from exc
@@ -147,11 +146,10 @@ class Engine(Backend):
                     records = self._sequential(condition, prompts, before, Beside(
                         condition, paired, reference, self.llm.get_tokenizer().encode))
                 elif condition.mode == "arrivals":
-                    records, observed = arrivals.records(self.llm, self._texts(condition, prompts),
-                                                        [sampling_params(condition, i, len(prompts), self.encoder())
-                                                         for i in range(len(prompts))])
+                    records, observed = arrivals.records(self.llm, self._texts(condition, prompts), params)
                 else:
-                    records = [record(out, batch_latency(out)) for out in self._generate(condition, prompts)]
+                    outs = self.llm.generate(self._texts(condition, prompts), params, use_tqdm=False)
+                    records = [record(out, batch_latency(out)) for out in outs]
         except Exception as exc:
             self.broken = True  # the engine's state is unknown after a crash: the pool rebuilds it
             raise EngineError(f"{condition.id}: run failed: {type(exc).__name__}: {exc}",

@@ -100,33 +100,32 @@ def _skip_empty(original):
     return apply_top_k_top_p
 
 
-def accepted_counted_before_trim() -> bool:
-    """Probe: in the scheduler's update_from_output, the acceptance counts are taken before the
-    new tokens are trimmed at the request's end (read from the running build's source)."""
+def _source(function) -> str:
+    """The running build's source of a vLLM function ("" where it cannot be read: no probe fires)."""
     import inspect
 
+    try:
+        return inspect.getsource(function)
+    except (OSError, TypeError):
+        return ""
+
+
+def accepted_counted_before_trim() -> bool:
+    """Probe: in the scheduler's update_from_output, the acceptance counts are taken before the
+    new tokens are trimmed at the request's end."""
     from vllm.v1.core.sched.scheduler import Scheduler
 
-    try:
-        source = inspect.getsource(Scheduler.update_from_output)
-    except (OSError, TypeError):
-        return False
+    source = _source(Scheduler.update_from_output)
     counted, trimmed = source.find("num_accepted ="), source.find("_update_request_with_output(")
     return 0 <= counted < trimmed
 
 
 def bonus_min_tokens_ignores_drafts() -> bool:
     """Probe: the plain sampler, also when it samples the bonus token, applies the min_tokens
-    processor without the step's drafts (read from the running build's source)."""
-    import inspect
-
+    processor without the step's drafts."""
     from vllm.v1.sample.sampler import Sampler
 
-    try:
-        source = inspect.getsource(Sampler.apply_logits_processors)
-    except (OSError, TypeError):
-        return False
-    return "processor.apply(logits)" in source
+    return "processor.apply(logits)" in _source(Sampler.apply_logits_processors)
 
 
 def _bonus_min_tokens(original):

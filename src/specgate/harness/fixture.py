@@ -7,7 +7,6 @@ refuses a feature cell as recorded, xfail for a known vLLM defect."""
 
 from __future__ import annotations
 
-import contextlib
 from typing import Callable
 
 import pytest
@@ -48,8 +47,7 @@ class SpecgateBenchmark:
         rounds: list[RunResult] = []
         try:
             # One pytest-benchmark sample per round of the prompt set; the rounds combine into one run.
-            with known_defects.reference_path(condition.feature_setting.works_around) if \
-                    condition.feature_setting.works_around else contextlib.nullcontext():
+            with known_defects.reference_path(condition.feature_setting.works_around):
                 benchmark.pedantic(lambda: rounds.append(engine.run_once(prompts, condition, **beside)),
                                    rounds=condition.pairing.rounds, iterations=1)
             result = combine_rounds(rounds)
