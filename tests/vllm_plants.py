@@ -521,6 +521,55 @@ def min_tokens_judged_at_step_end_for_stop_strings():
     return _patched(BaseIncrementalDetokenizer, "update", make)
 
 
+def _schedule_lookup(change):
+    """The scheduler's dense batch size -> k lookup (num_speculative_tokens_per_batch_size), as
+    ``change(lookup, the largest k)`` makes it; an engine must be built inside the plant (its scheduler builds
+    the lookup once)."""
+    import vllm.v1.core.sched.scheduler as sched
+
+    def make(original):
+        def planted(*args, **kwargs):
+            lookup = original(*args, **kwargs)
+            return change(lookup, max(lookup))
+        return planted
+
+    return _patched(sched, "build_dynamic_sd_schedule_lookup", make)
+
+
+def speculation_schedule_ignored():
+    """The per-batch-size schedule is parsed and then ignored: every batch size drafts k."""
+    return _schedule_lookup(lambda lookup, k: [k] * len(lookup))
+
+
+def speculation_schedule_off_by_one():
+    """The schedule is looked up one batch size too high: one request drafts what two may."""
+    return _schedule_lookup(lambda lookup, k: [lookup[0]] + lookup[2:] + lookup[-1:])
+
+
+def stale_drafts_when_k_shrinks():
+    """vLLM #47014's second failure: when the scheduled k shrinks, each request's drafts are read at
+    the previous, larger width, so the tail is stale drafts from an earlier step."""
+    from vllm.v1.outputs import DraftTokenIds
+    from vllm.v1.worker.gpu_model_runner import GPUModelRunner
+
+    def make(original):
+        def planted(self):
+            found = original(self)
+            if found is None:
+                return found
+            last = self.__dict__.setdefault("_planted_last_drafts", {})
+            drafts = []
+            for rid, ids in zip(found.req_ids, found.draft_token_ids):
+                old = last.get(rid, [])
+                ids = list(ids) + list(old[len(ids):]) if ids else list(ids)
+                last[rid] = ids
+                drafts.append(ids)
+            return DraftTokenIds(found.req_ids, drafts)
+        return planted
+
+    return _patched(GPUModelRunner, "take_draft_token_ids", make)
+
+
 # Every plant above, by name (scripts/plant_vllm.py plants one for a whole benchmark run).
 PLANTS = {name: f for name, f in list(globals().items())
           if callable(f) and not name.startswith("_") and getattr(f, "__module__", None) == __name__}

@@ -166,3 +166,38 @@ def test_the_summary_has_a_feature_by_method_table():
     assert [c.strip() for c in table[0].split("|")[1:-1]] == ["feature", "draft_model", "ngram", "no speculation"]
     assert [c.strip() for c in table[2].split("|")[1:-1]] == ["batch", "FAIL", "pass", "pass"]
     assert [c.strip() for c in table[3].split("|")[1:-1]] == ["n2", "unsupported", "-", "-"]
+
+
+SCHEDULE = [[1, 1, 8], [2, 2, 2], [3, 3, 1]]
+
+
+def test_the_schedule_reads_as_vllm_expands_it():
+    from specgate.matrix.features import scheduled_drafts
+
+    # capped at k; a batch size between ranges keeps the range below's; past the last, the last's
+    assert [scheduled_drafts(SCHEDULE, 3, n) for n in (1, 2, 3, 9)] == [3, 2, 1, 1]
+    assert [scheduled_drafts([[1, 2, 4], [5, 8, 2]], 8, n) for n in (1, 2, 3, 4, 5, 9)] == [4, 4, 4, 4, 2, 2]
+
+
+def schedule_run(most: dict[int, int], changes: int = 4):
+    counters = {f"most_drafts_at_batch_{n}": d for n, d in most.items()} | {"draft_length_changes": changes}
+    return run([1, 2], counters=counters)  # at k 3
+
+
+def test_a_schedule_cell_must_keep_every_batch_size_within_the_schedule_and_reach_it():
+    check = feature_checks.schedule_problems
+    assert check(schedule_run({1: 3, 2: 2, 3: 1}), SCHEDULE, drafts_every_step=True) == []
+    over = check(schedule_run({1: 3, 2: 3, 3: 1}), SCHEDULE, drafts_every_step=False)
+    assert over == ["a request was given 3 drafts in a step of 2 requests; the schedule allows 2"]
+    # a lookup drafts only where it matches: reaching the schedule is asked of model drafters alone
+    assert check(schedule_run({1: 2, 2: 2, 3: 1}), SCHEDULE, drafts_every_step=False) == []
+    under = check(schedule_run({1: 2, 2: 2, 3: 1}), SCHEDULE, drafts_every_step=True)
+    assert under == ["no request was given more than 2 drafts in a step of 1 requests; the schedule asks for 3"]
+
+
+def test_a_schedule_cell_that_never_crossed_a_threshold_is_not_exercised():
+    check = feature_checks.schedule_problems
+    found = check(schedule_run({3: 1}), SCHEDULE, drafts_every_step=True)
+    assert found == ["not exercised: no step of 1, 2 requests drafted (seen: {3: 1})"]
+    found = check(schedule_run({1: 3, 2: 2, 3: 1}, changes=0), SCHEDULE, drafts_every_step=True)
+    assert found == ["not exercised: the number of drafts never changed between steps"]

@@ -59,6 +59,7 @@ def test_correct_tables_and_every_feature_of_the_cpu_default_pass(tmp_path, cpu_
     for feature in FEATURES.values():  # specgate's own tables, passed to vLLM as given
         assert not vllm_accepts.unknown_keys("engine", feature.engine), feature.name
         assert not vllm_accepts.unknown_keys("sampling", feature.sampling), feature.name
+        assert not vllm_accepts.unknown_keys("speculative", feature.speculative), feature.name
     preflight.check_vllm_accepts(pairing(tmp_path, "engine = { enforce_eager = true }\n"
                                                    "speculative = { draft_sample_method = 'greedy' }"))
 
@@ -69,6 +70,17 @@ def test_a_method_vllm_names_but_cannot_build_fails_preflight(tmp_path):
     assert vllm_accepts.method_problem("medusa") is None and vllm_accepts.method_problem("draft_model") is None
     with pytest.raises(preflight.PreflightError, match="cannot build method 'mlp_speculator'"):
         preflight.check(pairing(tmp_path, "", method="mlp_speculator"))
+
+
+def test_a_medusa_schedule_that_would_crash_this_vllm_fails_preflight(tmp_path):
+    extra = "speculative = { num_speculative_tokens_per_batch_size = [[1, 1, 2], [2, 4, 1]] }"
+    medusa = pairing(tmp_path, extra, method="medusa")
+    if not vllm_accepts.medusa_asserts_fixed_k():
+        preflight.check_vllm_accepts(medusa)  # a build without the defect runs it
+        return
+    with pytest.raises(preflight.PreflightError, match="medusa-fixed-k.*remove the schedule"):
+        preflight.check_vllm_accepts(medusa)
+    preflight.check_vllm_accepts(pairing(tmp_path, extra))  # draft_model runs the same schedule
 
 
 def test_validate_refuses_them_in_seconds_without_an_engine(tmp_path):

@@ -134,6 +134,15 @@ class RunResult:
                    None if stages is None else StageTimes(**stages), dict(d.get("engine_counters") or {}))
 
 
+# engine_counters key prefix: "most_drafts_at_batch_3" = the most drafts a request got in a step of 3.
+MOST_DRAFTS = "most_drafts_at_batch_"
+
+
+def most_drafts(counters: dict[str, int]) -> dict[int, int]:
+    """Batch size -> most drafts per request, as engines/arrivals.Exercised wrote them."""
+    return {int(key[len(MOST_DRAFTS):]): value for key, value in counters.items() if key.startswith(MOST_DRAFTS)}
+
+
 def summed(requests) -> SpecCounters:
     """The requests' counts added up (a request with none reported counts as zero)."""
     total = SpecCounters()

@@ -21,7 +21,8 @@ def llm_kwargs(condition: Condition) -> dict[str, Any]:
         "trust_remote_code": False,
     }
     if not condition.is_control:
-        spec = {"method": condition.method, "num_speculative_tokens": condition.k, **p.speculative}
+        spec = {"method": condition.method, "num_speculative_tokens": condition.k, **p.speculative,
+                **condition.feature_setting.speculative}
         if p.draft is not None:
             spec["model"] = p.draft
         kwargs["speculative_config"] = spec

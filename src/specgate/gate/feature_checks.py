@@ -18,9 +18,9 @@ import re
 from typing import Callable
 
 from specgate.core.metrics import acceptance_rate
-from specgate.core.results import RunResult, SpecCounters, summed
+from specgate.core.results import RunResult, SpecCounters, most_drafts, summed
 from specgate.gate import boundaries
-from specgate.matrix.features import FEATURES, STRUCTURED_REGEX
+from specgate.matrix.features import FEATURES, STRUCTURED_REGEX, scheduled_drafts
 
 # fp32 on CPU: a speculative step scores k+1 positions in one forward, the control one; the
 # sampled tokens' logprobs differed by at most 4.1e-6 nats over the CPU default (measured).
@@ -95,13 +95,37 @@ def regex_problems(run: RunResult, decode: Callable[[list[int]], str] | None, pr
             f"(prompt {_label(prompt_ids, i)}: {decode(list(run.requests[i].output_token_ids))!r})"]
 
 
+def schedule_problems(run: RunResult, schedule, drafts_every_step: bool) -> list[str]:
+    """A per-batch-size speculation schedule against what the arrivals run saw (engines/arrivals.py):
+    no step drafted more than the schedule allows at its batch size; a method that drafts every step
+    (a model, not a lookup) reached it at every batch size; every batch size of the schedule ran
+    with drafts, and the number of drafts changed between steps (where vLLM #47014 crashed on CPU).
+    ``schedule``: vLLM's num_speculative_tokens_per_batch_size."""
+    seen, found = most_drafts(run.engine_counters), []
+    for n, most in sorted(seen.items()):
+        allowed = scheduled_drafts(schedule, run.k, n)
+        if most > allowed:
+            found.append(f"a request was given {most} drafts in a step of {n} requests; the schedule allows {allowed}")
+        elif drafts_every_step and most < allowed:
+            found.append(f"no request was given more than {most} drafts in a step of {n} requests; the schedule "
+                         f"asks for {allowed}")
+    missing = sorted({n for first, last, _ in schedule for n in range(first, last + 1)} - set(seen))
+    if missing:
+        found.append(f"not exercised: no step of {', '.join(map(str, missing))} requests drafted "
+                     f"(seen: {dict(sorted(seen.items()))})")
+    if not run.engine_counters.get("draft_length_changes"):
+        found.append("not exercised: the number of drafts never changed between steps")
+    return found
+
+
 def problems(feature: str, run: RunResult, control: RunResult | None, plain: RunResult | None,
              again: RunResult | None, prompt_ids: list[str], decode=None, encode=None, eos: int | None = None,
-             greedy: bool = True) -> list[str]:
+             greedy: bool = True, drafts_every_step: bool = False) -> list[str]:
     """What a feature cell (speculative or control) must satisfy beyond every condition's checks.
     ``plain``: the same condition with the feature off (None when it did not run: not judged);
     ``again``: a second run of the cell (output_check "reproducible"); ``encode`` (text -> ids),
-    ``eos`` (the target's EOS id) and ``greedy`` (temperature 0): for output_check "boundaries"."""
+    ``eos`` (the target's EOS id) and ``greedy`` (temperature 0): for output_check "boundaries";
+    ``drafts_every_step`` (the method drafts with a model): for output_check "schedule"."""
     f = FEATURES[feature]
     if plain is not None and f.max_prompts:
         plain = plain.slice(0, f.max_prompts)
@@ -127,6 +151,8 @@ def problems(feature: str, run: RunResult, control: RunResult | None, plain: Run
     if f.output_check == "boundaries" and encode is not None:
         found += boundaries.problems(f.kinds(encode), run, control, plain, prompt_ids, eos, decode, greedy,
                                      f.sampling.get("max_tokens"))
+    if f.output_check == "schedule" and run.k:
+        found += schedule_problems(run, f.speculative["num_speculative_tokens_per_batch_size"], drafts_every_step)
     if f.output_check == "reproducible" and again is not None:
         found += same_as(run, again, prompt_ids, "a second run with the same seeds", acceptance=False)
     return [f"feature {feature}: {p}" for p in found]

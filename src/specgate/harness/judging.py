@@ -16,7 +16,7 @@ from specgate.gate import verdict as verdict_mod
 from specgate.gate.verdict import Verdict
 from specgate.matrix import preflight as preflight_mod
 from specgate.matrix import prompts as prompts_mod
-from specgate.matrix.conditions import Condition
+from specgate.matrix.conditions import DRAFTS_EVERY_STEP, Condition
 from specgate.matrix.prompts import Prompt
 from specgate.records import baselines as baselines_mod
 from specgate.records.baselines import BaselineError, BaselineStore
@@ -88,7 +88,8 @@ class Judging:
         if condition.feature:
             problems += feature_checks.problems(condition.feature, result, control, finished.plain, finished.again,
                                                 ids, finished.decode, finished.encode, finished.eos_token_id,
-                                                condition.temperature == 0.0)
+                                                condition.temperature == 0.0,
+                                                condition.method in DRAFTS_EVERY_STEP)
         if self.record:
             verdict = self._stage(finished, facts, env, problems)
         else:

@@ -17,6 +17,12 @@ from dataclasses import dataclass, field
 # Penalties strong enough to change most of the fixture's continuations (processed logprobs differ from
 # raw ones by up to 3 nats).
 PENALTIES = {"repetition_penalty": 1.3, "presence_penalty": 0.4, "frequency_penalty": 0.4}
+# vLLM's num_speculative_tokens_per_batch_size: (first, last batch size, drafts), capped at the cell's k.
+# Under the arrivals schedule (at most 3 requests at once) the batch grows 1 -> 2 -> 3 and drains
+# 3 -> 2 -> 1, so k changes at run time in both directions (vLLM #47014 crashed on CPU there).
+SPECULATION_SCHEDULE = [[1, 1, 8], [2, 2, 2], [3, 3, 1]]
+# Continuous batching as engines/arrivals.py drives it (see the arrivals feature).
+ARRIVALS_ENGINE = {"max_num_seqs": 3, "enable_chunked_prefill": True, "max_num_batched_tokens": 40}
 # A call on a method of `self` in code: what the fixtures write after "self." most of the time.
 STRUCTURED_REGEX = r"[a-z_]{1,16}\((self|x|n)?\)"
 
@@ -26,6 +32,7 @@ class Feature:
     name: str
     what: str
     engine: dict = field(default_factory=dict)  # over the pairing's engine table
+    speculative: dict = field(default_factory=dict)  # over the pairing's speculative table
     sampling: dict = field(default_factory=dict)  # over the pairing's sampling
     mode: str = "sequential"
     repeat_prompts: bool = False  # every prompt twice: the second copy hits the prefix cache
@@ -133,8 +140,16 @@ FEATURES = {f.name: f for f in (
     # request run alone (the plain cell); the counters prove the situation arose.
     Feature("arrivals", "requests joining every 3 engine steps while others decode, prefills chunked beside "
             "them, slots freed and reused",
-            engine={"max_num_seqs": 3, "enable_chunked_prefill": True, "max_num_batched_tokens": 40},
-            mode="arrivals", counters=("prefill_beside_decode", "drafting_not_contiguous")),
+            engine=ARRIVALS_ENGINE, mode="arrivals", counters=("prefill_beside_decode", "drafting_not_contiguous")),
+    # The per-batch-size speculation schedule, under the same arrivals (batch sizes 1, 2, 3 and back):
+    # no step may draft more than the schedule allows at its batch size, a method that drafts every
+    # step must reach it, and k must change during the run (gate/feature_checks.schedule_problems).
+    # Acceptance moves with k, so it is judged exact against the cell's own record, not the plain cell.
+    Feature("speculation-schedule", "num_speculative_tokens_per_batch_size: k drafts while one request "
+            "runs, 2 at two, 1 at three, under the arrivals schedule",
+            engine=ARRIVALS_ENGINE, speculative={"num_speculative_tokens_per_batch_size": SPECULATION_SCHEDULE},
+            mode="arrivals", transparent=False, output_check="schedule", max_prompts=16,
+            works_around=("medusa-fixed-k",)),
     # Processed logprobs (after penalties) at every position, speculative ones included, equal the
     # control's; the boundaries cell checks the default raw mode under the same penalties.
     Feature("logprobs-processed", "logprobs_mode processed_logprobs with penalties",
@@ -171,6 +186,14 @@ FEATURES = {f.name: f for f in (
 
 # What a condition without a feature behaves as: nothing switched on, every check at its default.
 PLAIN = Feature("", "no feature")
+
+
+def scheduled_drafts(schedule, k: int, batch_size: int) -> int:
+    """The drafts per request vLLM's num_speculative_tokens_per_batch_size allows at ``batch_size``:
+    the entry whose inclusive range holds it, else the last entry below it, capped at ``k`` (the
+    semantics of vllm/v1/spec_decode/dynamic/utils.py build_dynamic_sd_schedule_lookup)."""
+    below = [drafts for first, _, drafts in sorted(schedule) if first <= batch_size]
+    return min(k, below[-1]) if below else k
 
 
 def unknown(names) -> list[str]:

@@ -191,6 +191,9 @@ def check_vllm_accepts(p: Pairing) -> None:
     problem = vllm_accepts.method_problem(p.method)
     if problem:
         raise PreflightError(problem)
+    problem = vllm_accepts.schedule_problem(p.method, p.speculative)
+    if problem:
+        raise PreflightError(problem)
 
 
 _VLLM_TYPES = {"engine": "EngineArgs", "speculative": "SpeculativeConfig", "sampling": "SamplingParams"}

@@ -126,3 +126,25 @@ def method_problem(method: str) -> str | None:
         return None
     return (f"the installed vLLM cannot build method {method!r}: its model registry has no {needed} "
             f"(the model class of that method's drafts); pick another method or a vLLM that registers it")
+
+
+def medusa_asserts_fixed_k() -> bool:
+    """Whether the installed vLLM's Medusa drafter asserts that every step drafts the configured k
+    (engines/known_defects.py, medusa-fixed-k): a per-batch-size schedule then kills the engine."""
+    try:
+        from vllm.v1.spec_decode.medusa import MedusaProposer
+
+        source = inspect.getsource(MedusaProposer.propose)
+    except Exception:  # noqa: BLE001 - no vLLM, no Medusa, or no source to read: nothing to refuse
+        return False
+    return "assert num_speculative_tokens == self.num_speculative_tokens" in source
+
+
+def schedule_problem(method: str, speculative: dict) -> str | None:
+    """Why the installed vLLM cannot run ``method`` with the speculative table's per-batch-size
+    schedule (num_speculative_tokens_per_batch_size), or None."""
+    if method == "medusa" and "num_speculative_tokens_per_batch_size" in speculative and medusa_asserts_fixed_k():
+        return ("field 'speculative': num_speculative_tokens_per_batch_size with method 'medusa' would crash this "
+                "vLLM's engine at the first step whose batch size schedules another k (its Medusa drafter asserts a "
+                "fixed k: known defect medusa-fixed-k, docs/known-defects.md); remove the schedule for this pairing")
+    return None
