@@ -498,6 +498,33 @@ def stop_checked_on_last_token_only():
     return _patched(sched.Scheduler, "_update_request_with_output", make)
 
 
+
+def eos_missed_inside_draft_runs():
+    """The scheduler checks a step's tokens for the tokenizer's EOS only at the step's last token:
+    an EOS accepted as a draft no longer ends the request and the tokens after it are kept (stop
+    ids, max_tokens and one-token steps are unchanged)."""
+    import vllm.v1.core.sched.scheduler as sched
+
+    def make(original):
+        def planted(self, request, new_token_ids, is_stale=False):
+            params = request.sampling_params
+            eos = params._eos_token_id
+            stopped = False
+            for num_new, token_id in enumerate(new_token_ids, 1):
+                request.append_output_token_ids(token_id)
+                params._eos_token_id = eos if num_new == len(new_token_ids) else None
+                try:
+                    stopped = sched.check_stop(request, self.max_model_len)
+                finally:
+                    params._eos_token_id = eos
+                if stopped:
+                    del new_token_ids[num_new:]
+                    break
+            return new_token_ids, stopped
+        return planted
+
+    return _patched(sched.Scheduler, "_update_request_with_output", make)
+
 # 9. min_tokens judged per step instead of per token (detokenizer side).
 
 def min_tokens_judged_at_step_end_for_stop_strings():

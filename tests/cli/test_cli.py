@@ -16,7 +16,7 @@ from specgate.core.results import RequestRecord, RunResult, SpecCounters
 def test_validate_lists_conditions(capsys):
     assert cli.main(["validate", str(CPU_CONFIG)]) == 0
     out = capsys.readouterr().out
-    assert "8 pairings, 99 conditions" in out and "fixture-aligned-draft_model-k5" in out
+    assert "8 pairings, 108 conditions" in out and "fixture-aligned-draft_model-k5" in out
 
 
 def test_validate_bad_file_exits_2_with_one_line(tmp_path, capsys):

@@ -120,3 +120,24 @@ def test_each_kind_of_request_gets_its_own_sampling_in_run_order():
     kinds = [f.request_sampling(i, count) for i in range(0, count, f.max_prompts)]
     assert [k.get("max_tokens") for k in kinds] == [32, 32, 32, 32, 32, 32, 1, 2, 3, 32, 32, 32]
     assert all(k["ignore_eos"] is False for k in kinds)
+
+
+def test_a_cell_that_names_another_eos_ends_at_either_eos():
+    # "." named EOS (here 8) while the target's own (0) still stops as a stop id
+    assert boundaries.expected_end(WHOLE + (0,), {}, {0, 8}) == (4, "stop")
+    assert judge({}, rec(WHOLE[:4], "stop"), eos={0, 8}) == []
+    assert judge({}, rec(WHOLE[:5], "stop"), eos={0, 8})  # one token past the named EOS
+    # min_tokens masks the named EOS too
+    assert judge({"min_tokens": 6}, rec(WHOLE, "length"), eos={0, 8})[0] == \
+        "kind: 1 of 1 requests wrong (first p: stop token 8 at position 3 before min_tokens=6)"
+
+
+def test_an_eos_cell_must_end_at_least_half_its_requests_by_an_eos():
+    from specgate.gate.feature_checks import eos_share_problems
+
+    ended, ran_on = rec(WHOLE[:4] + (19,), "stop"), rec(WHOLE, "length")
+    assert eos_share_problems(run(ended, ran_on), {19, 0}, ".") == []
+    assert eos_share_problems(run(ended, ran_on, ran_on), {19, 0}, ".") == [
+        "not exercised: an EOS ('.' or the target's own) ended 1 of 3 requests, under half"]
+    # only the first kind's requests count: the second (min_tokens) may run on
+    assert eos_share_problems(run(ended, ran_on, ran_on, ran_on), {19, 0}, ".", kinds=2) == []

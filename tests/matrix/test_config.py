@@ -84,16 +84,16 @@ def test_shipped_configs_are_valid(cpu_matrix):
     # aligned k 1..8, every other pairing k 1..5; EAGLE-3, EAGLE, Medusa and MTP among them.
     cells = [c for c in cpu.conditions() if not c.is_control and not c.feature]
     assert len(cells) == 43 and {"eagle3", "eagle", "medusa", "mtp"} <= {c.method for c in cells}
-    # Thirteen feature cells each for draft_model (at k 8) and ngram (at k 5), continuous batching among
-    # them, and processed logprobs; where requests end and the speculation schedule for every method
-    # the suite gates.
+    # Fourteen feature cells each for draft_model (at k 8) and ngram (at k 5), continuous batching among
+    # them, and processed logprobs; where requests end, EOS inside draft runs and the speculation
+    # schedule for every method the suite gates.
     cells = [c for c in cpu.conditions() if c.feature and not c.is_control]
-    assert len(cells) == 34 and {(c.method, c.k) for c in cells if c.method in ("draft_model", "ngram")} == \
+    assert len(cells) == 40 and {(c.method, c.k) for c in cells if c.method in ("draft_model", "ngram")} == \
         {("draft_model", 8), ("ngram", 5)}
     assert {c.method for c in cells if c.feature == "boundaries"} == {"draft_model", "ngram", "eagle3", "eagle",
                                                                       "medusa", "mtp"}
-    assert {c.method for c in cells if c.feature == "speculation-schedule"} == \
-        {c.method for c in cells if c.feature == "boundaries"}
+    for feature in ("speculation-schedule", "eos"):
+        assert {c.method for c in cells if c.feature == feature} == {c.method for c in cells if c.feature == "boundaries"}
     assert {c.mode for c in cells if c.feature in ("arrivals", "speculation-schedule")} == {"arrivals"}
     assert config.load(CONFIGS / "gpu.toml").pairings
 

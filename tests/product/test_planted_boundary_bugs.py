@@ -42,10 +42,11 @@ PLANTS = [  # (planted bug, the check that must see it: a kind of request's line
 
 
 class BoundaryLab:
-    def __init__(self):
+    def __init__(self, feature: str = "boundaries"):
         matrix = config.load(CPU_CONFIG, {"k": [K], "paired_control": False, "machine_reference": False})
         found = {c.id: c for c in matrix.conditions()}
-        self.spec = found[f"fixture-aligned-draft_model-k{K}+boundaries"]
+        self.feature = feature
+        self.spec = found[f"fixture-aligned-draft_model-k{K}+{feature}"]
         self.pool = EnginePool()
         p = self.spec.pairing
         base = prompt_sets.load(p.prompt_set, p.num_prompts, p.seed)
@@ -70,13 +71,23 @@ class BoundaryLab:
     def problems(self, run, allowance=None):
         allowance = known_defects.past_end_allowance(K) if allowance is None else allowance
         return (correctness.in_run_problems(self.spec, run, self.control, self.ids, self.decode, allowance)
-                + feature_checks.problems("boundaries", run, self.control, self.plain, None, self.ids, self.decode,
+                + feature_checks.problems(self.feature, run, self.control, self.plain, None, self.ids, self.decode,
                                           self.encode, self.eos, True))
 
 
 @pytest.fixture(scope="module")
 def lab():
     made = BoundaryLab()
+    try:
+        yield made
+    finally:
+        made.pool.close()
+
+
+@pytest.fixture(scope="module")
+def eos_lab(lab):
+    lab.pool.close()  # one lab's engines at a time
+    made = BoundaryLab("eos")
     try:
         yield made
     finally:
@@ -98,6 +109,26 @@ def test_a_bug_where_requests_end_is_caught(lab, plant, check):
     caught = [line for line in found if check in line]
     assert caught, found
     print(f"{plant.__name__}: {caught[0]}")  # the figures for docs and notes
+
+
+EOS_PLANTS = [  # the eos cell: "." named EOS, so most requests end by EOS inside an accepted draft run
+    (vllm_plants.eos_missed_inside_draft_runs, "eos:"),
+    (vllm_plants.stop_checked_on_last_token_only, "eos:"),
+    (vllm_plants.min_tokens_skipped_at_draft_positions, "eos-min-tokens:"),
+]
+
+
+def test_clean_vllm_passes_the_eos_cell(eos_lab):
+    assert eos_lab.problems(eos_lab.run()) == []
+
+
+@pytest.mark.parametrize("plant, check", EOS_PLANTS, ids=[p.__name__ for p, _ in EOS_PLANTS])
+def test_a_bug_where_eos_ends_a_request_is_caught(eos_lab, plant, check):
+    with plant():
+        found = eos_lab.problems(eos_lab.run())
+    caught = [line for line in found if line.startswith(f"feature eos: {check}")]
+    assert caught, f"{plant.__name__} went unnoticed: {found}"
+    print(f"{plant.__name__}: {caught[0]}")
 
 
 def _min_tokens_at_the_bonus_position(lab):

@@ -11,7 +11,7 @@ import sys
 import time
 
 from specgate.core.results import RequestRecord, RunResult, SpecCounters
-from specgate.engines import arrivals, code_path, process
+from specgate.engines import arrivals, code_path, eos, process
 from specgate.engines.arguments import engine_key, llm_kwargs, sampling_params
 from specgate.engines.backend import Backend
 from specgate.engines.beside import Beside
@@ -141,7 +141,7 @@ class Engine(Backend):
         observed: dict[str, int] = {}  # what an arrivals run saw the engine do (arrivals.Exercised)
         started = time.perf_counter()
         try:
-            with timer:
+            with timer, eos.named(self.llm, condition.feature_setting.eos_text):
                 if condition.mode == "sequential":
                     records = self._sequential(condition, prompts, before, Beside(
                         condition, paired, reference, self.llm.get_tokenizer().encode))

@@ -31,12 +31,19 @@ SHAPING = ("min_tokens", "bad_words", "allowed_token_ids", "logit_bias", "repeti
 LOGPROB_TOLERANCE = 1e-3  # as feature_checks: fp32, k+1 positions scored in one forward vs one
 
 
-def expected_end(plain: tuple[int, ...], setting: dict, eos: int | None) -> tuple[int, str]:
+def _ends(eos) -> set[int]:
+    """The EOS ids: one id, several (a cell that names another token EOS keeps the target's own as a
+    stop id), or None."""
+    return set() if eos is None else {eos} if isinstance(eos, int) else set(eos)
+
+
+def expected_end(plain: tuple[int, ...], setting: dict, eos) -> tuple[int, str]:
     """(tokens kept, finish reason) when only EOS, stop ids and max_tokens end a request whose
-    whole greedy continuation is ``plain``: the first of them wins, its token kept."""
+    whole greedy continuation is ``plain``: the first of them wins, its token kept. ``eos``: an
+    id, ids or None."""
     stops = set(setting.get("stop_token_ids") or ())
-    if eos is not None and not setting.get("ignore_eos", False):
-        stops.add(eos)
+    if not setting.get("ignore_eos", False):
+        stops |= _ends(eos)
     limit = min(int(setting.get("max_tokens", len(plain))), len(plain))
     for j, t in enumerate(plain[:limit]):
         if t in stops:
@@ -79,7 +86,7 @@ def _against_control(r: RequestRecord, c: RequestRecord) -> list[str]:
     return found
 
 
-def _against_oracle(r: RequestRecord, whole: tuple[int, ...], setting: dict, eos: int | None,
+def _against_oracle(r: RequestRecord, whole: tuple[int, ...], setting: dict, eos,
                     decode: Callable[[list[int]], str] | None) -> list[str]:
     kept, reason = expected_end(whole, setting, eos)
     stops = list(setting.get("stop") or ())
@@ -105,12 +112,12 @@ def _against_oracle(r: RequestRecord, whole: tuple[int, ...], setting: dict, eos
     return []
 
 
-def _settings(r: RequestRecord, setting: dict, eos: int | None) -> list[str]:
+def _settings(r: RequestRecord, setting: dict, eos) -> list[str]:
     found = []
     tokens = r.output_token_ids
     m = int(setting.get("min_tokens") or 0)
     if m:
-        stops = set(setting.get("stop_token_ids") or ()) | ({eos} if eos is not None else set())
+        stops = set(setting.get("stop_token_ids") or ()) | _ends(eos)
         early = [j for j, t in enumerate(tokens[:m]) if t in stops]
         if early:
             found.append(f"stop token {tokens[early[0]]} at position {early[0]} before min_tokens={m}")
@@ -129,11 +136,11 @@ def _settings(r: RequestRecord, setting: dict, eos: int | None) -> list[str]:
 
 
 def problems(kinds: list[tuple[str, dict]], run: RunResult, control: RunResult | None, plain: RunResult | None,
-             prompt_ids: list[str], eos: int | None, decode: Callable[[list[int]], str] | None,
+             prompt_ids: list[str], eos, decode: Callable[[list[int]], str] | None,
              greedy: bool, limit: int | None = None) -> list[str]:
     """Every request-boundary problem of the run, one line per kind of request and check.
-    ``kinds``: (name, resolved sampling) of each prompt set, in run order; ``eos``: the target's EOS
-    id; ``greedy``: temperature 0 (the plain-cell oracle holds only then); ``limit``: the cell's own
+    ``kinds``: (name, resolved sampling) of each prompt set, in run order; ``eos``: the EOS id (or
+    ids) the run ended requests at; ``greedy``: temperature 0 (the plain-cell oracle holds only then); ``limit``: the cell's own
     max_tokens, under which a request of a kind that changed nothing emits the plain cell's first
     ``limit`` tokens (None: all of them)."""
     count = len(run.requests)

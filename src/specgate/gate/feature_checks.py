@@ -95,6 +95,18 @@ def regex_problems(run: RunResult, decode: Callable[[list[int]], str] | None, pr
             f"(prompt {_label(prompt_ids, i)}: {decode(list(run.requests[i].output_token_ids))!r})"]
 
 
+def eos_share_problems(run: RunResult, eos: set[int], text: str, kinds: int = 1) -> list[str]:
+    """A cell that names a frequent token EOS exists to end requests by EOS inside draft runs: its
+    first kind of request (the first 1/``kinds`` of the run) must end by an EOS (``eos``: the named
+    one and the target's own) at least half the time, or the workload no longer shows it."""
+    first = run.requests[:len(run.requests) // max(kinds, 1)]
+    ended = sum(1 for r in first if r.finish_reason == "stop" and r.output_token_ids[-1:] in {(e,) for e in eos})
+    if 2 * ended >= len(first):
+        return []
+    return [f"not exercised: an EOS ({text!r} or the target's own) ended {ended} of {len(first)} requests, "
+            f"under half"]
+
+
 def schedule_problems(run: RunResult, schedule, drafts_every_step: bool) -> list[str]:
     """A per-batch-size speculation schedule against what the arrivals run saw (engines/arrivals.py):
     no step drafted more than the schedule allows at its batch size; a method that drafts every step
@@ -149,8 +161,11 @@ def problems(feature: str, run: RunResult, control: RunResult | None, plain: Run
     if f.output_check == "regex":
         found += regex_problems(run, decode, prompt_ids)
     if f.output_check == "boundaries" and encode is not None:
-        found += boundaries.problems(f.kinds(encode), run, control, plain, prompt_ids, eos, decode, greedy,
+        ends = {eos, *encode(f.eos_text)} - {None} if f.eos_text else eos
+        found += boundaries.problems(f.kinds(encode), run, control, plain, prompt_ids, ends, decode, greedy,
                                      f.sampling.get("max_tokens"))
+        if f.eos_text:
+            found += eos_share_problems(run, ends, f.eos_text, len(f.requests))
     if f.output_check == "schedule" and run.k:
         found += schedule_problems(run, f.speculative["num_speculative_tokens_per_batch_size"], drafts_every_step)
     if f.output_check == "reproducible" and again is not None:

@@ -53,6 +53,9 @@ class Feature:
     # that a defect one method shows does not hide every other bug from the cell; each defect's
     # as-shipped form stays a strict expected failure of its own in tests/.
     works_around: tuple[str, ...] = ()
+    # A token (by its text) the target's tokenizer names its EOS while the cell runs (engines/eos.py),
+    # so that requests end by EOS where the target rarely emits its own; "" keeps the target's.
+    eos_text: str = ""
 
     @property
     def copies(self) -> int:
@@ -156,6 +159,18 @@ FEATURES = {f.name: f for f in (
             engine={"logprobs_mode": "processed_logprobs"},
             sampling={"logprobs": 2, **PENALTIES},
             transparent=False, output_check="logprobs", mode="batch", max_prompts=16),
+    # EOS inside draft runs (engines/eos.py): the fixture target emits its own EOS on 1 of 16 prompts,
+    # as its first token, so "." is named EOS: with it 9 of the first 16 requests end by an EOS (8 by
+    # ".", after 6-25 tokens), and the EOS was an accepted draft in 7 of those 9 at draft_model k 8,
+    # EAGLE, EAGLE-3 and MTP k 5 (6 at Medusa). The target's own EOS still stops, as a stop id of its
+    # generation config. Judged by gate/boundaries.py per kind; with min_tokens, the named EOS (which
+    # vLLM adds to the ids min_tokens masks) falls before the minimum in most requests.
+    Feature("eos", 'requests ending by EOS inside draft runs ("." named the tokenizer\'s EOS), with and '
+            "without min_tokens", eos_text=".",
+            sampling={"ignore_eos": False, "max_tokens": 32}, mode="batch", transparent=False,
+            drafts_every_request=False, output_check="boundaries", max_prompts=16,
+            works_around=("min-tokens-bonus-position",),
+            requests=(("eos", {"logprobs": 1}), ("eos-min-tokens", {"min_tokens": 10}))),
     # Where requests end (gate/boundaries.py): 16 prompts, each once as every kind below, in one batch
     # (the later ones join as the first end). Chosen on the fixture's code continuations so that ends
     # fall inside accepted drafts: "(" and "):" are among the first 12 tokens of 13 and 12 of 32
