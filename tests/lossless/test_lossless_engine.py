@@ -23,6 +23,10 @@ PLANTS = [  # (planted bug, condition and setting where it must show, samples: 0
     (vllm_plants.lossless_no_temperature_on_speculative_positions, "ngram-ngram-k3", "temperature-0.7-top-p-0.8", 0),
     # Issue 25: the penalty cell passed this bug on its old prompt (shift 0.053 < detectable 0.061).
     (vllm_plants.penalties_skipped_at_draft_positions, "greedy-draft-draft_model-k1", "repetition-penalty-1.5", 0),
+    # Issue 25: token masks ignored at the speculative positions (vLLM #18902, #26317).
+    (vllm_plants.bad_words_skipped_at_draft_positions, "greedy-draft-draft_model-k1", "bad-words", 0),
+    (vllm_plants.allowed_token_ids_skipped_at_draft_positions, "probabilistic-draft-draft_model-k1", "allowed-tokens", 0),
+    (vllm_plants.min_tokens_skipped_at_draft_positions, "greedy-draft-draft_model-k1", "min-tokens-2", 0),
     # The same sampler bugs under the heads production runs: their drafts reach the same rejection sampler.
     (vllm_plants.lossless_ignore_top_p, "e1-eagle-k3", "temperature-0.7-top-p-0.8", 0),
     (vllm_plants.lossless_recovered_from_target, "e3-eagle3-k3", "temperature-1", 0),

@@ -91,3 +91,28 @@ def test_a_setting_ignored_at_token_2_is_seen_where_the_joint_pools_it_away():
     assert whole_engine.judge_exact(dist, _draw(dist, 3000, seed=6)).passed
     plain = Setting("t")
     assert plain.off is None and s.off.sampling_kwargs() == plain.sampling_kwargs()
+
+
+def test_token_masks_follow_vllm_s_rules_by_position():
+    from specgate.lossless.target_distribution import TokenMasks
+
+    def banned(masks, output):
+        return [i for i, x in enumerate(masks.apply(torch.zeros(6), output).tolist()) if x == -torch.inf]
+
+    bad = TokenMasks(bad=((2,), (4, 5)))
+    assert banned(bad, []) == [2] and banned(bad, [4]) == [2, 5] and banned(bad, [3]) == [2]
+    assert banned(TokenMasks(allowed=frozenset({1, 3})), []) == [0, 2, 4, 5]
+    held = TokenMasks(stops=frozenset({0, 5}), min_tokens=2)
+    assert banned(held, []) == [0, 5] and banned(held, [1]) == [0, 5] and banned(held, [1, 2]) == []
+
+
+def test_a_mask_setting_resolves_its_texts_and_switches_off():
+    vocab = {".": [7], " .": [8], ":": [9], "ab": [1, 2], " ab": [3, 2]}
+    encode = vocab.__getitem__
+    s = Setting("m", bad_words=(".", "ab"), min_tokens=2, stop_token_texts=(":",))
+    masks = s.masks(encode, eos=0)
+    assert masks.bad == ((7,), (8,), (1, 2), (3, 2)) and masks.stops == {9, 0} and masks.min_tokens == 2
+    assert s.request_kwargs(encode) == {**Setting("x").sampling_kwargs(), "bad_words": [".", "ab"],
+                                        "min_tokens": 2, "stop_token_ids": [9]}
+    assert s.off is not None and s.off.masks(encode) == type(masks)()
+    assert Setting("a", allowed_token_texts=("ab", ":")).masks(encode).allowed == {1, 2, 9}

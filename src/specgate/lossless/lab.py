@@ -48,7 +48,7 @@ class LosslessLab:
 
     @functools.cache
     def exact(self, target: str, prompt: tuple[int, ...], setting: str):
-        return two_token_distribution(self._forward(target), list(prompt), SETTINGS[setting])
+        return two_token_distribution(self._forward(target), list(prompt), SETTINGS[setting], **self._tokens(target))
 
     @functools.cache
     def visibility(self, cid: str, setting: str) -> tuple[float, float, str] | None:
@@ -59,12 +59,21 @@ class LosslessLab:
         if s.off is None or not Path(target).is_dir():
             return None
         prompt = tuple(self.prompt_ids(cid, setting))
-        ignored = two_token_distribution(self._forward(target), list(prompt), s, second_under=s.off)
+        ignored = two_token_distribution(self._forward(target), list(prompt), s, second_under=s.off,
+                                         **self._tokens(target))
         return whole_engine.visibility(self.exact(target, prompt, setting), ignored, self.samples)
 
     @functools.cache
     def _forward(self, target: str):
         return transformers_forward(target)
+
+    @functools.cache
+    def _tokens(self, target: str) -> dict:
+        """The target tokenizer's encoder and EOS id, for settings with token masks."""
+        from transformers import AutoTokenizer
+
+        tokenizer = AutoTokenizer.from_pretrained(target)
+        return {"encode": lambda text: tokenizer.encode(text, add_special_tokens=False), "eos": tokenizer.eos_token_id}
 
     def judge(self, cid: str, setting: str, samples: int | None = None) -> tuple[whole_engine.Judgement, whole_engine.Sample]:
         sample = self.sample(cid, setting, samples=samples)

@@ -24,6 +24,32 @@ OTHER = "*"  # a first token outside the enumerated set, or a second token outsi
 
 
 @dataclass(frozen=True)
+class TokenMasks:
+    """A setting's token masks as ids, by position in the output (0: token 1, 1: token 2), as vLLM
+    applies them before temperature: ``bad`` sequences ban their last token where the output so far
+    ends with the rest (a one-token one everywhere); tokens outside ``allowed`` (when given); and
+    ``stops`` (stop ids and the EOS) at positions before ``min_tokens``."""
+
+    bad: tuple[tuple[int, ...], ...] = ()
+    allowed: frozenset[int] | None = None
+    stops: frozenset[int] = frozenset()
+    min_tokens: int = 0
+
+    def apply(self, logits: torch.Tensor, output: list[int]) -> torch.Tensor:
+        banned = {seq[-1] for seq in self.bad if tuple(output[len(output) - len(seq) + 1:]) == seq[:-1]
+                  and len(output) >= len(seq) - 1}
+        if len(output) < self.min_tokens:
+            banned |= self.stops
+        if banned:
+            logits[sorted(banned)] = -torch.inf
+        if self.allowed is not None:
+            keep = torch.zeros_like(logits, dtype=torch.bool)
+            keep[sorted(self.allowed)] = True
+            logits = logits.masked_fill(~keep, -torch.inf)
+        return logits
+
+
+@dataclass(frozen=True)
 class Setting:
     name: str
     temperature: float = 1.0
@@ -34,22 +60,75 @@ class Setting:
     # A prompt of its own instead of the pairing's: one the setting acts on at the speculative position
     # (a repetition penalty moves token 2 only where the likely tokens 2 are already in the text).
     prompt: str | None = None
+    # Token masks, named by text so one setting means the same on any tokenizer (TokenMasks): vLLM's
+    # bad_words (each with and without a leading space, vLLM's rule), allowed_token_ids (every token of
+    # these texts), and min_tokens with stop_token_ids (each text one token).
+    bad_words: tuple[str, ...] = ()
+    allowed_token_texts: tuple[str, ...] = ()
+    min_tokens: int = 0
+    stop_token_texts: tuple[str, ...] = ()
+    # Where the suite runs it: on these methods only (() every method), at their smallest k only. The
+    # masks run in the rejection sampler that every method shares, so one cell shows them; the
+    # samplers' own settings (temperature, top-k, top-p) run everywhere.
+    methods: tuple[str, ...] = ()
+    smallest_k_only: bool = False
 
     @property
     def off(self) -> "Setting | None":
         """The same sampling with what this setting tests switched off (temperature 1, nothing else),
         or None for the plain setting itself."""
         plain = Setting(f"{self.name}-off", prompt=self.prompt)
-        return None if self.sampling_kwargs() == plain.sampling_kwargs() else plain
+        return None if self._what() == plain._what() else plain
+
+    def _what(self) -> tuple:
+        return (self.sampling_kwargs(), self.bad_words, self.allowed_token_texts, self.min_tokens,
+                self.stop_token_texts)
 
     def sampling_kwargs(self) -> dict:
         return {"temperature": self.temperature, "top_p": self.top_p, "top_k": self.top_k, "min_p": self.min_p,
                 "repetition_penalty": self.repetition_penalty}
 
+    def request_kwargs(self, encode: Callable[[str], list[int]]) -> dict:
+        """vLLM's SamplingParams arguments for this setting; ``encode``: text -> ids without special
+        tokens. ValueError if a stop text is not one token."""
+        kw = self.sampling_kwargs()
+        if self.bad_words:
+            kw["bad_words"] = list(self.bad_words)
+        if self.allowed_token_texts:
+            kw["allowed_token_ids"] = sorted(self.masks(encode).allowed)
+        if self.min_tokens:
+            kw["min_tokens"], kw["stop_token_ids"] = self.min_tokens, sorted(self._stop_ids(encode))
+        return kw
 
-def process(logits: torch.Tensor, s: Setting, seen: set[int], slack: float = 0.0) -> torch.Tensor:
-    """One position's logits -> sampling probabilities (float64) under ``s``."""
+    def _stop_ids(self, encode) -> set[int]:
+        ids = [encode(text) for text in self.stop_token_texts]
+        if any(len(i) != 1 for i in ids):
+            raise ValueError(f"{self.name}: every stop token text must be one token: {self.stop_token_texts}")
+        return {i[0] for i in ids}
+
+    def masks(self, encode: Callable[[str], list[int]] | None, eos: int | None = None) -> TokenMasks:
+        """The masks as token ids (``eos``: the tokenizer's, which min_tokens also holds back)."""
+        if encode is None or not (self.bad_words or self.allowed_token_texts or self.min_tokens):
+            return TokenMasks()
+        bad = []
+        for word in self.bad_words:  # vllm.SamplingParams.update_from_tokenizer's two forms
+            plain = tuple(encode(word.lstrip()))
+            bad.append(plain)
+            spaced = tuple(encode(" " + word.lstrip()))
+            if spaced and spaced[0] != plain[0] and len(spaced) == len(plain):
+                bad.append(spaced)
+        allowed = frozenset(t for text in self.allowed_token_texts for t in encode(text)) or None
+        stops = frozenset(self._stop_ids(encode) | ({eos} if eos is not None else set()))
+        return TokenMasks(tuple(bad), allowed, stops if self.min_tokens else frozenset(), self.min_tokens)
+
+
+def process(logits: torch.Tensor, s: Setting, seen: set[int], slack: float = 0.0,
+            masks: TokenMasks | None = None, output: list[int] = ()) -> torch.Tensor:
+    """One position's logits -> sampling probabilities (float64) under ``s``; ``masks``: s's
+    token masks (Setting.masks), applied at the position after ``output``."""
     logits = logits.to(torch.float64).clone()
+    if masks is not None:
+        logits = masks.apply(logits, list(output))
     if s.repetition_penalty != 1.0 and seen:
         idx = torch.tensor(sorted(seen))
         vals = logits[idx]
@@ -103,28 +182,32 @@ class TwoTokenDistribution:
         return (t1, OTHER) if bool(self.possible_second[t1][t2]) else (t1, t2)
 
 
-def _enumerated(forward, prompt: list[int], s: Setting, max_first: int):
+def _enumerated(forward, prompt: list[int], s: Setting, max_first: int, masks: TokenMasks):
     """Token 1's probabilities under ``s``, the first tokens that carry its mass (at most
     ``max_first``, most likely first) and the logits of the position after each."""
     logits = forward(torch.tensor([prompt]))[0]
-    first = process(logits, s, set(prompt))
+    first = process(logits, s, set(prompt), masks=masks)
     order = first.argsort(descending=True)
     enumerated = [int(t) for t in order[:max_first] if first[t] > 0]
     return logits, first, enumerated, forward(torch.tensor([prompt + [t] for t in enumerated]))
 
 
 def two_token_distribution(forward: Callable[[torch.Tensor], torch.Tensor], prompt: list[int], s: Setting,
-                           max_first: int = 256, second_under: Setting | None = None) -> TwoTokenDistribution:
+                           max_first: int = 256, second_under: Setting | None = None,
+                           encode: Callable[[str], list[int]] | None = None,
+                           eos: int | None = None) -> TwoTokenDistribution:
     """``forward``: token ids [batch, length] -> last-position logits [batch, vocab]. ``second_under``:
     token 2 (the speculative position) sampled under another setting, token 1 under ``s``: what an
-    engine that ignores ``s`` at the speculative position samples (with Setting.off)."""
+    engine that ignores ``s`` at the speculative position samples (with Setting.off). ``encode``
+    (text -> ids) and ``eos``: for settings with token masks (Setting.masks)."""
     seen, second_s = set(prompt), second_under or s
-    logits, first, enumerated, second_logits = _enumerated(forward, prompt, s, max_first)
-    possible_first = process(logits, s, seen, slack=1e-3) > 0
+    first_masks, second_masks = s.masks(encode, eos), second_s.masks(encode, eos)
+    logits, first, enumerated, second_logits = _enumerated(forward, prompt, s, max_first, first_masks)
+    possible_first = process(logits, s, seen, slack=1e-3, masks=first_masks) > 0
     second, possible = {}, {}
     for t1, row in zip(enumerated, second_logits):
-        second[t1] = process(row, second_s, seen | {t1})
-        possible[t1] = process(row, second_s, seen | {t1}, slack=1e-3) > 0
+        second[t1] = process(row, second_s, seen | {t1}, masks=second_masks, output=[t1])
+        possible[t1] = process(row, second_s, seen | {t1}, slack=1e-3, masks=second_masks, output=[t1]) > 0
     return TwoTokenDistribution(first, second, possible_first, possible)
 
 

@@ -29,6 +29,14 @@ SETTINGS = (
     # On the fixture's code prompt ignoring a repetition penalty at token 2 moves it by TV 0.042 at 1.5
     # (0.044 at 2.0), under the 0.064 a cell detects: the penalty runs on a prompt of its own (docs/lossless.md).
     Setting("repetition-penalty-1.5", repetition_penalty=1.5, prompt=REPEATING),
+    # Token masks at the speculative position (vLLM #18902: bad_words and allowed_token_ids ignored there;
+    # #26317: min_tokens). On the code prompt "." is token 2 with probability 0.30, ":" 0.06: each setting
+    # removes them, so ignoring it at token 2 moves token 2 by far more than a cell detects (docs/lossless.md).
+    Setting("bad-words", bad_words=(".",), methods=("draft_model",), smallest_k_only=True),
+    Setting("allowed-tokens", allowed_token_texts=(" os", " _", " sys", " module", " (", " import", ":", "_", "(",
+                                                   "s", "name", "path", "\n   "),
+            methods=("draft_model",), smallest_k_only=True),
+    Setting("min-tokens-2", min_tokens=2, stop_token_texts=(".", ":"), methods=("draft_model",), smallest_k_only=True),
 )
 
 
@@ -51,8 +59,9 @@ def sample_pairs(llm, prompt_ids: list[int], setting: Setting, n: int, seed: int
     from vllm import SamplingParams
     from vllm.inputs import TokensPrompt
 
-    params = [SamplingParams(max_tokens=2, ignore_eos=True, seed=seed + i, **setting.sampling_kwargs())
-              for i in range(n)]
+    tokenizer = llm.get_tokenizer()
+    kwargs = setting.request_kwargs(lambda text: tokenizer.encode(text, add_special_tokens=False))
+    params = [SamplingParams(max_tokens=2, ignore_eos=True, seed=seed + i, **kwargs) for i in range(n)]
     try:
         outs = llm.generate([TokensPrompt(prompt_token_ids=prompt_ids)] * n, params, use_tqdm=False)
     except Exception as exc:  # noqa: BLE001 - vLLM's validation errors have no stable base class

@@ -47,10 +47,18 @@ def pytest_generate_tests(metafunc):
         # from them (docs/lossless.md's table has them all): one cell, the first pairing at its
         # smallest k, ties each defect to the builds it was measured on; the reference path runs them all.
         cells = sorted((c for c in cells if c.pairing.name == cells[0].pairing.name), key=lambda c: c.k)[:1]
-    metafunc.parametrize("cid", [c.id for c in cells], scope="module")
-    if "setting" in metafunc.fixturenames:
-        visible = metafunc.function.__name__ == "test_lossless_cell_can_see_its_setting"
-        metafunc.parametrize("setting", [name for name, s in SETTINGS.items() if s.off or not visible])
+    if "setting" not in metafunc.fixturenames:
+        metafunc.parametrize("cid", [c.id for c in cells], scope="module")
+        return
+    visible = metafunc.function.__name__ == "test_lossless_cell_can_see_its_setting"
+    smallest = {}
+    for c in cells:
+        smallest[c.pairing.name] = min(smallest.get(c.pairing.name, c.k), c.k)
+    # cell-major, so each engine is built once
+    metafunc.parametrize(("cid", "setting"), [
+        (c.id, name) for c in cells for name, s in SETTINGS.items()
+        if (s.off or not visible) and (not s.methods or c.method in s.methods)
+        and (not s.smallest_k_only or c.k == smallest[c.pairing.name])], scope="module")
 
 
 @pytest.fixture(scope="module")
