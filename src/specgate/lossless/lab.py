@@ -28,10 +28,12 @@ class LosslessLab:
 
     def prompt_ids(self, cid: str, setting: str | None = None) -> list[int]:
         """The pairing's first prompt, or the setting's own (whole_engine.Setting.prompt)."""
+        return self.engine(cid).get_tokenizer().encode(self._prompt_text(cid, setting))
+
+    def _prompt_text(self, cid: str, setting: str | None) -> str:
         c = self.conditions[cid]
         own = SETTINGS[setting].prompt if setting else None
-        text = own or prompts.render_for(c.pairing, prompts.for_pairing(c.pairing)[:1], None)[0]
-        return self.engine(cid).get_tokenizer().encode(text)
+        return own or prompts.render_for(c.pairing, prompts.for_pairing(c.pairing)[:1], None)[0]
 
     def engine(self, cid: str):
         return self.pool.get(self.conditions[cid]).llm
@@ -50,15 +52,19 @@ class LosslessLab:
     def exact(self, target: str, prompt: tuple[int, ...], setting: str):
         return two_token_distribution(self._forward(target), list(prompt), SETTINGS[setting], **self._tokens(target))
 
-    @functools.cache
     def visibility(self, cid: str, setting: str) -> tuple[float, float, str] | None:
         """How far ignoring the setting at the speculative position moves what the cell tests, and the
         smallest shift the cell detects with probability 0.99 (whole_engine.visibility); None for the
-        plain setting (nothing to switch off) or a target too large to enumerate."""
+        plain setting (nothing to switch off) or a target too large to enumerate. No engine: the
+        target's own tokenizer reads the prompt, so cells on one target and prompt share the figures."""
         s, target = SETTINGS[setting], self.conditions[cid].pairing.target
         if s.off is None or not Path(target).is_dir():
             return None
-        prompt = tuple(self.prompt_ids(cid, setting))
+        return self._visibility(target, self._prompt_text(cid, setting), setting)
+
+    @functools.cache
+    def _visibility(self, target: str, text: str, setting: str) -> tuple[float, float, str]:
+        s, prompt = SETTINGS[setting], tuple(self._tokenizer(target).encode(text))
         ignored = two_token_distribution(self._forward(target), list(prompt), s, second_under=s.off,
                                          **self._tokens(target))
         return whole_engine.visibility(self.exact(target, prompt, setting), ignored, self.samples)
@@ -68,11 +74,14 @@ class LosslessLab:
         return transformers_forward(target)
 
     @functools.cache
-    def _tokens(self, target: str) -> dict:
-        """The target tokenizer's encoder and EOS id, for settings with token masks."""
+    def _tokenizer(self, target: str):
         from transformers import AutoTokenizer
 
-        tokenizer = AutoTokenizer.from_pretrained(target)
+        return AutoTokenizer.from_pretrained(target)
+
+    def _tokens(self, target: str) -> dict:
+        """The target tokenizer's encoder and EOS id, for settings with token masks."""
+        tokenizer = self._tokenizer(target)
         return {"encode": lambda text: tokenizer.encode(text, add_special_tokens=False), "eos": tokenizer.eos_token_id}
 
     def judge(self, cid: str, setting: str, samples: int | None = None) -> tuple[whole_engine.Judgement, whole_engine.Sample]:
