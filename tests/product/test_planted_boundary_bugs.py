@@ -42,12 +42,12 @@ PLANTS = [  # (planted bug, the check that must see it: a kind of request's line
 
 
 class BoundaryLab:
-    def __init__(self, feature: str = "boundaries"):
+    def __init__(self, feature: str = "boundaries", pool: EnginePool | None = None):
         matrix = config.load(CPU_CONFIG, {"k": [K], "paired_control": False, "machine_reference": False})
         found = {c.id: c for c in matrix.conditions()}
         self.feature = feature
         self.spec = found[f"fixture-aligned-draft_model-k{K}+{feature}"]
-        self.pool = EnginePool()
+        self.pool = pool or EnginePool()  # cells whose vLLM arguments are equal share engines
         p = self.spec.pairing
         base = prompt_sets.load(p.prompt_set, p.num_prompts, p.seed)
         self.prompts = preflight.copies(base, self.spec.feature_setting)
@@ -86,12 +86,7 @@ def lab():
 
 @pytest.fixture(scope="module")
 def eos_lab(lab):
-    lab.pool.close()  # one lab's engines at a time
-    made = BoundaryLab("eos")
-    try:
-        yield made
-    finally:
-        made.pool.close()
+    return BoundaryLab("eos", lab.pool)  # the eos cell runs on the boundaries cell's engines
 
 
 def test_clean_vllm_passes_every_boundary_check(lab):

@@ -28,7 +28,10 @@ SETTINGS = (
     Setting("min-p-0.2", min_p=0.2),
     # On the fixture's code prompt ignoring a repetition penalty at token 2 moves it by TV 0.042 at 1.5
     # (0.044 at 2.0), under the 0.064 a cell detects: the penalty runs on a prompt of its own (docs/lossless.md).
-    Setting("repetition-penalty-1.5", repetition_penalty=1.5, prompt=REPEATING),
+    # The penalties are applied in the rejection sampler every method shares (over the output and the
+    # step's drafts), so they run on the draft_model pairings (greedy and probabilistic drafting, k 1
+    # and 3); ngram barely drafts under a penalty (1% of requests), so its cells tested nothing.
+    Setting("repetition-penalty-1.5", repetition_penalty=1.5, prompt=REPEATING, methods=("draft_model",)),
     # Token masks at the speculative position (vLLM #18902: bad_words and allowed_token_ids ignored there;
     # #26317: min_tokens). On the code prompt "." is token 2 with probability 0.30, ":" 0.06: each setting
     # removes them, so ignoring it at token 2 moves token 2 by far more than a cell detects (docs/lossless.md).
