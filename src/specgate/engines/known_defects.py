@@ -10,6 +10,7 @@ that a new bug elsewhere in the engine still fails them. docs/known-defects.md h
 from __future__ import annotations
 
 import contextlib
+import importlib
 from dataclasses import dataclass
 
 from specgate.matrix import vllm_accepts
@@ -108,22 +109,12 @@ def _skip_empty(original):
     return apply_top_k_top_p
 
 
-def _source(function) -> str:
-    """The running build's source of a vLLM function ("" where it cannot be read: no probe fires)."""
-    import inspect
-
-    try:
-        return inspect.getsource(function)
-    except (OSError, TypeError):
-        return ""
-
-
 def accepted_counted_before_trim() -> bool:
     """Probe: in the scheduler's update_from_output, the acceptance counts are taken before the
     new tokens are trimmed at the request's end."""
     from vllm.v1.core.sched.scheduler import Scheduler
 
-    source = _source(Scheduler.update_from_output)
+    source = vllm_accepts.source_of(Scheduler.update_from_output)
     counted, trimmed = source.find("num_accepted ="), source.find("_update_request_with_output(")
     return 0 <= counted < trimmed
 
@@ -133,7 +124,7 @@ def bonus_min_tokens_ignores_drafts() -> bool:
     processor without the step's drafts."""
     from vllm.v1.sample.sampler import Sampler
 
-    return "processor.apply(logits)" in _source(Sampler.apply_logits_processors)
+    return "processor.apply(logits)" in vllm_accepts.source_of(Sampler.apply_logits_processors)
 
 
 def _bonus_min_tokens(original):
@@ -194,17 +185,17 @@ def reference_path(keys=None):
     around (only those of ``keys`` when given); nothing changes on a build without them. Call after
     an engine was built in this process (the probes call kernels the engine registers). Yields the
     keys worked around."""
-    from vllm.v1.sample import rejection_sampler as rs
-    from vllm.v1.sample.sampler import Sampler
-
-    from vllm.v1.spec_decode.medusa import MedusaProposer
-
-    wanted = [d for d in ((CPU_EXPAND, rs, "_expand", lambda original: _expand_reference),
-                          (CPU_EMPTY_TOP_K, rs, "apply_top_k_top_p", _skip_empty),
-                          (MIN_TOKENS_BONUS, Sampler, "apply_logits_processors", _bonus_min_tokens),
-                          (MEDUSA_FIXED_K, MedusaProposer, "propose", _medusa_any_k))
-              if keys is None or d[0].key in keys]
-    patches = [(defect.key, owner, name, make) for defect, owner, name, make in wanted if PROBES[defect.key]()]
+    # (defect, module, attribute that owns the patched name, name, work-around): a module is imported
+    # only when its defect is wanted, so a vLLM that moved one breaks only the cells that work around it.
+    sites = ((CPU_EXPAND, "vllm.v1.sample.rejection_sampler", None, "_expand", lambda original: _expand_reference),
+             (CPU_EMPTY_TOP_K, "vllm.v1.sample.rejection_sampler", None, "apply_top_k_top_p", _skip_empty),
+             (MIN_TOKENS_BONUS, "vllm.v1.sample.sampler", "Sampler", "apply_logits_processors", _bonus_min_tokens),
+             (MEDUSA_FIXED_K, "vllm.v1.spec_decode.medusa", "MedusaProposer", "propose", _medusa_any_k))
+    patches = []
+    for defect, module, attr, name, make in sites:
+        if (keys is None or defect.key in keys) and PROBES[defect.key]():
+            owner = importlib.import_module(module)
+            patches.append((defect.key, getattr(owner, attr) if attr else owner, name, make))
     saved = [(owner, name, owner.__dict__[name]) for _, owner, name, _ in patches]
     try:
         for _, owner, name, make in patches:

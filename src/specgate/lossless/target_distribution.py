@@ -19,6 +19,7 @@ from typing import Callable
 import torch
 
 from specgate.lossless.sampling import process_logits
+from specgate.matrix import features
 
 OTHER = "*"  # a first token outside the enumerated set, or a second token outside the named bins
 
@@ -88,23 +89,21 @@ class Setting:
         return {"temperature": self.temperature, "top_p": self.top_p, "top_k": self.top_k, "min_p": self.min_p,
                 "repetition_penalty": self.repetition_penalty}
 
+    def _token_ids(self, encode) -> dict:
+        """The texts as vLLM's token-id keys (features.resolve: each stop text one token, else
+        features.TokenTextError)."""
+        texts = {"stop_token_texts": list(self.stop_token_texts), "allowed_token_texts": list(self.allowed_token_texts)}
+        return features.resolve({k: v for k, v in texts.items() if v}, encode)
+
     def request_kwargs(self, encode: Callable[[str], list[int]]) -> dict:
         """vLLM's SamplingParams arguments for this setting; ``encode``: text -> ids without special
-        tokens. ValueError if a stop text is not one token."""
-        kw = self.sampling_kwargs()
+        tokens."""
+        kw = {**self.sampling_kwargs(), **self._token_ids(encode)}
         if self.bad_words:
             kw["bad_words"] = list(self.bad_words)
-        if self.allowed_token_texts:
-            kw["allowed_token_ids"] = sorted(self.masks(encode).allowed)
         if self.min_tokens:
-            kw["min_tokens"], kw["stop_token_ids"] = self.min_tokens, sorted(self._stop_ids(encode))
+            kw["min_tokens"] = self.min_tokens
         return kw
-
-    def _stop_ids(self, encode) -> set[int]:
-        ids = [encode(text) for text in self.stop_token_texts]
-        if any(len(i) != 1 for i in ids):
-            raise ValueError(f"{self.name}: every stop token text must be one token: {self.stop_token_texts}")
-        return {i[0] for i in ids}
 
     def masks(self, encode: Callable[[str], list[int]] | None, eos: int | None = None) -> TokenMasks:
         """The masks as token ids (``eos``: the tokenizer's, which min_tokens also holds back)."""
@@ -117,8 +116,9 @@ class Setting:
             spaced = tuple(encode(" " + word.lstrip()))
             if spaced and spaced[0] != plain[0] and len(spaced) == len(plain):
                 bad.append(spaced)
-        allowed = frozenset(t for text in self.allowed_token_texts for t in encode(text)) or None
-        stops = frozenset(self._stop_ids(encode) | ({eos} if eos is not None else set()))
+        ids = self._token_ids(encode)
+        allowed = frozenset(ids["allowed_token_ids"]) if "allowed_token_ids" in ids else None
+        stops = frozenset(ids.get("stop_token_ids", ())) | ({eos} if eos is not None else set())
         return TokenMasks(tuple(bad), allowed, stops if self.min_tokens else frozenset(), self.min_tokens)
 
 

@@ -128,16 +128,23 @@ def method_problem(method: str) -> str | None:
             f"(the model class of that method's drafts); pick another method or a vLLM that registers it")
 
 
+def source_of(function) -> str:
+    """The installed build's source of a vLLM function ("" where it cannot be read: a probe that
+    reads it then finds nothing)."""
+    try:
+        return inspect.getsource(function)
+    except (OSError, TypeError):
+        return ""
+
+
 def medusa_asserts_fixed_k() -> bool:
     """Whether the installed vLLM's Medusa drafter asserts that every step drafts the configured k
     (engines/known_defects.py, medusa-fixed-k): a per-batch-size schedule then kills the engine."""
     try:
         from vllm.v1.spec_decode.medusa import MedusaProposer
-
-        source = inspect.getsource(MedusaProposer.propose)
-    except Exception:  # noqa: BLE001 - no vLLM, no Medusa, or no source to read: nothing to refuse
+    except Exception:  # noqa: BLE001 - no vLLM, or no Medusa in it: nothing to refuse
         return False
-    return "assert num_speculative_tokens == self.num_speculative_tokens" in source
+    return "assert num_speculative_tokens == self.num_speculative_tokens" in source_of(MedusaProposer.propose)
 
 
 def schedule_problem(method: str, speculative: dict) -> str | None:
