@@ -127,3 +127,20 @@ def test_build_failure_names_the_condition(conditions):
     with pytest.raises(EngineError, match="fixture-ngram-k1: engine failed to build"):
         with Engine(broken):
             pass
+
+
+def test_threads_zero_gives_torch_its_default_back_after_a_run_that_set_another():
+    # torch's count is the process's: the lossless lab (threads = 0) after the CPU default's cells
+    # (threads = 1) inherited one thread and ran 1.5x slower.
+    import torch
+
+    from specgate.engines import process
+
+    process.set_threads(0)
+    default = torch.get_num_threads()
+    try:
+        process.set_threads(default + 1)
+        assert torch.get_num_threads() == default + 1
+    finally:
+        process.set_threads(0)
+    assert torch.get_num_threads() == default

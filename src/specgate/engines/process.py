@@ -30,20 +30,33 @@ def thread_schedule() -> tuple[float, float]:
         return time.thread_time(), 0.0
 
 
+_TORCH_DEFAULT_THREADS: list[int] = []  # torch's own count, read before specgate first changed it
+
+
 def set_threads(threads: int) -> None:
-    """torch's intra-op thread count for every engine in this process (0 leaves torch's default).
+    """torch's intra-op thread count for every engine built after this call (0: torch's default).
     The CPU default runs one: with two OpenMP threads on two cores, a single busy core stalls every
-    parallel region and a request takes four times as long (docs/baselines.md)."""
-    if not threads:
+    parallel region and a request takes four times as long (docs/baselines.md).
+
+    The count is the process's, not the engine's: 0 restores torch's default, else an engine of
+    another run in the same process (the lossless lab after the CPU default's cells) would inherit
+    one thread and run 1.5x slower (measured: 4.1 s -> 6.3 s per 3000-request lossless cell).
+
+    Raises EngineError when torch does not take the count."""
+    import torch
+
+    if not _TORCH_DEFAULT_THREADS:
+        _TORCH_DEFAULT_THREADS.append(torch.get_num_threads())
+    threads = threads or _TORCH_DEFAULT_THREADS[0]
+    if torch.get_num_threads() == threads:
         return
     # vLLM's ngram proposer sets numba's thread count and restores it after every proposal; numba
     # shares torch's OpenMP runtime, so numba's default (one per core) would come back into torch.
     if "numba" in sys.modules:
-        sys.modules["numba"].set_num_threads(threads)
+        numba = sys.modules["numba"]
+        numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
     else:
         os.environ["NUMBA_NUM_THREADS"] = str(threads)
-    import torch
-
     # torch._C's setter: vLLM's CPU worker replaces torch.set_num_threads by a no-op once an
     # engine has started (it guards the thread binding of its worker processes, which an
     # in-process engine does not have).
