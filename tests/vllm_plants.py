@@ -478,6 +478,52 @@ def raw_logprobs_from_processed_logits():
         yield
 
 
+# 7b. #30846 in full: without the clone, apply_sampling_constraints divides the raw logits by the
+# temperature in place, so raw logprobs at speculative positions are the processed ones. At temperature
+# 0 (where the boundaries cell runs) temperature is not applied: only a check at temperature > 0 sees it.
+
+@contextlib.contextmanager
+def raw_logprobs_after_temperature_at_draft_positions():
+    """With logprobs_mode raw_logprobs the draft positions' logprobs are computed from the logits the
+    tokens were sampled from (after penalties and temperature); the emitted tokens do not change."""
+    import vllm.v1.sample.rejection_sampler as rs
+
+    seen = {}
+
+    def make_constraints(original):
+        def planted(logits, *args, **kwargs):
+            seen["sampled_from"] = original(logits, *args, **kwargs)
+            return seen["sampled_from"]
+        return planted
+
+    def make_logprobs(original):
+        def planted(self, max_num_logprobs, metadata, logits, target_logits, *args, **kwargs):
+            sampled_from = seen.pop("sampled_from", None)
+            if sampled_from is not None and not self.is_processed_logprobs_mode:
+                target_logits = sampled_from
+            return original(self, max_num_logprobs, metadata, logits, target_logits, *args, **kwargs)
+        return planted
+
+    with _patched(rs, "apply_sampling_constraints", make_constraints), \
+            _patched(rs.RejectionSampler, "_get_logprobs_tensors", make_logprobs):
+        yield
+
+
+def processed_logprobs_from_raw_logits_at_draft_positions():
+    """The mirror bug: with logprobs_mode processed_logprobs the draft positions' logprobs come from
+    the raw logits (no penalties, no temperature); the bonus position keeps processed ones."""
+    from vllm.v1.sample.rejection_sampler import RejectionSampler
+
+    def make(original):
+        def planted(self, max_num_logprobs, metadata, logits, target_logits, *args, **kwargs):
+            if self.is_processed_logprobs_mode:
+                target_logits = logits[metadata.target_logits_indices].to(target_logits.dtype)
+            return original(self, max_num_logprobs, metadata, logits, target_logits, *args, **kwargs)
+        return planted
+
+    return _patched(RejectionSampler, "_get_logprobs_tensors", make)
+
+
 # 8. EOS / stop id inside an accepted draft run.
 
 def stop_checked_on_last_token_only():

@@ -6,12 +6,14 @@ and the exact distributions, computed once per prompt and setting. The shipped s
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from pathlib import Path
 
 from specgate.engines.pool import EnginePool
-from specgate.lossless import whole_engine
-from specgate.lossless.target_distribution import transformers_forward, two_token_distribution
+from specgate.lossless import logprobs, whole_engine
+from specgate.lossless.target_distribution import (transformers_forward, transformers_sequence_logits,
+                                                    two_token_distribution)
 from specgate.matrix import config, prompts
 
 SETTINGS = {s.name: s for s in whole_engine.SETTINGS}
@@ -101,6 +103,36 @@ class LosslessLab:
         control = self.conditions[cid].control
         self.conditions.setdefault(control.id, control)
         return self.sample(control.id, setting, seed=2000)
+
+    def logprobs_engine(self, cid: str, mode: str):
+        """The cell's engine in logprobs ``mode`` (vLLM's default, raw, is the cell's own engine). Build
+        it before entering known_defects.reference_path: its warm-up calls the kernels the work-arounds
+        replace."""
+        c = self.conditions[cid]
+        if c.pairing.engine.get("logprobs_mode", "raw_logprobs") != mode:
+            c = dataclasses.replace(c, pairing=dataclasses.replace(c.pairing, engine={**c.pairing.engine,
+                                                                                      "logprobs_mode": mode}))
+        return self.pool.get(c).llm
+
+    def logprobs(self, cid: str, mode: str, requests: int = 16, max_tokens: int = 24) -> logprobs.Verdict | None:
+        """``requests`` seeded continuations of the cell's prompt at temperature > 0 (logprobs.SETTING),
+        from the cell's engine in logprobs ``mode``, judged against the target's own logprobs
+        (logprobs.judge); None for a target too large to run through transformers here."""
+        target = self.conditions[cid].pairing.target
+        if not Path(target).is_dir():
+            return None
+        llm = self.logprobs_engine(cid, mode)
+        prompt = self._tokenizer(target).encode(self._prompt_text(cid, None))
+        try:
+            emitted = logprobs.sample(llm, [prompt] * requests, max_tokens, seed=3000)
+        except BaseException:
+            self.pool.current.broken = True
+            raise
+        return logprobs.judge(emitted, self._sequence_logits(target), mode)
+
+    @functools.cache
+    def _sequence_logits(self, target: str):
+        return transformers_sequence_logits(target)
 
     def close(self):
         self.pool.close()

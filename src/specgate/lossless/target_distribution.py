@@ -211,14 +211,30 @@ def two_token_distribution(forward: Callable[[torch.Tensor], torch.Tensor], prom
     return TwoTokenDistribution(first, second, possible_first, possible)
 
 
-def transformers_forward(model_path: str) -> Callable[[torch.Tensor], torch.Tensor]:
-    """The target's last-position logits in float32 through transformers (independent of vLLM)."""
+def _transformers_model(model_path: str):
     from transformers import AutoModelForCausalLM
 
-    model = AutoModelForCausalLM.from_pretrained(model_path, dtype=torch.float32).eval()
+    return AutoModelForCausalLM.from_pretrained(model_path, dtype=torch.float32).eval()
+
+
+def transformers_forward(model_path: str) -> Callable[[torch.Tensor], torch.Tensor]:
+    """The target's last-position logits in float32 through transformers (independent of vLLM)."""
+    model = _transformers_model(model_path)
 
     @torch.no_grad()
     def forward(ids: torch.Tensor) -> torch.Tensor:
         return torch.cat([model(input_ids=chunk).logits[:, -1, :] for chunk in ids.split(128)])
 
     return forward
+
+
+def transformers_sequence_logits(model_path: str) -> Callable[[list[int]], torch.Tensor]:
+    """ids -> the target's logits at every position ([len, vocab], float32) through transformers:
+    teacher forcing, row i predicting token i + 1."""
+    model = _transformers_model(model_path)
+
+    @torch.no_grad()
+    def logits(ids: list[int]) -> torch.Tensor:
+        return model(input_ids=torch.tensor([ids])).logits[0]
+
+    return logits

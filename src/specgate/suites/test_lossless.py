@@ -20,7 +20,7 @@ import pytest
 
 from specgate.engines import known_defects
 from specgate.harness.options import Options
-from specgate.lossless import whole_engine
+from specgate.lossless import logprobs, whole_engine
 from specgate.lossless.lab import LosslessLab, SETTINGS
 from specgate.matrix import config
 from specgate.matrix.conditions import DRAFTS_EVERY_STEP
@@ -42,10 +42,11 @@ def pytest_generate_tests(metafunc):
     if "cid" not in metafunc.fixturenames:
         return
     cells = [c for c in config.load(_config(metafunc.config)).conditions() if not c.is_control]
-    if metafunc.function.__name__ == "test_lossless_as_shipped":
+    if metafunc.function.__name__ in ("test_lossless_as_shipped", "test_logprobs_at_temperature_are_the_targets"):
         # The defects sit in the sampler path every pairing shares, and as shipped every cell fails
         # from them (docs/lossless.md's table has them all): one cell, the first pairing at its
         # smallest k, ties each defect to the builds it was measured on; the reference path runs them all.
+        # Logprobs of speculative positions come from that shared rejection sampler too.
         cells = sorted((c for c in cells if c.pairing.name == cells[0].pairing.name), key=lambda c: c.k)[:1]
     if "setting" not in metafunc.fixturenames:
         metafunc.parametrize("cid", [c.id for c in cells], scope="module")
@@ -114,3 +115,16 @@ def test_lossless_as_shipped(lab, cid, shipped_setting, request):
     if defect.measured_on_this_build():
         request.applymarker(pytest.mark.xfail(strict=True, reason=defect.mark_reason()))
     _assert_lossless(lab, cid, shipped_setting)
+
+
+@pytest.mark.parametrize("mode", logprobs.MODES)
+def test_logprobs_at_temperature_are_the_targets(lab, cid, mode):
+    """Every emitted token's logprob, in each of vLLM's logprobs modes, equals the target's own
+    (teacher-forced through transformers) at temperature 0.7 with a repetition penalty, where the
+    two modes differ (specgate.lossless.logprobs)."""
+    lab.logprobs_engine(cid, mode)  # before the reference path (LosslessLab.logprobs_engine)
+    with known_defects.reference_path():
+        verdict = lab.logprobs(cid, mode)
+    if verdict is None:
+        pytest.skip(f"{cid}: a target too large to run through transformers here")
+    assert not verdict.problems, f"{cid}: " + "; ".join(verdict.problems)
