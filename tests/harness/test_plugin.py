@@ -128,18 +128,40 @@ def test_baselines_recorded_then_compared_here_and_on_other_hardware(recorded, t
     assert "tokens" in checks and "latency_vs_control" not in checks
 
 
-def test_a_strict_run_without_comparable_baselines_fails(tmp_path):
-    proc, _ = run_benchmarks(tmp_path, 0.0, "--specgate-strict", "-k", "k1")
-    assert proc.returncode == 1, proc.stdout[-3000:]
-    assert "no comparable baseline (--specgate-strict)" in said(proc)
-    assert "acceptance and tokens judged for 0 of 1 conditions; NOT judged: tiny-draft_model-k1" in said(proc)
+FLOORED = """
+[[pairing]]
+name = "floored"
+method = "draft_model"
+draft = "{models}/aligned-draft"
+k = [2]
+tolerances = {{ min_acceptance_rate = 0.999, latency = inf, control_latency = inf, blocked = inf }}
+"""
+
+
+@pytest.fixture(scope="module")
+def strict_run(tmp_path_factory):
+    """One strict run without baselines of tiny k1 (floor 0) and of a pairing whose acceptance floor
+    (0.999) no draft reaches, that the next two tests read: one child pytest instead of two."""
+    tmp_path = tmp_path_factory.mktemp("strict")
+    cfg = tmp_path / "small.toml"
+    cfg.write_text((SMALL + FLOORED).format(models=FIXTURE_MODELS, floor=0.0))
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", str(BENCHMARKS), "-v", "-p", "no:cacheprovider", "--specgate-config", str(cfg),
+         "--specgate-strict", "--specgate-baselines", str(tmp_path / "baselines"), "--specgate-no-reports",
+         "-k", "k1 or floored"], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    return proc
+
+
+def test_a_strict_run_without_comparable_baselines_fails(strict_run):
+    assert strict_run.returncode == 1, strict_run.stdout[-3000:]
+    assert "tiny-draft_model-k1: no comparable baseline (--specgate-strict)" in said(strict_run)
+    assert "NOT judged: tiny-draft_model-k1" in said(strict_run)
     # Not strict, the same run skips instead: test_shards_split_the_matrix_and_merge_back_into_it.
 
 
-def test_acceptance_floor_fails_the_benchmark_with_a_reason(tmp_path):
-    proc, _ = run_benchmarks(tmp_path, 0.999, "-k", "k2")
-    assert proc.returncode == 1
-    assert "is below the pairing's floor 0.999" in said(proc)
+def test_acceptance_floor_fails_the_benchmark_with_a_reason(strict_run):
+    assert "FAILED benchmarks/test_speculative.py::test_speculative[floored-draft_model-k2]" in strict_run.stdout
+    assert "is below the pairing's floor 0.999" in said(strict_run)
 
 
 def test_bad_config_is_a_usage_error_before_any_engine(tmp_path):

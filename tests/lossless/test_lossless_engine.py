@@ -18,6 +18,8 @@ PLANTS = [  # (planted bug, condition and setting where it must show, samples: 0
     (vllm_plants.lossless_ignore_top_p, "greedy-draft-draft_model-k1", "temperature-0.7-top-p-0.8", 0),
     # A subtle one: 3000 samples gave p = 6e-7, just above the cell's alpha / 2 = 5e-7.
     (vllm_plants.lossless_draft_probs_wrong_temperature, "probabilistic-draft-draft_model-k1", "temperature-1", 10000),
+    # The EAGLE family's probabilistic drafting (issue 24): p 1e-186 at 3000 samples.
+    (vllm_plants.lossless_draft_probs_wrong_temperature, "e3-probabilistic-eagle3-k3", "temperature-0.7-top-p-0.8", 0),
     (vllm_plants.lossless_recovery_reuses_acceptance_noise, "greedy-draft-draft_model-k3", "temperature-1", 0),
     (vllm_plants.lossless_recovered_from_target, "greedy-draft-draft_model-k1", "temperature-1", 0),
     (vllm_plants.lossless_no_temperature_on_speculative_positions, "ngram-ngram-k3", "temperature-0.7-top-p-0.8", 0),
