@@ -20,6 +20,7 @@ from typing import Callable
 
 import torch
 
+from specgate.engines.outputs import record
 from specgate.lossless.target_distribution import Setting, process
 
 MODES = ("raw_logprobs", "processed_logprobs")
@@ -54,14 +55,9 @@ def sample(llm, prompts: list[list[int]], max_tokens: int, seed: int, setting: S
     params = [SamplingParams(max_tokens=max_tokens, ignore_eos=True, seed=seed + i, logprobs=0,
                              **setting.sampling_kwargs()) for i in range(len(prompts))]
     outs = llm.generate([TokensPrompt(prompt_token_ids=p) for p in prompts], params, use_tqdm=False)
-    emitted = []
-    for prompt, out in zip(prompts, outs):
-        c = out.outputs[0]
-        metrics = getattr(c, "spec_decode_metrics", None)
-        emitted.append(Emitted(tuple(prompt), tuple(c.token_ids),
-                               tuple(float(step[t].logprob) for t, step in zip(c.token_ids, c.logprobs)),
-                               bool(metrics is not None and getattr(metrics, "num_draft_tokens", 0))))
-    return emitted
+    records = [record(out, None) for out in outs]
+    return [Emitted(tuple(p), r.output_token_ids, r.logprobs, bool(r.spec and r.spec.draft_tokens))
+            for p, r in zip(prompts, records)]
 
 
 def expected(logits: torch.Tensor, e: Emitted, mode: str, setting: Setting = SETTING) -> list[float]:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from specgate.engines.outputs import request_spec
 from specgate.lossless import stats
 from specgate.lossless.target_distribution import OTHER, Setting, TwoTokenDistribution
 
@@ -78,8 +79,8 @@ def sample_pairs(llm, prompt_ids: list[int], setting: Setting, n: int, seed: int
     for out in outs:
         completion = out.outputs[0]
         pairs.append(tuple(completion.token_ids[:2]))
-        m = getattr(completion, "spec_decode_metrics", None)
-        drafted += bool(m is not None and getattr(m, "num_draft_tokens", 0))
+        spec = request_spec(completion)
+        drafted += bool(spec and spec.draft_tokens)
     return Sample(pairs, drafted)
 
 

@@ -49,17 +49,19 @@ def pytest_generate_tests(metafunc):
         # Logprobs of speculative positions come from that shared rejection sampler too.
         cells = sorted((c for c in cells if c.pairing.name == cells[0].pairing.name), key=lambda c: c.k)[:1]
     if "setting" not in metafunc.fixturenames:
-        metafunc.parametrize("cid", [c.id for c in cells], scope="module")
+        metafunc.parametrize("cid", [c.id for c in cells])
         return
     visible = metafunc.function.__name__ == "test_lossless_cell_can_see_its_setting"
     smallest = {}
     for c in cells:
         smallest[c.pairing.name] = min(smallest.get(c.pairing.name, c.k), c.k)
-    # cell-major, so each engine is built once
+    # Cell-major, so each engine is built once. Function scope: at module scope pytest regroups the
+    # tests by each parameter's values and interleaved the cells (greedy k1, k3, k1, ...), rebuilding
+    # an engine for most tests.
     metafunc.parametrize(("cid", "setting"), [
         (c.id, name) for c in cells for name, s in SETTINGS.items()
         if (s.off or not visible) and (not s.methods or c.method in s.methods)
-        and (not s.smallest_k_only or c.k == smallest[c.pairing.name])], scope="module")
+        and (not s.smallest_k_only or c.k == smallest[c.pairing.name])])
 
 
 @pytest.fixture(scope="module")
