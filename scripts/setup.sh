@@ -19,6 +19,7 @@ if [ -n "${SPECGATE_VLLM_VERSION:-}" ]; then
   # shellcheck disable=SC2086
   "${PIP[@]}" install -q -e ".[test]" "$DIST==$SPECGATE_VLLM_VERSION" ${SPECGATE_PIP_ARGS:-}
 else
+  # The cpu extra builds arctic-inference (suffix decoding) from source: about a minute, needs g++.
   echo "setup: installing specgate[$KIND,test] into $VENV (first time: a few minutes)"
   # shellcheck disable=SC2086
   "${PIP[@]}" install -q -e ".[$KIND,test]" ${SPECGATE_PIP_ARGS:-}
@@ -29,12 +30,14 @@ if [ "$KIND" = cpu ]; then
   # vLLM runs text models without them.
   "${PIP[@]}" uninstall -q -y torchvision torchaudio torchcodec 2>/dev/null || true
 fi
-"$VENV/bin/python" - <<'PY'
-import importlib, sys
+SPECGATE_VLLM=$KIND "$VENV/bin/python" - <<'PY'
+import importlib, os, sys
 try:
     import vllm, transformers, torch
     from transformers import LlamaForCausalLM  # fails when a mismatched torchvision is present
     import specgate.plugin, datasets, matplotlib
+    if os.environ["SPECGATE_VLLM"] == "cpu":
+        from arctic_inference.suffix_decoding import SuffixDecodingCache  # method "suffix" (its C++ extension)
 except Exception as exc:
     sys.exit(f"setup: the environment does not work: {type(exc).__name__}: {exc}")
 print(f"setup: ok (vllm {vllm.__version__}, torch {torch.__version__}, transformers {transformers.__version__})")

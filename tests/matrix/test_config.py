@@ -63,12 +63,35 @@ def test_conditions_sharing_an_engine_run_one_after_another(cpu_matrix):
     assert all(keys.index(k) == i or keys[i - 1] == k for i, k in enumerate(keys))
 
 
+def test_a_cross_request_proposer_never_shares_its_engine(cpu_matrix):
+    """Suffix decoding drafts from every earlier response on its engine: shared, a condition's acceptance
+    would depend on which conditions ran there before it (and change under -k or a shard)."""
+    from specgate.engines.arguments import engine_key, llm_kwargs
+
+    suffix = [c for c in cpu_matrix.conditions() if c.method == "suffix"]
+    k5 = [c for c in suffix if c.k == 5]
+    # The plain k5 cell and its feature cells differ only in sampling: any other method would share.
+    assert len(k5) == 3 and len({repr(sorted(llm_kwargs(c).items())) for c in k5 if c.feature != "eos"}) == 1
+    assert len({engine_key(c) for c in suffix}) == len(suffix)
+    ngram = [c for c in cpu_matrix.conditions() if c.method == "ngram" and c.k == 5 and c.feature in ("", "boundaries")]
+    assert len(ngram) == 2 and engine_key(ngram[0]) == engine_key(ngram[1])
+
+
 def test_controls_are_shared_only_by_identical_workloads(tmp_path):
     matrix = config.load(write(tmp_path, GOOD))
     a1, a3, b2 = [c for c in matrix.conditions() if not c.is_control][:3]
     assert conditions.control_key(a1.control) == conditions.control_key(a3.control)
     # b runs at temperature 1: its control differs even though the target is the same.
     assert conditions.control_key(a1.control) != conditions.control_key(b2.control)
+
+
+def test_at_k_keeps_the_conditions_at_those_k_and_only_the_controls_they_need(tmp_path):
+    matrix = config.load(write(tmp_path, GOOD))
+    assert [c.id for c in conditions.at_k(matrix.conditions(), (3,))] == ["target-nospec", "a-draft_model-k3"]
+    assert [c.id for c in conditions.at_k(matrix.conditions(), (2,))] == ["target.b-nospec", "target.b-nospec-batch",
+                                                                         "b-ngram-k2", "b-ngram-k2-batch"]
+    with pytest.raises(conditions.UnknownPairings, match="no condition runs at k 4; the pairings run k 1, 2, 3"):
+        conditions.at_k(matrix.conditions(), (3, 4))
 
 
 def test_overrides_apply_to_every_pairing(tmp_path):
@@ -80,21 +103,25 @@ def test_shipped_configs_are_valid(cpu_matrix):
     cpu = cpu_matrix
     assert [p.name for p in cpu.pairings] == ["fixture-aligned", "fixture-misaligned", "fixture",
                                               "fixture-aligned-humaneval", "fixture-e3", "fixture-e1", "fixture-heads",
-                                              "fixture-mimo"]
-    # aligned k 1..8, every other pairing k 1..5; EAGLE-3, EAGLE, Medusa and MTP among them.
+                                              "fixture-mimo", "fixture-arctic"]
+    # aligned k 1..8, every other pairing k 1..5; EAGLE-3, EAGLE, Medusa, MTP and suffix among them.
     cells = [c for c in cpu.conditions() if not c.is_control and not c.feature]
-    assert len(cells) == 43 and {"eagle3", "eagle", "medusa", "mtp"} <= {c.method for c in cells}
+    assert len(cells) == 48 and {"eagle3", "eagle", "medusa", "mtp", "suffix"} <= {c.method for c in cells}
     # Fourteen feature cells each for draft_model (at k 8) and ngram (at k 5), continuous batching among
     # them, and processed logprobs; where requests end, EOS inside draft runs and the speculation
     # schedule for every method the suite gates.
     cells = [c for c in cpu.conditions() if c.feature and not c.is_control]
-    assert len(cells) == 40 and {(c.method, c.k) for c in cells if c.method in ("draft_model", "ngram")} == \
+    assert len(cells) == 44 and {(c.method, c.k) for c in cells if c.method in ("draft_model", "ngram")} == \
         {("draft_model", 8), ("ngram", 5)}
     assert {c.method for c in cells if c.feature == "boundaries"} == {"draft_model", "ngram", "eagle3", "eagle",
-                                                                      "medusa", "mtp"}
-    for feature in ("speculation-schedule", "eos"):
-        assert {c.method for c in cells if c.feature == feature} == {c.method for c in cells if c.feature == "boundaries"}
+                                                                      "medusa", "mtp", "suffix"}
+    # Suffix decoding treats k as a ceiling and drafts what its trees hold: no schedule cell.
+    assert {c.method for c in cells if c.feature == "eos"} == {c.method for c in cells if c.feature == "boundaries"}
+    assert {c.method for c in cells if c.feature == "speculation-schedule"} == \
+        {c.method for c in cells if c.feature == "boundaries"} - {"suffix"}
     assert {c.mode for c in cells if c.feature in ("arrivals", "speculation-schedule")} == {"arrivals"}
+    # Prefix caching with the heads that draft from the target's hidden states: EAGLE-3 and MTP.
+    assert {c.method for c in cells if c.feature == "prefix-caching"} == {"draft_model", "ngram", "eagle3", "mtp"}
     assert config.load(CONFIGS / "gpu.toml").pairings
 
 
@@ -103,7 +130,11 @@ BAD = [
     ("not toml [", "not valid TOML"),
     ("[defaults]\nk = 1\n", "no [[pairing]] entries"),
     ("[[pairing]]\nname='x'\ntarget='t'\nmethod='ngram'\nk=[1]\ncolour='red'\n", "unknown field 'colour'"),
-    ("[[pairing]]\nname='x'\ntarget='t'\nmethod='ngarm'\nk=[1]\n", "unknown method 'ngarm'"),
+    ("[[pairing]]\nname='x'\ntarget='t'\nmethod='ngarm'\nk=[1]\n", "unknown method 'ngarm' (did you mean 'ngram'?)"),
+    ("[[pairing]]\nname='x'\ntarget='t'\nmethod='ngram'\nk=[1]\nnum_prompt=3\n",
+     "unknown field 'num_prompt' (did you mean 'num_prompts'?)"),
+    ("[[pairing]]\nname='x'\ntarget='t'\nmethod='ngram'\nk=[1]\nfeatures=['prefix-cache']\n",
+     "unknown feature(s) ['prefix-cache'] (did you mean 'prefix-caching'?)"),
     ("[[pairing]]\nname='x'\ntarget='t'\nmethod='ngram'\nk=[0, 1]\n", "field 'k': must be a positive integer"),
     ("[[pairing]]\nname='x'\ntarget='t'\nmethod='ngram'\nk=[1.5]\n", "field 'k'"),
     ("[[pairing]]\nname='x'\ntarget='t'\nmethod='ngram'\nk=[2, 2]\n", "repeated values"),

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from specgate.matrix import features
-from specgate.matrix.conditions import Condition
+from specgate.matrix.conditions import CROSS_REQUEST_METHODS, Condition
 
 
 def llm_kwargs(condition: Condition) -> dict[str, Any]:
@@ -35,8 +35,11 @@ def llm_kwargs(condition: Condition) -> dict[str, Any]:
 
 def engine_key(condition: Condition) -> str:
     """Conditions with equal keys can share one engine (they differ only in sampling or mode;
-    serving needs a server, which other modes cannot share)."""
-    return ("serving:" if condition.mode == "serving" else "") + repr(sorted(llm_kwargs(condition).items()))
+    serving needs a server, which other modes cannot share). A cross-request proposer's engine is its
+    condition's own: on a shared one its acceptance would depend on which conditions ran there before,
+    and so change with a -k selection or a shard."""
+    own = condition.id if condition.method in CROSS_REQUEST_METHODS else ""
+    return ("serving:" if condition.mode == "serving" else "") + own + repr(sorted(llm_kwargs(condition).items()))
 
 
 def sampling_kwargs(condition: Condition, index: int = 0, count: int = 1) -> dict[str, Any]:

@@ -10,7 +10,7 @@ from typing import Any, Callable
 
 from specgate.core.tolerances import FOR_CONTROLS
 from specgate.matrix import features as features_mod
-from specgate.matrix.errors import UnknownPairings
+from specgate.matrix.errors import UnknownPairings, did_you_mean
 
 # vLLM's SpeculativeConfig.method values that specgate knows how to pass through.
 DRAFT_METHODS = {"draft_model", "eagle", "eagle3", "medusa", "mlp_speculator", "dflash"}
@@ -20,6 +20,10 @@ METHODS = DRAFT_METHODS | DRAFTLESS_METHODS | OPTIONAL_DRAFT_METHODS
 # A model proposes at every step; n-gram and suffix lookups only where the context matches.
 DRAFTS_EVERY_STEP = DRAFT_METHODS | OPTIONAL_DRAFT_METHODS
 CONTROL_METHOD = "none"
+# Proposers that keep state across requests: suffix decoding drafts from a tree of every finished
+# response (arctic-inference's global cache, vLLM's suffix_decoding_max_cached_requests), so what a
+# request drafts depends on the requests its engine ran before.
+CROSS_REQUEST_METHODS = {"suffix"}
 
 
 RUN_MODES = ("sequential", "batch", "arrivals", "serving")
@@ -175,7 +179,8 @@ def select(matrix: Matrix, names: tuple[str, ...] = (),
     if names:
         unknown = set(names) - {p.name for p in matrix.pairings}
         if unknown:
-            raise UnknownPairings(f"pairing(s) {sorted(unknown)} not in {matrix.source}; pairings there: "
+            hints = "".join(did_you_mean(n, [p.name for p in matrix.pairings]) for n in sorted(unknown))
+            raise UnknownPairings(f"pairing(s) {sorted(unknown)}{hints} not in {matrix.source}; pairings there: "
                               f"{', '.join(p.name for p in matrix.pairings)}")
         matrix = Matrix(matrix.source, tuple(p for p in matrix.pairings if p.name in names))
     order = {c.id: i for i, c in enumerate(matrix.conditions())}
@@ -183,6 +188,18 @@ def select(matrix: Matrix, names: tuple[str, ...] = (),
         index, count = shard
         matrix = Matrix(matrix.source, matrix.pairings[index::count])
     return matrix, order
+
+
+def at_k(conditions: list[Condition], ks: tuple[int, ...]) -> list[Condition]:
+    """The speculative conditions at these k and the controls they need (--specgate-k); UnknownPairings
+    when no condition runs at one of them."""
+    kept = [c for c in conditions if not c.is_control and c.k in ks]
+    missing = sorted(set(ks) - {c.k for c in kept})
+    if missing:
+        raise UnknownPairings(f"no condition runs at k {', '.join(map(str, missing))}; the pairings run k "
+                              f"{', '.join(map(str, sorted({c.k for c in conditions if not c.is_control})))}")
+    needed = {c.control.id for c in kept}
+    return [c for c in conditions if (c.is_control and c.id in needed) or (not c.is_control and c.k in ks)]
 
 
 def run_order(conditions: list[Condition], key: Callable[[Condition], str]) -> list[Condition]:
