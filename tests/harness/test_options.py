@@ -59,6 +59,8 @@ def test_an_override_below_one_blames_the_flag_not_the_file(tmp_path, flag):
     ("--specgate-num-prompts", "0", "--specgate-num-prompts 0: must be 1 or more"),
     ("--specgate-shard", "3/2", "--specgate-shard '3/2': expected I/N with 0 <= I < N"),
     ("--specgate-server-url", "bad", "--specgate-server-url 'bad': expected CONDITION_ID=http://HOST:PORT"),
+    ("--specgate-k", "1,x", "--specgate-k '1,x': expected positive integers"),
+    ("--specgate-k", "9", "--specgate-k: no condition runs at k 9; the pairings run k 1, 2, 3, 4, 5, 6, 7, 8"),
 ])
 def test_a_bad_flag_value_is_one_line_and_exit_2_without_a_traceback(flag, value, said):
     from paths import BENCHMARKS, ROOT
@@ -68,3 +70,29 @@ def test_a_bad_flag_value_is_one_line_and_exit_2_without_a_traceback(flag, value
     out = proc.stdout + proc.stderr
     assert proc.returncode == 2 and f"specgate: {said}" in out, out[-2000:]
     assert "Traceback" not in out and "options.py" not in out  # the message alone, no stack
+
+
+def test_specgate_k_selects_exactly_those_k_with_the_controls_they_need(tmp_path):
+    """-k k1 also selects k10; --specgate-k 1 does not, and keeps the control k1 is timed against."""
+    from paths import BENCHMARKS, FIXTURE_MODELS, ROOT
+    from small_matrix import defaults
+
+    cfg = tmp_path / "p.toml"
+    cfg.write_text(defaults(2) + f"""
+[[pairing]]
+name = "a"
+method = "draft_model"
+draft = "{FIXTURE_MODELS}/aligned-draft"
+k = [1, 3, 10]
+[[pairing]]
+name = "other"
+method = "ngram"
+k = [3]
+temperature = 0.5
+""")
+    proc = subprocess.run([sys.executable, "-m", "pytest", str(BENCHMARKS), "--collect-only", "-q", "-p",
+                           "no:cacheprovider", "--specgate-config", str(cfg), "--specgate-k", "1", "--specgate-k", "10"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+    ids = [line.split("[", 1)[1].rstrip("]") for line in proc.stdout.splitlines() if "::test_speculative[" in line]
+    # The ngram pairing's control (another temperature) is no k's control here: left out.
+    assert ids == ["fixture-nospec", "a-draft_model-k1", "a-draft_model-k10"], proc.stdout[-2000:]

@@ -153,10 +153,11 @@ def strict_run(tmp_path_factory):
 
 
 def test_a_strict_run_without_comparable_baselines_fails(strict_run):
+    # Not judged (7) and a regression (the floor below): the regression's 1 outranks it.
     assert strict_run.returncode == 1, strict_run.stdout[-3000:]
     assert "tiny-draft_model-k1: no comparable baseline (--specgate-strict)" in said(strict_run)
     assert "NOT judged: tiny-draft_model-k1" in said(strict_run)
-    # Not strict, the same run skips instead: test_shards_split_the_matrix_and_merge_back_into_it.
+    # Not strict, the same run skips instead: test_a_pairing_that_cannot_run_exits_6_names_it_and_stays_in_the_results.
 
 
 def test_acceptance_floor_fails_the_benchmark_with_a_reason(strict_run):
@@ -175,40 +176,47 @@ def test_bad_config_is_a_usage_error_before_any_engine(tmp_path):
     assert "Traceback" not in out and "plugin.py" not in out  # the message alone, no stack
 
 
-TWO_PAIRINGS = SMALL + """
+def test_a_broken_baseline_file_is_a_usage_error_before_any_engine(tmp_path):
+    cfg = tmp_path / "small.toml"
+    cfg.write_text(SMALL.format(models=FIXTURE_MODELS, floor=0.0))
+    (tmp_path / "baselines").mkdir()
+    (tmp_path / "baselines" / "portable.json").write_text('{"schema": 2, "kind": "portable", "records": {')
+    proc = subprocess.run([sys.executable, "-m", "pytest", str(BENCHMARKS), "-p", "no:cacheprovider",
+                           "--specgate-config", str(cfg), "--specgate-baselines", str(tmp_path / "baselines")],
+                          cwd=ROOT, capture_output=True, text=True, timeout=120)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 2 and "portable.json" in out, out[-3000:]
+    assert "Traceback" not in out and "ready in" not in out  # one line, and no engine was built
+
+
+def test_a_pairing_that_cannot_run_exits_6_names_it_and_stays_in_the_results(tmp_path):
+    """Setup errors (6) are not regressions (1): CI can tell a broken setup from a finding. The
+    pairing's conditions stay in the results as errors (a merged report cannot pass without them),
+    and a condition without a baseline in a run that is not strict is skipped and named."""
+    cfg = tmp_path / "head.toml"
+    cfg.write_text(SMALL.format(models=FIXTURE_MODELS, floor=0.0) + f"""
 [[pairing]]
-name = "other"
+name = "headless"
 method = "draft_model"
-draft = "{models}/misaligned-draft"
-k = [2]
-"""
-
-
-def test_shards_split_the_matrix_and_merge_back_into_it(tmp_path):
-    from specgate.matrix import config
-
-    cfg = tmp_path / "two.toml"
-    cfg.write_text(TWO_PAIRINGS.format(models=FIXTURE_MODELS, floor=0.0))
-    shard_files = []
-    for index in range(2):
-        out = tmp_path / f"shard{index}"
-        proc = subprocess.run(
-            [sys.executable, "-m", "pytest", str(BENCHMARKS), "-v", "-p", "no:cacheprovider",
-             "--specgate-config", str(cfg), "--specgate-shard", f"{index}/2", "--specgate-reports", str(out),
-             "--specgate-baselines", str(tmp_path / "baselines")],
-            cwd=ROOT, capture_output=True, text=True, timeout=600)
-        # No baselines and not strict: each shard's conditions (its control too) are skipped, not failed,
-        # and the run says which were not judged.
-        assert proc.returncode == 0 and f"{3 - index} skipped" in proc.stdout, proc.stdout[-3000:]
-        assert "NOT judged: " in said(proc), proc.stdout[-3000:]
-        shard_files.append(out / "results.json")
-    ran = [set(json.loads(f.read_text())["runs"]) for f in shard_files]
-    assert ran == [{"fixture-nospec", "tiny-draft_model-k1", "tiny-draft_model-k2"},
-                   {"fixture-nospec", "other-draft_model-k2"}]  # each shard runs the control it needs
-    # Nothing had a baseline here: merge reports and says so, with exit status 1.
-    assert cli.main(["merge", *map(str, shard_files), "--out", str(tmp_path / "merged")]) == 1
-    merged = json.loads((tmp_path / "merged" / "results.json").read_text())["runs"]
-    assert list(merged) == [c.id for c in config.load(cfg).conditions()]  # the unsharded run's order
+draft = "{FIXTURE_MODELS}/head-e3"
+k = [1, 2]
+""")
+    results = tmp_path / "results.json"
+    proc = subprocess.run([sys.executable, "-m", "pytest", str(BENCHMARKS), "-p", "no:cacheprovider", "-rfs",
+                           "--specgate-config", str(cfg), "--specgate-no-reports", "--specgate-results", str(results),
+                           "--specgate-baselines", str(tmp_path / "baselines"), "-k", "headless or tiny-draft_model-k1"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+    out = said(proc)
+    assert proc.returncode == 6, out[-3000:]
+    assert "pairing 'headless': the draft head-e3 is a speculator head for method 'eagle3'" in out
+    assert "pairing 'headless' cannot run: its preflight failed" in out  # the second test points at the first
+    assert "Traceback" not in out and "building engine headless" not in out
+    runs = json.loads(results.read_text())["runs"]
+    assert {cid: (e["verdict"]["status"], e["verdict"].get("outcome")) for cid, e in runs.items()
+            if cid.startswith("headless")} == {"headless-draft_model-k1": ("error", 6), "headless-draft_model-k2": ("error", 6)}
+    # No baselines and not strict: skipped, not failed, and the run says which were not judged.
+    assert runs["tiny-draft_model-k1"]["verdict"]["status"] == "no-baseline" and "1 skipped" in proc.stdout
+    assert "NOT judged: tiny-draft_model-k1" in out
 
 
 def test_serving_mode_runs_through_the_benchmark_and_streams(tmp_path):

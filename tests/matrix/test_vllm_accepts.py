@@ -112,6 +112,23 @@ def test_a_speculator_head_given_as_a_draft_model_names_its_method(tmp_path):
     preflight.check_draft_is_a_model(DRAFT)  # the fixture draft is a whole model
 
 
+def test_preflight_reports_every_problem_of_a_pairing_at_once(tmp_path):
+    """A wrong method, a head given as a draft and a prompt file that is not there: one run of
+    validate names all three, instead of one per fix-and-rerun."""
+    head = tmp_path / "e3-head"
+    head.mkdir()
+    (head / "config.json").write_text('{"architectures": ["LlamaForCausalLMEagle3"], "vocab_size": 4096}')
+    path = tmp_path / "p.toml"
+    path.write_text(f"[[pairing]]\nname = 'x'\ntarget = '{TARGET}'\ndraft = './e3-head'\nmethod = 'draft_model'\n"
+                    f"k = 2\nnum_prompts = 2\nengine = {{ enforce_eagr = true }}\nprompt_set = 'file'\n"
+                    f"prompt_options = {{ path = 'nowhere.jsonl' }}\n")
+    with pytest.raises(preflight.PreflightError) as found:
+        preflight.check(config.load(path).pairings[0])
+    message = str(found.value)
+    assert message.startswith("pairing 'x': 3 problems: (1) ") and "(did you mean 'enforce_eager'?)" in message
+    assert "is a speculator head for method 'eagle3'" in message and "nowhere.jsonl" in message
+
+
 @pytest.mark.parametrize("folder,switched", [("my-eagle-draft", "eagle"), ("draft_eagle3_v2", "eagle3")])
 def test_a_draft_model_path_that_vllm_would_run_as_another_method_is_refused(tmp_path, folder, switched):
     import shutil

@@ -88,3 +88,47 @@ def test_the_records_sources_are_named_once_each_with_what_differs_from_this_run
         doc["runs"][cid] = {"metrics": {}, "verdict": {"status": "pass", "reason": "", "sources": [old]},
                             "conditions": {"pairing": "p", "method": "draft_model", "k": 2, "mode": "sequential"}}
     assert "Judged against records from vLLM 0.31.0" in report.markdown_summary(doc)
+
+
+def test_the_summary_explains_itself_and_never_flatters(tmp_path):
+    """A header that names the run and its pairings file, a legend for the abbreviations, no speedup
+    for a feature cell (not timed beside a control), and a best k that says when no k beats no
+    speculation (the draft_model series of the CPU default: speedups 0.76-0.97)."""
+    from results_docs import sweep_doc
+
+    doc = sweep_doc()
+    doc["environment"].update(date="2026-11-30T19:30:00+00:00", pairings="configs/cpu.toml", commit="abc1234")
+    for cid, e in doc["runs"].items():
+        if cid.startswith("bad"):
+            e["metrics"]["speedup"] = 0.8 + 0.01 * e["metrics"]["k"]
+    feature = dict(doc["runs"]["good-draft_model-k3"], conditions={**doc["runs"]["good-draft_model-k3"]["conditions"],
+                                                                   "feature": "batch"})
+    doc["runs"]["good-draft_model-k3+batch"] = {**feature, "metrics": {**feature["metrics"], "speedup": 4.9}}
+    summary = report.markdown_summary(doc)
+    assert "Run of 2026-11-30 19:30 UTC from `configs/cpu.toml`" in summary and "commit abc1234" in summary
+    assert "acc rate: accepted / drafted tokens" in summary and "prop ms/tok: proposal" in summary
+    row = next(line for line in summary.splitlines() if line.startswith("| good-draft_model-k3+batch "))
+    assert "4.900" not in row
+    assert "**No k beats no speculation** for bad" in summary and "for good" not in summary.split("No k beats")[1]
+
+
+def test_the_charts_draw_intervals_over_requests_and_the_baseline_judged_against():
+    from results_docs import sweep_doc
+    from specgate.report.sweep import series
+
+    doc = sweep_doc()
+    entry = doc["runs"]["good-draft_model-k2"]
+    entry["verdict"]["checks"] = [{"metric": "acceptance_rate", "passed": True, "change": -0.1, "interval": None,
+                                   "tolerance": 0.03}]
+    # Four requests that accept differently, so that the interval over them has a width.
+    one = entry["run"]["requests"][0]
+    entry["run"]["requests"] = [{**one, "latency_s": one["latency_s"] * (1 + i / 10),
+                                 "spec": {**one["spec"], "accepted": one["spec"]["accepted"] - 20 * i}} for i in range(4)]
+    point = dict(next(s for s in series(doc) if s.label.startswith("good")).points)[2]
+    low, high = point["acceptance_rate_interval"]
+    accepted = [r["spec"]["accepted"] / r["spec"]["draft_tokens"] for r in entry["run"]["requests"]]
+    assert min(accepted) <= low < high <= max(accepted)
+    assert abs(point["acceptance_rate_baseline"] - point["acceptance_rate"] / 0.9) < 1e-12
+    low, high = point["latency_mean_s_interval"]
+    latencies = [r["latency_s"] for r in entry["run"]["requests"]]
+    assert min(latencies) <= low < high <= max(latencies)

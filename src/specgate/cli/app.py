@@ -8,17 +8,14 @@ import sys
 
 from specgate import __version__
 from specgate.cli import ab, baseline, common, compare, merge, report, table, validate
+from specgate.core.outcomes import HELP, Outcome
 from specgate.matrix.errors import ConfigError
 from specgate.records.document import DocumentError
 from specgate.records.merge import MergeError
 
 SUBCOMMANDS = (validate, table, report, merge, baseline, compare, ab)
 
-EXIT_CODES = """exit status:
-  0  pass: everything judged was within tolerance
-  1  a regression; for compare, merge and ab also a condition not judged (no comparable baseline)
-     unless --allow-missing, and always when nothing was judged
-  2  an error in the input (pairings file, results or baseline file, command line)
+EXIT_CODES = HELP + """
 
 The benchmarks themselves run under pytest: `make bench` (docs: README.md)."""
 
@@ -39,14 +36,14 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv[:argv.index("--")] if "--" in argv else argv)
     if rest and args.command != "ab":
         print("specgate: error: only 'specgate ab' takes arguments after --", file=sys.stderr)
-        return 2
+        return Outcome.USAGE
     if rest:
         args.pytest_args = rest
     try:
         return args.func(args)
     except (ConfigError, DocumentError, MergeError, common.UsageError) as exc:
         print(f"specgate: error: {exc}", file=sys.stderr)
-        return 2
+        return Outcome.USAGE
 
 
 if __name__ == "__main__":

@@ -7,12 +7,14 @@ import argparse
 import sys
 from pathlib import Path
 
-from specgate.cli.common import ALLOW_MISSING_HELP, UsageError, exit_status
+from specgate.cli.common import (ALLOW_MISSING_HELP, JSON_HELP, UsageError, errors_of, exit_status, judged_json,
+                                 print_json)
 from specgate.core.tolerances import DEFAULTS
 from specgate.gate.saved_runs import judge_runs
 from specgate.records.document import load as load_results
+from specgate.records.document import verdict_dict
 from specgate.records.from_results import files_from_folder, files_from_results
-from specgate.report.tables import text_table
+from specgate.report.tables import source_lines, text_table
 
 
 def add(sub) -> None:
@@ -23,6 +25,7 @@ def add(sub) -> None:
     c.add_argument("old_base", type=Path, nargs="?", metavar="BASE", help=argparse.SUPPRESS)
     c.add_argument("--baselines", type=Path, default=Path("baselines"), help="baseline folder (default: baselines)")
     c.add_argument("--allow-missing", action="store_true", help=ALLOW_MISSING_HELP)
+    c.add_argument("--json", action="store_true", help=JSON_HELP)
     c.add_argument("--acceptance-tolerance", type=float, metavar="REL",
                    help=f"relative acceptance drop allowed (default: the pairing's, else "
                         f"{DEFAULTS['acceptance_rate']})")
@@ -43,10 +46,17 @@ def run(args) -> int:
     files = (files_from_results(load_results(args.base), args.base, hardware) if args.base is not None
              else files_from_folder(args.baselines, hardware))
     verdicts = judge_runs(new, files, lambda entry: tolerances(args, entry))
-    print(text_table([(cid, e["metrics"]) for cid, e in new["runs"].items()], {c: v.status for c, v in verdicts.items()}))
-    print("\n".join(f"{cid}: {v.status}: {v.reason}" + "".join(f"\n    {n}" for n in v.notes)
-                    for cid, v in verdicts.items()))
-    return exit_status({c: v.status for c, v in verdicts.items()}, args.allow_missing)
+    against = f"--base {args.base}" if args.base is not None else f"the baselines in {args.baselines}"
+    if not args.json:
+        print(text_table([(cid, e["metrics"]) for cid, e in new["runs"].items()],
+                         {c: v.status for c, v in verdicts.items()}))
+        print("\n".join(f"{cid}: {v.status}: {v.reason}" + "".join(f"\n    {n}" for n in v.notes)
+                        for cid, v in verdicts.items()))
+        print("\n".join(source_lines({cid: list(v.sources) for cid, v in verdicts.items()}, new["environment"])))
+    status = exit_status({c: v.status for c, v in verdicts.items()}, args.allow_missing, against, errors_of(new))
+    if args.json:
+        print_json(judged_json({cid: verdict_dict(v) for cid, v in verdicts.items()}, status, against))
+    return status
 
 
 def tolerances(args, entry) -> dict:

@@ -14,7 +14,7 @@ from specgate.core.results import RequestRecord, RunResult, SpecCounters
 from specgate.engines import arrivals, code_path, eos, process
 from specgate.engines.arguments import engine_key, llm_kwargs, sampling_params
 from specgate.engines.backend import Backend
-from specgate.engines.beside import Beside
+from specgate.engines.beside import Beside, speculative_clock
 from specgate.engines.errors import EngineError, reason, refused
 from specgate.engines.outputs import batch_latency, read_counters, record, snapshot
 from specgate.engines.progress import Progress
@@ -139,7 +139,7 @@ class Engine(Backend):
                               refused=refused(exc)) from exc
         before, engine_before = snapshot(self.llm)
         observed: dict[str, int] = {}  # what an arrivals run saw the engine do (arrivals.Exercised)
-        started = time.perf_counter()
+        started = speculative_clock()
         try:
             with timer, eos.named(self.llm, condition.feature_setting.eos_text):
                 if condition.mode == "sequential":
@@ -154,9 +154,7 @@ class Engine(Backend):
             self.broken = True  # the engine's state is unknown after a crash: the pool rebuilds it
             raise EngineError(f"{condition.id}: run failed: {type(exc).__name__}: {exc}",
                               refused=refused(exc)) from exc
-        # The requests timed beside (paired control, machine reference) are not this run's time.
-        wall = time.perf_counter() - started - sum((r.control_latency_s or 0.0) + (r.reference_latency_s or 0.0)
-                                                   for r in records)
+        wall = speculative_clock() - started  # without the requests timed beside (paired control, reference)
         after, engine_after = snapshot(self.llm)
         counters = after - before
         engine_counters = {k: v - engine_before[k] for k, v in engine_after.items()}

@@ -16,6 +16,9 @@ def judge_runs(new: dict, files: tuple[BaselineFile, BaselineFile], tolerances) 
     verdicts = {}
     for cid, entry in new["runs"].items():
         own = entry.get("verdict") or {}
+        if own.get("status") == "error":  # its test failed before a verdict: nothing ran to judge
+            verdicts[cid] = Verdict("error", own.get("reason", "the test errored"))
+            continue
         if own.get("status") == "known-defect":
             # Judged by its own run as a known vLLM defect of that version (engines/known_defects.py): what
             # the defect does is no regression of the version (per-request seeds: random acceptance).

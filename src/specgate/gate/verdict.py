@@ -37,6 +37,8 @@ class Check:
     interval: tuple[float, float] | None  # bootstrap interval of the relative change
     tolerance: float
     reason: str
+    one_sided: bool = False  # only a rise fails (latency, blocked); else a change either way (acceptance)
+    confidence: float | None = None  # of ``interval`` (a bootstrap's central interval)
 
 
 @dataclass(frozen=True)
@@ -89,7 +91,7 @@ def _ratio_check(metric: str, num: tuple[np.ndarray, np.ndarray], den: tuple[np.
     reason = f"{metric} {word} {abs(change):.1%} ({_fmt(base)} -> {_fmt(new)}; {bound}); tolerance {tolerance:.0%}"
     if rose:
         reason += f"; {RERECORD} (e.g. a better draft)"
-    return Check(metric, not (fell or rose), base, new, change, (lower, upper), tolerance, reason)
+    return Check(metric, not (fell or rose), base, new, change, (lower, upper), tolerance, reason, confidence=1 - alpha)
 
 
 def _geometric_change(logs: np.ndarray, alpha: float, rng: np.random.Generator) -> tuple[float, float, float]:
@@ -109,7 +111,7 @@ def latency_check(base: np.ndarray, new: np.ndarray, tolerance: float, alpha: fl
     reason = (f"{metric} {word} {abs(change):.1%} (mean {_fmt(base.mean())}s -> {_fmt(new.mean())}s; "
               f"{1 - alpha:.0%} lower bound of the change {lower:+.1%}); tolerance {tolerance:.0%}")
     return Check(metric, not failed, float(base.mean()), float(new.mean()), change, (lower, upper), tolerance,
-                 reason)
+                 reason, one_sided=True, confidence=1 - 2 * alpha)
 
 
 def acceptance_checks(sb: list[SpecCounters], sn: list[SpecCounters], out_b: list[int], out_n: list[int],
@@ -191,7 +193,8 @@ def paired_ratio_check(base: tuple[np.ndarray, np.ndarray], new: tuple[np.ndarra
     rb, rn = float(np.exp(np.log(lat_b / ctl_b).mean())), float(np.exp(np.log(lat_n / ctl_n).mean()))
     reason = (f"{metric} {word} {abs(change):.1%} ({what} {_fmt(rb)} -> "
               f"{_fmt(rn)}; {1 - alpha:.0%} lower bound of the change {lower:+.1%}); tolerance {tolerance:.0%}")
-    return Check(metric, not failed, rb, rn, change, (lower, upper), tolerance, reason)
+    return Check(metric, not failed, rb, rn, change, (lower, upper), tolerance, reason, one_sided=True,
+                 confidence=1 - 2 * alpha)
 
 
 def blocked_check(base: tuple[np.ndarray, np.ndarray], new: tuple[np.ndarray, np.ndarray], tolerance: float,
@@ -213,7 +216,8 @@ def blocked_check(base: tuple[np.ndarray, np.ndarray], new: tuple[np.ndarray, np
               f"{1 - alpha:.0%} lower bound of the change {lower * 100:+.1f} points); tolerance {tolerance * 100:.0f} points")
     if failed:
         reason += ": something in the step now sleeps or waits (a lock, I/O, a sleep)"
-    return Check("blocked", not failed, blocked_b, blocked_n, change, (lower, upper), tolerance, reason)
+    return Check("blocked", not failed, blocked_b, blocked_n, change, (lower, upper), tolerance, reason, one_sided=True,
+                 confidence=1 - 2 * alpha)
 
 
 def versions(recorded: dict, environment: dict) -> str:

@@ -17,6 +17,7 @@ from specgate.engines.engine import Engine
 from specgate.engines.errors import EngineError
 from specgate.gate import sanity
 from specgate.gate.verdict import Verdict
+from specgate.harness.failures import fail_not_judged, fail_setup
 from specgate.harness.judging import FinishedRun
 from specgate.harness.session import SpecgateSession
 from specgate.harness.supply import Refused
@@ -80,11 +81,10 @@ class SpecgateBenchmark:
         try:
             verdict = judge()
         except BaselineError as exc:
-            pytest.fail(str(exc), pytrace=False)
+            fail_setup(str(exc))
         if verdict.status == "no-baseline":
             if self.session.options.strict:
-                pytest.fail(f"{condition.id}: no comparable baseline (--specgate-strict): {verdict.reason}",
-                            pytrace=False)
+                fail_not_judged(f"{condition.id}: no comparable baseline (--specgate-strict): {verdict.reason}")
             pytest.skip(verdict.reason)
         if verdict.status == "fail":
             pytest.fail(f"{condition.id}: {verdict.reason}", pytrace=False)

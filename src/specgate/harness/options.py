@@ -20,6 +20,7 @@ class Options:
     config: Path  # the pairings file
     overrides: dict = field(default_factory=dict)  # num_prompts / max_new_tokens / rounds for every pairing
     pairings: tuple[str, ...] = ()  # --specgate-pairing: run only these
+    ks: tuple[int, ...] = ()  # --specgate-k: run only the conditions at these k
     shard: tuple[int, int] | None = None  # (index, count)
     results: Path | None = None
     update_baselines: bool = False
@@ -57,7 +58,8 @@ class Options:
                 raise pytest.UsageError(f"--specgate-{key.replace('_', '-')} {value}: must be 1 or more")
         return cls(
             config=path("--specgate-config", "specgate_config"), overrides=overrides,
-            pairings=tuple(opt("--specgate-pairing") or ()), shard=parse_shard(opt("--specgate-shard")),
+            pairings=tuple(opt("--specgate-pairing") or ()), ks=parse_ks(opt("--specgate-k") or []),
+            shard=parse_shard(opt("--specgate-shard")),
             results=Path(opt("--specgate-results")) if opt("--specgate-results") else None,
             update_baselines=bool(opt("--specgate-update-baselines")), strict=bool(opt("--specgate-strict")),
             baselines=path("--specgate-baselines", "specgate_baselines"), hardware_tag=opt("--specgate-hardware-tag"),
@@ -69,6 +71,17 @@ class Options:
             lossless_config=Path(opt("--specgate-lossless-config") or config.rootpath / LOSSLESS_CONFIG),
             lossless_samples=int(opt("--specgate-lossless-samples") or LOSSLESS_SAMPLES),
         )
+
+
+def parse_ks(values: list[str]) -> tuple[int, ...]:
+    """--specgate-k 1,3 --specgate-k 5 -> (1, 3, 5)."""
+    found = []
+    for value in values:
+        for part in value.split(","):
+            if not part.strip().isdigit() or int(part) < 1:
+                raise pytest.UsageError(f"--specgate-k {value!r}: expected positive integers, e.g. --specgate-k 1,3")
+            found.append(int(part))
+    return tuple(sorted(set(found)))
 
 
 def parse_shard(value: str | None) -> tuple[int, int] | None:

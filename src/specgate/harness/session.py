@@ -9,26 +9,31 @@ run that never uses specgate never imports this module (and with it numpy, vLLM 
 from __future__ import annotations
 
 import functools
+import time
 from dataclasses import replace
 
 import pytest
 
 from specgate.core.metrics import RunMetrics
+from specgate.core.outcomes import Outcome
 from specgate.core.results import RunResult
 from specgate.engines.arguments import engine_key
 from specgate.engines.errors import EngineError
 from specgate.engines.pool import EnginePool
 from specgate.gate.verdict import Verdict
+from specgate.harness.failures import Failures
 from specgate.harness.judging import FinishedRun, Judging
 from specgate.harness.ledger import Ledger
 from specgate.harness.options import Options
+from specgate.harness import supply as supply_mod
 from specgate.harness.supply import Supply
 from specgate.matrix import conditions
 from specgate.matrix import config as config_mod
 from specgate.matrix.conditions import Condition
 from specgate.matrix.errors import ConfigError, UnknownPairings
 from specgate.records import environment as environment_mod
-from specgate.records.baselines import BaselineStore
+from specgate.records import baselines as baselines_mod
+from specgate.records.baselines import BaselineError, BaselineStore
 from specgate.report import publish
 from specgate.report.tables import condition_line, judged_lines
 
@@ -52,6 +57,10 @@ class SpecgateSession:
         self.ledger = Ledger()
         self.messages: list[tuple[str, bool]] = []  # (line, is_error) for the terminal summary
         self.doc: dict | None = None  # the results document, built once at the end
+        self.failures = Failures()  # each failed test's outcome class, for the exit status
+        self.at_finish = Outcome.PASS  # what the end of the session found (an output not written, ...)
+        self.started = time.monotonic()
+        self.selected: int | None = None  # conditions whose tests pytest kept (-k, deselection)
 
     @functools.cached_property
     def environment(self) -> dict:
@@ -69,7 +78,23 @@ class SpecgateSession:
             _usage_error(f"--specgate-pairing: {exc}")
         except ConfigError as exc:
             _usage_error(str(exc))
-        return conditions.run_order(matrix.conditions(), engine_key), order
+        cells = matrix.conditions()
+        if self.options.ks:
+            try:
+                cells = conditions.at_k(cells, self.options.ks)
+            except UnknownPairings as exc:
+                _usage_error(f"--specgate-k: {exc}")
+        self._check_baseline_files()
+        return conditions.run_order(cells, engine_key), order
+
+    def _check_baseline_files(self) -> None:
+        """Read both baseline files before any engine is built: a broken one would otherwise be
+        found when the first run is judged, or, recording, when every run is done and cannot be saved."""
+        for kind in (baselines_mod.PORTABLE, baselines_mod.TIMING):
+            try:
+                self.judging.baseline_file(kind)
+            except BaselineError as exc:
+                _usage_error(str(exc))
 
     @property
     def conditions(self) -> list[Condition]:
@@ -102,14 +127,23 @@ class SpecgateSession:
         self.ledger.note_code_path(condition, finished.calls)
         verdict = self.judging.judge(finished)
         speedup = metrics.speedup if not (condition.feature or condition.is_control) else None
-        self.log(condition_line(condition.id, verdict, metrics.acceptance_rate, speedup))
+        self.log(self.progress() + condition_line(condition.id, verdict, metrics.acceptance_rate, speedup))
         return verdict
 
     def judge_refused(self, condition: Condition, reason: str) -> Verdict:
         self.ledger.refuse(condition, reason)
         verdict = self.judging.judge_refused(condition, reason)
-        self.log(condition_line(condition.id, verdict, None, None))
+        self.log(self.progress() + condition_line(condition.id, verdict, None, None))
         return verdict
+
+    def progress(self) -> str:
+        """"[12/115, 1m40s, about 12m left] ": conditions judged of those selected, time since the
+        session began, and the time left if the rest take as long on average."""
+        done, total = len(self.judging.verdicts), self.selected or len(self.conditions)
+        elapsed = time.monotonic() - self.started
+        left = elapsed / done * (total - done) if done else None
+        return (f"[{done}/{total}, {_minutes(elapsed)}"
+                + (f", about {_minutes(left)} left" if left is not None and done < total else "") + "] ")
 
     # The end of the session.
 
@@ -124,19 +158,42 @@ class SpecgateSession:
             _drop_unfinished_benchmarks(session.config)
         saved, messages = self.judging.save(interrupted)
         # Also after an interrupt: the finished conditions are reported.
-        self.doc = self.ledger.document(self.environment, self.judging.facts, self.judging.verdicts, self.selection[1],
-                                        self.options.shard)
+        # The pairings file rides in the document's environment (summary.md's header names it); records
+        # take only records.baselines.RECORDED of it.
+        self.doc = self.ledger.document({**self.environment, "pairings": str(self.options.config)}, self.judging.facts,
+                                        self.judging.verdicts, self.selection[1], self.options.shard)
         written, said, _ = publish.write_outputs(self.doc, self.options)
         judged = [] if self.options.update_baselines else judged_lines(
             self.judging.verdicts, self.ledger.feature_cells(), self.environment, self.options.strict)
         self.messages += messages + said + judged
-        saved = saved and not any(is_error for _, is_error in judged)
-        if not (saved and written) and session.exitstatus == pytest.ExitCode.OK:
-            session.exitstatus = pytest.ExitCode.TESTS_FAILED
+        if not (saved and written):
+            self.at_finish = Outcome.SETUP
+        elif any(is_error for _, is_error in judged):
+            self.at_finish = Outcome.NOT_JUDGED
+
+    def note_report(self, item, report, excinfo) -> None:
+        """A test phase's report: its failure class for the exit status, and a benchmark that failed
+        before its verdict (setup, engine build, a crash) kept as an error in the results, so that a
+        merged report of the shards cannot pass without it."""
+        kind = self.failures.note(report, excinfo)
+        condition = supply_mod.condition_of(item)
+        if kind is None or condition is None or "specgate_benchmark" not in getattr(item, "fixturenames", ()):
+            return
+        if condition.id not in self.judging.verdicts:
+            said = [line for line in str(report.longreprtext).splitlines() if line.strip()]
+            self.ledger.error(condition, said[0] if said else "the test failed before its verdict", int(kind))
+
+    def exit_status(self, pytest_status: int) -> int:
+        """The run's exit status by outcome class (core/outcomes.py)."""
+        return self.failures.exit_status(pytest_status, self.at_finish)
 
     def terminal(self, reporter) -> None:
         if self.doc is not None:
             publish.terminal(reporter, self.doc, self.messages)
+
+
+def _minutes(seconds: float) -> str:
+    return f"{int(seconds // 60)}m{int(seconds % 60):02d}s"
 
 
 def _drop_unfinished_benchmarks(config: pytest.Config) -> None:

@@ -12,6 +12,7 @@ import pytest
 from specgate.core.results import RunResult
 from specgate.engines.errors import EngineError
 from specgate.engines.pool import EnginePool
+from specgate.harness.failures import fail_setup
 from specgate.matrix import preflight as preflight_mod
 from specgate.matrix import prompts as prompts_mod
 from specgate.matrix.conditions import Condition
@@ -34,19 +35,29 @@ class Supply:
     def __init__(self, pool: EnginePool, log):
         self.pool, self.log = pool, log
         self.ready = preflight_mod.Checked()
+        self._failed: set[str] = set()  # pairings whose preflight problem a test already showed in full
 
     def preflight_items(self, items: list) -> None:
         """Preflight every pairing the selected tests use, before any engine is built."""
-        cells = [c for c in map(_condition_of, items) if c is not None]
+        cells = [c for c in map(condition_of, items) if c is not None]
         for problem in self.ready.problems(c for cell in cells for c in needs(cell)):
             self.log(f"{problem}; its tests will error")
+
+    @staticmethod
+    def selected(items: list) -> int:
+        """How many conditions these (collected, selected) tests run."""
+        return len({c.id for c in map(condition_of, items) if c is not None})
 
     def require_ready(self, condition: Condition) -> None:
         """Fail the test with the reason when its pairing or its control's cannot run."""
         for c in needs(condition):
             problem = self.ready.problem(c.pairing)
+            if problem and c.pairing.name in self._failed:
+                fail_setup(f"specgate: pairing {c.pairing.name!r} cannot run: its preflight failed (the first of "
+                           f"its tests shows why)")
             if problem:
-                pytest.fail(problem, pytrace=False)
+                self._failed.add(c.pairing.name)
+                fail_setup(problem)
 
     def engine_for(self, condition: Condition):
         """The live engine (or, for a feature cell vLLM refused, a Refused); fails the test with
@@ -71,7 +82,7 @@ class Supply:
         try:
             return self.ready.prompts(condition, self.log)
         except prompts_mod.PromptSetError as exc:
-            pytest.fail(f"specgate: pairing {condition.pairing.name!r}: {exc}", pytrace=False)
+            fail_setup(f"specgate: pairing {condition.pairing.name!r}: {exc}")
 
     def run(self, condition: Condition) -> RunResult:
         """Run a condition on its engine outside its own test (a control whose test is deselected
@@ -87,6 +98,7 @@ class Supply:
         self.pool.close()
 
 
-def _condition_of(item) -> Condition | None:
+def condition_of(item) -> Condition | None:
+    """The condition a test item runs (its spec_condition parameter), or None."""
     callspec = getattr(item, "callspec", None)
     return callspec.params.get("spec_condition") if callspec is not None else None

@@ -19,7 +19,7 @@ from specgate.matrix import vllm_accepts
 from specgate.matrix import prompts as prompt_sets
 from specgate.matrix.conditions import (DRAFT_METHODS, DRAFTLESS_METHODS, METHODS, RUN_MODES, Matrix, Pairing,
                                         name_controls)
-from specgate.matrix.errors import ConfigError
+from specgate.matrix.errors import ConfigError, did_you_mean
 
 try:
     import tomllib
@@ -77,7 +77,8 @@ def parse(doc: dict[str, Any], path: Path, overrides: dict[str, Any] | None = No
 def _pairing(raw: dict[str, Any], where: str, base: Path) -> Pairing:
     for key in raw:
         if key not in _FIELDS:
-            raise ConfigError(f"{where}: unknown field {key!r}; known fields: {', '.join(sorted(_FIELDS))}")
+            raise ConfigError(f"{where}: unknown field {key!r}{did_you_mean(key, _FIELDS)}; known fields: "
+                              f"{', '.join(sorted(_FIELDS))}")
     for key in ("name", "target", "method", "k"):
         if key not in raw:
             raise ConfigError(f"{where}: missing required field {key!r}")
@@ -123,8 +124,9 @@ def _method_and_draft(v: _Validator, raw: dict[str, Any], where: str) -> tuple[s
     if method not in METHODS:
         accepted = vllm_accepts.methods()
         if accepted is None or method not in accepted:
-            raise ConfigError(f"{where}: field 'method': unknown method {method!r}; known: "
-                              f"{', '.join(sorted(METHODS | (accepted or frozenset())))}")
+            known = METHODS | (accepted or frozenset())
+            raise ConfigError(f"{where}: field 'method': unknown method {method!r}{did_you_mean(method, known)}; "
+                              f"known: {', '.join(sorted(known))}")
     draft = v.string("draft") if raw.get("draft") is not None else None
     if method in DRAFT_METHODS and draft is None:
         raise ConfigError(f"{where}: field 'draft': method {method!r} needs a draft model (path or hub id)")
@@ -150,7 +152,8 @@ def _tolerances(v: _Validator, where: str) -> dict[str, float]:
             raise ConfigError(f"{where}: field 'tolerances': {key!r} was removed: {REMOVED_TOLERANCES[key]}; "
                               f"remove it from the file")
         if key not in TOLERANCES:
-            raise ConfigError(f"{where}: field 'tolerances': unknown key {key!r}; known: {', '.join(TOLERANCES)}")
+            raise ConfigError(f"{where}: field 'tolerances': unknown key {key!r}{did_you_mean(key, TOLERANCES)}; "
+                              f"known: {', '.join(TOLERANCES)}")
         if not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0:
             raise ConfigError(f"{where}: field 'tolerances.{key}' ({TOLERANCES[key].meaning}): must be a number "
                               f">= 0, got {value!r}")
@@ -187,12 +190,14 @@ def _sampling(v: _Validator, where: str) -> dict[str, Any]:
 def _prompt_set(v: _Validator, where: str, base: Path) -> tuple[str, dict[str, Any]]:
     prompt_set = v.string("prompt_set")
     if prompt_set not in prompt_sets.SETS:
-        raise ConfigError(f"{where}: field 'prompt_set': unknown prompt set {prompt_set!r}; available: "
+        raise ConfigError(f"{where}: field 'prompt_set': unknown prompt set {prompt_set!r}"
+                          f"{did_you_mean(prompt_set, prompt_sets.SETS)}; available: "
                           f"{', '.join(prompt_sets.available())}")
     prompt_options = v.table("prompt_options")
     for key, value in prompt_options.items():
         if key not in prompt_sets.OPTIONS:
-            raise ConfigError(f"{where}: field 'prompt_options': unknown key {key!r}; known: "
+            raise ConfigError(f"{where}: field 'prompt_options': unknown key {key!r}"
+                              f"{did_you_mean(key, prompt_sets.OPTIONS)}; known: "
                               f"{', '.join(sorted(prompt_sets.OPTIONS))}")
         if key in prompt_sets.INTEGER_OPTIONS:
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
@@ -216,7 +221,8 @@ def _features(raw: Any, where: str) -> dict[str, dict[str, Any]]:
                           f"name = {{ engine arguments }}, got {raw!r}")
     bad = features_mod.unknown(raw)
     if bad:
-        raise ConfigError(f"{where}: field 'features': unknown feature(s) {bad}; known: "
+        hints = "".join(did_you_mean(name, features_mod.FEATURES) for name in bad)
+        raise ConfigError(f"{where}: field 'features': unknown feature(s) {bad}{hints}; known: "
                           f"{', '.join(features_mod.FEATURES)}")
     return {name: dict(value) for name, value in raw.items()}
 

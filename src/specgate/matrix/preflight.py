@@ -200,26 +200,44 @@ _VLLM_TYPES = {"engine": "EngineArgs", "speculative": "SpeculativeConfig", "samp
 
 
 def check(p: Pairing) -> None:
-    """Every check for one pairing; raises PreflightError naming the pairing."""
-    try:
-        check_vllm_accepts(p)
-        check_method_kept(p)
-        target = model_dir(p.target, "target")
-        draft = model_dir(p.draft, "draft") if p.draft else None
-        if target is not None:
-            check_head_size(target, "target")
-        if p.method == "draft_model" and draft is not None:
-            check_draft_is_a_model(draft)
-            check_head_size(draft, "draft")
-            if target is not None:
-                check_vocabulary(target, draft)
-        elif target is not None:
-            check_head(p, target, draft)
-        check_prompts(p, target)
-    except PreflightError as exc:
-        raise PreflightError(exc.reason, p.name) from None
-    except HubError as exc:
-        raise PreflightError(str(exc), p.name) from None
+    """Every check for one pairing; raises PreflightError naming the pairing and every problem found
+    (the draft and the prompts are checked even when the target has a problem: one run of validate
+    shows all that is wrong)."""
+    problems: list[str] = []
+
+    def attempt(step, *args):
+        """step(*args), or FAILED with its problem kept."""
+        try:
+            return step(*args)
+        except PreflightError as exc:
+            problems.append(exc.reason)
+        except HubError as exc:
+            problems.append(str(exc))
+        return FAILED
+
+    attempt(check_vllm_accepts, p)
+    attempt(check_method_kept, p)
+    target = attempt(model_dir, p.target, "target")
+    if target not in (None, FAILED) and attempt(check_head_size, target, "target") is FAILED:
+        target = FAILED
+    draft = attempt(model_dir, p.draft, "draft") if p.draft else None
+    local_target = None if target is FAILED else target  # None also for a hub id vLLM will fetch
+    if p.method == "draft_model" and draft not in (None, FAILED):
+        # Each step needs the one before: a head given as a draft has no tokenizer to compare.
+        if attempt(check_draft_is_a_model, draft) is not FAILED and \
+                attempt(check_head_size, draft, "draft") is not FAILED and local_target is not None:
+            attempt(check_vocabulary, local_target, draft)
+    elif p.method != "draft_model" and local_target is not None and draft is not FAILED:
+        attempt(check_head, p, local_target, draft)
+    attempt(check_prompts, p, local_target)
+    if len(problems) == 1:
+        raise PreflightError(problems[0], p.name)
+    if problems:
+        raise PreflightError(f"{len(problems)} problems: " + "; ".join(f"({i}) {x}" for i, x in enumerate(problems, 1)),
+                             p.name)
+
+
+FAILED = object()  # what check's steps give when they found a problem
 
 
 class Checked:

@@ -7,11 +7,12 @@ only validates files): the check is then left to vLLM at build time."""
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import functools
 import importlib.util
 import inspect
 import typing
+
+from specgate.matrix.errors import did_you_mean
 
 # Methods whose draft is one fixed model class: vLLM builds them only while its model registry
 # has that class (vLLM 0.32 accepts method "mlp_speculator" in SpeculativeConfig but registers no
@@ -60,12 +61,7 @@ def unknown_keys(table: str, keys) -> list[str]:
     known = (fields() or {}).get(table)
     if known is None:
         return []
-    found = []
-    for key in keys:
-        if key not in known:
-            close = difflib.get_close_matches(key, known, n=1, cutoff=0.75)
-            found.append(f"{key!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
-    return found
+    return [f"{key!r}{did_you_mean(key, known)}" for key in keys if key not in known]
 
 
 def sampling_problem(sampling: dict) -> str | None:

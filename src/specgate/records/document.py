@@ -32,11 +32,16 @@ def entry(facts: dict, tolerances: dict, control: str | None, order: int | None,
     return {"conditions": facts, "tolerances": tolerances, "control": control, "order": order,
             "metrics": metrics, "run": run, **({"unsupported": unsupported} if unsupported is not None else {}),
             **({"code_path": code_path} if code_path else {}),
-            "verdict": None if verdict is None else {
-                "status": verdict.status, "reason": verdict.reason, "notes": list(verdict.notes),
-                "sources": [dict(s) for s in verdict.sources],
-                "checks": [{"metric": x.metric, "passed": x.passed, "change": x.change, "interval": x.interval,
-                            "tolerance": x.tolerance} for x in verdict.checks]}}
+            "verdict": None if verdict is None else verdict_dict(verdict)}
+
+
+def verdict_dict(verdict) -> dict:
+    """A verdict.Verdict as the plain values results files (and `--json` outputs) hold."""
+    return {"status": verdict.status, "reason": verdict.reason, "notes": list(verdict.notes),
+            "sources": [dict(s) for s in verdict.sources],
+            "checks": [{"metric": x.metric, "passed": x.passed, "change": x.change, "interval": x.interval,
+                        "tolerance": x.tolerance, "one_sided": x.one_sided, "confidence": x.confidence}
+                       for x in verdict.checks]}
 
 
 def build(environment: dict, runs: dict[str, dict], shard: tuple[int, int] | None = None) -> dict:

@@ -14,6 +14,8 @@ def records(doc: dict, environment: dict) -> tuple[dict, dict]:
     """Portable and timing records of every run of a results document."""
     portable, timing = {}, {}
     for cid, e in doc["runs"].items():
+        if (e.get("verdict") or {}).get("status") == "error":
+            continue  # its test failed before a verdict: nothing to record
         if e.get("run") is None:  # a feature cell vLLM refused
             portable[cid] = unsupported_record(e["conditions"], environment, e.get("unsupported", "refused"))
             continue

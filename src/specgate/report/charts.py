@@ -6,9 +6,10 @@ CHART_NAMES names them all; a chart without data is not written."""
 from __future__ import annotations
 
 import itertools
+import math
 from pathlib import Path
 
-from specgate.report.sweep import Series, series
+from specgate.report.sweep import INTERVAL_LEVEL, Series, series
 
 # file stem, title, y-axis label, metric (per k)
 LINE_CHARTS = (
@@ -45,8 +46,10 @@ REGRESSION_CHART = "regression"  # drawn from the verdicts' checks (regression_c
 CHART_NAMES = (REGRESSION_CHART,) + tuple(chart[0] for chart in SERIES_CHARTS)
 # Charts that draw the no-speculation run as a reference line (its latency; its plain decode step).
 CONTROL_REFERENCE = ("latency_mean_s", "scoring_ms_per_step")
-# The regression picture: each condition's change against its baseline, one panel per check.
-REGRESSION_CHECKS = (("acceptance_rate", "acceptance rate"), ("latency_vs_control", "latency / control latency"))
+# The regression picture: each condition's change against its baseline, one panel per check drawn
+# with its interval (the rest of the verdict's checks are counted in a last column).
+REGRESSION_CHECKS = (("acceptance_rate", "acceptance rate"), ("latency_vs_control", "latency / paired control's"),
+                     ("latency_vs_reference", "control latency / machine reference's"))
 VERDICT_COLOURS = {"pass": "tab:green", "fail": "tab:red", "known-defect": "tab:orange"}
 
 
@@ -62,12 +65,14 @@ def _pyplot():
 def _subtitle(doc: dict, all_series: list[Series]) -> str:
     env = doc.get("environment", {})
     facts = all_series[0].facts if all_series else {}
-    target = str(facts.get("target", "?"))
-    parts = [f"target {target.rstrip('/').rsplit('/', 1)[-1] if target.startswith('/') else target}"]
+    # A local model's id is its content hash: name it by its folder instead.
+    target = str(facts.get("target_path") or facts.get("target") or "?")
+    parts = [f"target {target.rstrip('/').rsplit('/', 1)[-1]}"]
     if len({s.facts.get("prompt_set") for s in all_series}) == 1:
         parts.append(f"prompts {facts.get('prompt_set')} x{facts.get('num_prompts')}")
     parts.append(f"temperature {facts.get('temperature')}")
-    return ", ".join(parts) + f"\n{env.get('hardware', '?')}, vLLM {env.get('vllm', '?')}"
+    return (", ".join(parts) + f"\n{env.get('hardware', '?')}, vLLM {env.get('vllm', '?')}; error bars: "
+            f"{INTERVAL_LEVEL:.0%} bootstrap interval over requests, hollow dashed: the baseline judged against (where drawn)")
 
 
 def _finish(plt, fig, ax, path: Path, title: str, subtitle: str, xlabel: str, ylabel: str) -> Path:
@@ -118,27 +123,34 @@ def write_charts(doc: dict, folder: Path, reference: dict | None = None) -> list
 
 
 def regression_chart(plt, doc: dict, path: Path) -> Path | None:
-    """What changed against the baseline, and is it significant: per condition and check, the
-    relative change (dot), its bootstrap interval (bar) and the tolerance band (grey), coloured
-    by the condition's verdict. None when no check has a change to draw."""
+    """What changed against the baseline, and is it significant: per condition, the relative change
+    (dot) of each check of REGRESSION_CHECKS, its bootstrap interval (bar) and where the check
+    passes (grey: two-sided for acceptance, everything left of the tolerance for the one-sided
+    latency checks), coloured by the check's outcome; a last column counts every check of the
+    verdict and names the failed ones. None when no check has a change to draw."""
     rows = []
     for cid, e in doc["runs"].items():
         v = e.get("verdict") or {}
-        checks = {c["metric"]: c for c in v.get("checks", []) if c.get("change") is not None
-                  and abs(c["change"]) != float("inf")}
+        every = v.get("checks", [])
+        checks = {c["metric"]: c for c in every if c.get("change") is not None and abs(c["change"]) != float("inf")}
         if any(m in checks for m, _ in REGRESSION_CHECKS):
-            rows.append((cid, v.get("status"), checks))
+            rows.append((cid, v.get("status"), checks, every))
     if not rows:
         return None
-    fig, axes = plt.subplots(1, len(REGRESSION_CHECKS), figsize=(11, 1.2 + 0.28 * len(rows)), sharey=True)
+    panels = [(m, label) for m, label in REGRESSION_CHECKS if any(m in checks for _, _, checks, _ in rows)]
+    fig, axes = plt.subplots(1, len(panels) + 1, figsize=(4.2 * len(panels) + 3.2, 2.2 + 0.28 * len(rows)), sharey=True,
+                             gridspec_kw={"width_ratios": [4.2] * len(panels) + [3.2]})
     ys = list(range(len(rows)))[::-1]
-    for ax, (metric, label) in zip(axes, REGRESSION_CHECKS):
-        for y, (cid, status, checks) in zip(ys, rows):
-            c = checks.get(metric)
-            if c is None:
-                continue
-            tol = 100 * (c.get("tolerance") or 0)
-            ax.fill_betweenx([y - 0.4, y + 0.4], -tol, tol, color="0.88", linewidth=0)
+    for ax, (metric, label) in zip(axes, panels):
+        drawn = [(y, status, checks[metric]) for y, (_, status, checks, _) in zip(ys, rows) if metric in checks]
+        one_sided = any(c.get("one_sided") for _, _, c in drawn)
+        values = [100 * x for _, _, c in drawn for x in [c["change"], *(c.get("interval") or ()),
+                                                          c.get("tolerance") or 0, -(c.get("tolerance") or 0)]
+                  if math.isfinite(x)]
+        left, right = min(values) - 2, max(values) + 2
+        for y, status, c in drawn:
+            tol = min(100 * (c.get("tolerance") or 0), right)  # an infinite tolerance: the check cannot fail
+            ax.fill_betweenx([y - 0.4, y + 0.4], left if c.get("one_sided") else -tol, tol, color="0.88", linewidth=0)
             # The check's own outcome: a condition that failed on latency keeps a green acceptance dot.
             colour = VERDICT_COLOURS["fail" if not c.get("passed", True) else
                                      "known-defect" if status == "known-defect" else "pass"]
@@ -146,16 +158,33 @@ def regression_chart(plt, doc: dict, path: Path) -> Path | None:
                 lo, hi = (100 * x for x in c["interval"])
                 ax.plot([lo, hi], [y, y], color=colour, linewidth=2, alpha=0.6)
             ax.plot([100 * c["change"]], [y], "o", color=colour, markersize=5)
+        ax.set_xlim(left, right)
         ax.axvline(0, color="black", linewidth=0.8)
-        ax.set_title(f"{label}: change against the baseline (%)", fontsize=9, loc="left")
+        confidences = sorted({round(100 * c["confidence"], 1) for _, _, c in drawn if c.get("confidence")})
+        interval = (f"bar: {confidences[0]:g}% interval" if len(confidences) == 1 else
+                    f"bar: {confidences[0]:g}-{confidences[-1]:g}% intervals" if confidences else "")
+        sided = "one-sided: only a rise beyond the band fails" if one_sided else "two-sided: a change either way fails"
+        ax.set_title(f"{label}: change (%)\n{sided}; {interval}", fontsize=8, loc="left")
         ax.grid(axis="x", alpha=0.3)
+    text_ax = axes[-1]
+    text_ax.set_xlim(0, 1)
+    text_ax.axis("off")
+    text_ax.set_title("every check of the verdict", fontsize=8, loc="left")
+    for y, (_, status, _, every) in zip(ys, rows):
+        failed = [c["metric"] for c in every if not c.get("passed", True)]
+        text = (f"failed: {', '.join(failed[:3])}{' ...' if len(failed) > 3 else ''}" if failed
+                else f"all {len(every)} passed")
+        colour = VERDICT_COLOURS["fail" if failed and status != "known-defect" else
+                                 "known-defect" if status == "known-defect" else "pass"]
+        text_ax.text(0.02, y, text, va="center", fontsize=7, color=colour)
     axes[0].set_yticks(ys)
-    axes[0].set_yticklabels([cid for cid, _, _ in rows], fontsize=7)
+    axes[0].set_yticklabels([cid for cid, _, _, _ in rows], fontsize=7)
     env = doc.get("environment", {})
     fig.suptitle(f"Regressions: change against the baseline, {env.get('hardware', '?')}, vLLM {env.get('vllm', '?')}"
-                 "\ndot: change; bar: bootstrap interval; grey: tolerance; green check passed, red failed, orange known defect",
-                 fontsize=9, x=0.02, ha="left")
-    fig.tight_layout()
+                 "\ndot: change; bar: bootstrap interval over requests; grey: where the check passes (tolerance); "
+                 "green passed, red failed, orange known defect. At temperature 0 acceptance is exact: any move "
+                 "beyond the band fails", fontsize=8, x=0.02, ha="left", va="top", y=0.995)
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.5 / fig.get_figheight()))  # room for the two-line title above the panels
     fig.savefig(path, dpi=110, bbox_inches="tight")
     plt.close(fig)
     return path
@@ -165,9 +194,21 @@ def _metric_lines(ax, metric: str, all_series: list[Series], ref_series: list[Se
     drawn = False
     for s in all_series:
         ks, values = s.values(metric)
-        if ks:
-            ax.plot(ks, values, marker="o", label=s.label)
-            drawn = True
+        if not ks:
+            continue
+        line, = ax.plot(ks, values, marker="o", label=s.label)
+        drawn = True
+        bars = [(k, v, m.get(f"{metric}_interval")) for (k, m), v in zip([p for p in s.points if p[1].get(metric)
+                                                                          is not None], values)]
+        bars = [(k, v, iv) for k, v, iv in bars if iv]
+        if bars:
+            ax.errorbar([k for k, _, _ in bars], [v for _, v, _ in bars],
+                        yerr=[[v - iv[0] for _, v, iv in bars], [iv[1] - v for _, v, iv in bars]],
+                        fmt="none", ecolor=line.get_color(), alpha=0.5, capsize=3)
+        bk, baseline = s.values(f"{metric}_baseline")
+        if bk:
+            ax.plot(bk, baseline, linestyle="--", marker="o", markerfacecolor="none", color=line.get_color(),
+                    alpha=0.7, label=f"{s.label} (baseline)")
     shown = set(_ks(all_series))
     for s in ref_series:
         # Only at the run's k: the origin's figures reach k = 20 and squeezed the run's curves.

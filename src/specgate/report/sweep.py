@@ -7,6 +7,8 @@ from __future__ import annotations
 import statistics
 from dataclasses import dataclass
 
+import numpy as np
+
 from specgate.core import theory
 
 SERIES_KEYS = ("pairing", "method", "mode", "prompt_set", "concurrency")
@@ -34,7 +36,7 @@ def series(doc: dict) -> list[Series]:
         if facts["method"] == "none" or facts.get("feature"):
             continue  # feature cells are checks at one k, not points of a sweep
         key = tuple(facts.get(k) for k in SERIES_KEYS)
-        groups.setdefault(key, []).append((facts["k"], entry["metrics"], entry.get("control")))
+        groups.setdefault(key, []).append((facts["k"], {**entry["metrics"], **_drawn_extras(entry)}, entry.get("control")))
         facts_of.setdefault(key, facts)
     # Name only what varies, so labels stay short: "fixture-aligned" rather than every field.
     varying = [i for i in range(1, len(SERIES_KEYS)) if len({key[i] for key in groups}) > 1]
@@ -47,6 +49,46 @@ def series(doc: dict) -> list[Series]:
         out.append(Series(label, facts_of[key], tuple(sorted(((k, m) for k, m, _ in pts), key=lambda p: p[0])),
                           control))
     return out
+
+
+INTERVAL_LEVEL = 0.95  # of the charts' error bars: a bootstrap over the run's requests
+_BOOTSTRAP = 1000
+
+
+def _drawn_extras(entry: dict) -> dict:
+    """What the charts against k draw beside a point: each metric's interval over requests
+    ("<metric>_interval") and its value in the baseline the run was judged against
+    ("<metric>_baseline", from the verdict's relative change: baseline = new / (1 + change))."""
+    extras = {}
+    requests = (entry.get("run") or {}).get("requests") or []
+    specs = [r["spec"] for r in requests if r.get("spec")]
+    if specs and len(specs) == len(requests):
+        accepted = np.array([s["accepted"] for s in specs], float)
+        drafted = np.array([s["draft_tokens"] for s in specs], float)
+        extras["acceptance_rate_interval"] = ratio_interval(accepted, drafted)
+    latencies = np.array([r["latency_s"] for r in requests if r.get("latency_s")], float)
+    if len(latencies) == len(requests) and len(latencies) > 1:
+        extras["latency_mean_s_interval"] = ratio_interval(latencies, np.ones_like(latencies))
+    metrics = entry.get("metrics") or {}
+    for check in (entry.get("verdict") or {}).get("checks", []):
+        metric, change = check.get("metric"), check.get("change")
+        if metric == "acceptance_rate" and change is not None and change > -1 and metrics.get(metric) is not None:
+            extras[f"{metric}_baseline"] = metrics[metric] / (1 + change)
+    return extras
+
+
+def ratio_interval(num: np.ndarray, den: np.ndarray, level: float = INTERVAL_LEVEL,
+                   seed: int = 0) -> tuple[float, float] | None:
+    """Central ``level`` bootstrap interval of sum(num) / sum(den), resampling whole requests (their
+    tokens are correlated: docs/metrics.md); None where there is nothing to resample."""
+    if len(num) < 2 or den.sum() <= 0:
+        return None
+    idx = np.random.default_rng(seed).integers(0, len(num), size=(_BOOTSTRAP, len(num)))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        boot = num[idx].sum(1) / den[idx].sum(1)
+    boot = boot[np.isfinite(boot)]
+    alpha = (1 - level) / 2
+    return (float(np.quantile(boot, alpha)), float(np.quantile(boot, 1 - alpha))) if len(boot) else None
 
 
 @dataclass(frozen=True)

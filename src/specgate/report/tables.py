@@ -19,6 +19,11 @@ COLUMNS = [
     ("tok/s", "tokens_per_s"),
     ("speedup", "speedup"),
 ]
+METRICS_LEGEND = ("acc rate: accepted / drafted tokens; mean acc len: tokens per verification step (bonus token "
+                  "included); efficiency: tokens emitted / what a perfect proposer at k would emit; per-position acc: "
+                  "acceptance at draft position 1..k; latency s: mean per request; tpot ms: time per output token; "
+                  "speedup: tokens/s over the no-speculation control's (with paired_control, from the control timed "
+                  "beside each request; feature cells: -, not timed beside a control). docs/metrics.md defines each.")
 STAGE_COLUMNS = [
     ("condition", "condition"),
     ("k", "k"),
@@ -96,7 +101,18 @@ def best_k_table(doc: dict, markdown: bool = False) -> str:
     return _render(header, body, markdown)
 
 
-STATUS_WORDS = {"fail": "FAIL", "known-defect": "known defect", "no-baseline": "no baseline"}
+def best_k_note(doc: dict) -> str:
+    """What the best-k table means, and which series no k makes faster than no speculation."""
+    slower = [b.label for b in map(best_k, series(doc)) if b.measured_speedup is not None and b.measured_speedup < 1]
+    note = ("The swept k with the highest measured speedup, and the k the Leviathan et al. model predicts best from "
+            "the series' alpha (acceptance) and c (draft cost relative to a target step).")
+    if slower:
+        note += (f" **No k beats no speculation** for {', '.join(slower)}: its best k is only the least slow; "
+                 f"do not turn speculation on for that workload.")
+    return note
+
+
+STATUS_WORDS = {"error": "ERROR", "fail": "FAIL", "known-defect": "known defect", "no-baseline": "no baseline"}
 
 
 def feature_table(doc: dict, markdown: bool = False) -> str:
@@ -127,7 +143,9 @@ def markdown_summary(doc: dict, charts: list[str] | None = None) -> str:
     rows = [(cid, e["metrics"]) for cid, e in doc["runs"].items()]
     verdicts = {cid: e["verdict"]["status"] for cid, e in doc["runs"].items() if e.get("verdict")}
     parts = ["## specgate results",
-             f"hardware `{env.get('hardware', '?')}`, vLLM {env.get('vllm', '?')}, torch {env.get('torch', '?')}, "
+             f"Run of {str(env.get('date') or '?')[:16].replace('T', ' ')} UTC"
+             + (f" from `{env['pairings']}`" if env.get("pairings") else "")
+             + f": hardware `{env.get('hardware', '?')}`, vLLM {env.get('vllm', '?')}, torch {env.get('torch', '?')}, "
              f"commit {env.get('commit') or '?'}"]
     sources = source_lines({cid: (e.get("verdict") or {}).get("sources") or [] for cid, e in doc["runs"].items()}, env)
     if sources:
@@ -136,27 +154,32 @@ def markdown_summary(doc: dict, charts: list[str] | None = None) -> str:
     if charts and "regression.png" in charts:
         parts += ["### Changes against the baselines",
                   "![each condition's change against its baseline, with its interval and tolerance](regression.png)"]
-    parts += ["### Metrics", markdown_table(rows, verdicts)]
+    # A feature cell is not timed beside its control: a speedup there would be a warm-up artefact.
+    rows = [(cid, {**m, "speedup": None} if (doc["runs"][cid].get("conditions") or {}).get("feature") else m)
+            for cid, m in rows]
+    parts += ["### Metrics", METRICS_LEGEND, markdown_table(rows, verdicts)]
     streamed = [(name, m) for name, m in rows if m.get("ttft_mean_ms") is not None]
     sections = [  # (title, what it shows, table); a section without a table is left out
         ("Serving: time to first token and inter-token latency",
          "Streamed requests; ITL is the gap between chunks, and with speculation a chunk often carries several "
          "tokens.", _render([t for t, _ in STREAM_COLUMNS], _rows(STREAM_COLUMNS, streamed), True) if streamed else ""),
         ("Stage times and speedup model",
-         "Proposal time per draft token; scoring (target forward) and verification (rejection sampling) per step; "
-         "alpha, c and the share of steps that drafted feed the Leviathan et al. model behind the predicted speedup.",
+         "prop ms/tok: proposal (drafting) time per draft token; score ms/step: the target's forward per step; verif "
+         "ms/step: verification (rejection sampling) per step; share: of the step's time; alpha: per-position "
+         "acceptance; c: a draft step's cost relative to a target step; drafting steps: the share of steps that "
+         "drafted. alpha, c and that share feed the Leviathan et al. model behind the predicted speedup.",
          stage_table(rows, markdown=True)),
         ("Features with speculation",
          "Each cell switches one feature on with speculation and checks tokens against the same feature without "
          "speculation, acceptance against the plain cell and the baseline, and that the feature was exercised "
          "(docs/pairings.md, features).", feature_table(doc, markdown=True)),
-        ("Best k", "", best_k_table(doc, markdown=True)),
+        ("Best k", best_k_note(doc), best_k_table(doc, markdown=True)),
     ]
     for title, what, table in sections:
         if table:
             parts += [f"### {title}"] + ([what] if what else []) + [table]
     problems = [f"- **{cid}**: {e['verdict']['status']}: {e['verdict']['reason']}" for cid, e in doc["runs"].items()
-                if e.get("verdict") and e["verdict"]["status"] in ("fail", "known-defect")]
+                if e.get("verdict") and e["verdict"]["status"] in ("fail", "error", "known-defect")]
     if problems:
         parts += ["### Regressions, errors and known defects"] + problems
     if charts:
@@ -188,8 +211,8 @@ def terminal_table(doc: dict, width: int = TERMINAL_WIDTH) -> str:
                      _cell(m.get("acceptance_rate")), _change(checks, "acceptance_rate"),
                      # a feature cell is not timed beside its control: its speedup means nothing
                      "-" if feature else _cell(m.get("speedup")), _change(checks, "latency_vs_control")])
-        if v.get("status") == "fail":
-            failures.append(f"FAIL {cid}: {v.get('reason', '')}")
+        if v.get("status") in ("fail", "error"):
+            failures.append(f"{STATUS_WORDS[v['status']]} {cid}: {v.get('reason', '')}")
     fixed = [max(len(r[i]) for r in [header] + rows) for i in range(1, len(header))]
     name_w = min(max(len(r[0]) for r in [header] + rows), width - sum(fixed) - 2 * len(fixed))
 
@@ -213,7 +236,7 @@ def condition_line(condition_id: str, verdict, acceptance: float | None, speedup
     failed = [c.metric for c in verdict.failures]
     why = ""
     if verdict.status in ("fail", "known-defect", "unsupported", "no-baseline"):
-        short = verdict.reason[:60] + ("..." if len(verdict.reason) > 60 else "")
+        short = textwrap.shorten(verdict.reason, 80, placeholder=" ...")  # at a word, never mid-word
         why = f" ({failed[0]} failed)" if failed else f" ({short})"
     return ", ".join(parts) + why
 
