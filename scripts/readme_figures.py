@@ -47,12 +47,20 @@ def records(kind: str) -> dict:
     return json.loads(path.read_text(encoding="utf-8"))["records"]
 
 
+def cpu_default_ids() -> set[str]:
+    """The condition ids of configs/cpu.toml (the records also hold conditions it no longer has)."""
+    sys.path.insert(0, str(ROOT / "src"))
+    from specgate.matrix import config
+
+    return {c.id for c in config.load(ROOT / "configs" / "cpu.toml").conditions()}
+
+
 def figures_table(portable: dict, timing: dict) -> str:
     """Markdown: one row per speculative condition of the CPU default (no feature cells)."""
-    rows, sources = [], set()
+    rows, sources, current = [], set(), cpu_default_ids()
     for cid, rec in portable.items():
         facts = rec["conditions"]
-        if facts.get("method") in (None, "none") or facts.get("feature") or "metrics" not in rec:
+        if cid not in current or facts.get("method") in (None, "none") or facts.get("feature") or "metrics" not in rec:
             continue
         m, t = rec["metrics"], (timing.get(cid) or {}).get("metrics") or {}
         sources.add((rec["recorded"].get("commit", "?")[:7], str(rec["recorded"].get("date", "?"))[:10]))
