@@ -48,8 +48,8 @@ CHART_NAMES = (REGRESSION_CHART,) + tuple(chart[0] for chart in SERIES_CHARTS)
 CONTROL_REFERENCE = ("latency_mean_s", "scoring_ms_per_step")
 # The regression picture: each condition's change against its baseline, one panel per check drawn
 # with its interval (the rest of the verdict's checks are counted in a last column).
-REGRESSION_CHECKS = (("acceptance_rate", "acceptance rate"), ("latency_vs_control", "latency / paired control's"),
-                     ("latency_vs_reference", "control latency / machine reference's"))
+REGRESSION_CHECKS = (("acceptance_rate", "acceptance rate"), ("latency_vs_control", "latency / paired control"),
+                     ("latency_vs_reference", "control / machine reference"))
 VERDICT_COLOURS = {"pass": "tab:green", "fail": "tab:red", "known-defect": "tab:orange"}
 
 
@@ -65,19 +65,19 @@ def _pyplot():
 def _subtitle(doc: dict, all_series: list[Series]) -> str:
     env = doc.get("environment", {})
     facts = all_series[0].facts if all_series else {}
-    # A local model's id is its content hash: name it by its folder instead.
+    # A local model's id is its content hash: name it by its last two folders instead.
     target = str(facts.get("target_path") or facts.get("target") or "?")
-    parts = [f"target {target.rstrip('/').rsplit('/', 1)[-1]}"]
+    parts = [f"target {'/'.join(target.rstrip('/').split('/')[-2:])}"]
     if len({s.facts.get("prompt_set") for s in all_series}) == 1:
         parts.append(f"prompts {facts.get('prompt_set')} x{facts.get('num_prompts')}")
     parts.append(f"temperature {facts.get('temperature')}")
-    return (", ".join(parts) + f"\n{env.get('hardware', '?')}, vLLM {env.get('vllm', '?')}; error bars: "
-            f"{INTERVAL_LEVEL:.0%} bootstrap interval over requests, hollow dashed: the baseline judged against (where drawn)")
+    return (", ".join(parts) + f"; {env.get('hardware', '?')}, vLLM {env.get('vllm', '?')}\nerror bars (where drawn): "
+            f"the {INTERVAL_LEVEL:.0%} bootstrap interval over requests")
 
 
 def _finish(plt, fig, ax, path: Path, title: str, subtitle: str, xlabel: str, ylabel: str) -> Path:
     fig.suptitle(title, fontsize=12, x=0.02, ha="left")
-    ax.set_title(subtitle.replace("\n", "; "), fontsize=8, loc="left", color="dimgray")
+    ax.set_title(subtitle, fontsize=8, loc="left", color="dimgray")
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.grid(alpha=0.3)
@@ -161,10 +161,10 @@ def regression_chart(plt, doc: dict, path: Path) -> Path | None:
         ax.set_xlim(left, right)
         ax.axvline(0, color="black", linewidth=0.8)
         confidences = sorted({round(100 * c["confidence"], 1) for _, _, c in drawn if c.get("confidence")})
-        interval = (f"bar: {confidences[0]:g}% interval" if len(confidences) == 1 else
-                    f"bar: {confidences[0]:g}-{confidences[-1]:g}% intervals" if confidences else "")
-        sided = "one-sided: only a rise beyond the band fails" if one_sided else "two-sided: a change either way fails"
-        ax.set_title(f"{label}: change (%)\n{sided}; {interval}", fontsize=8, loc="left")
+        interval = (f"bar {confidences[0]:g}%" if len(confidences) == 1 else
+                    f"bar {confidences[0]:g}-{confidences[-1]:g}%" if confidences else "")
+        sided = "one-sided: a rise fails" if one_sided else "two-sided"
+        ax.set_title(f"{label}, change (%)\n{sided}; {interval}", fontsize=8, loc="left")
         ax.grid(axis="x", alpha=0.3)
     text_ax = axes[-1]
     text_ax.set_xlim(0, 1)
@@ -179,6 +179,7 @@ def regression_chart(plt, doc: dict, path: Path) -> Path | None:
         text_ax.text(0.02, y, text, va="center", fontsize=7, color=colour)
     axes[0].set_yticks(ys)
     axes[0].set_yticklabels([cid for cid, _, _, _ in rows], fontsize=7)
+    axes[0].set_ylim(-0.6, len(rows) - 0.4)
     env = doc.get("environment", {})
     fig.suptitle(f"Regressions: change against the baseline, {env.get('hardware', '?')}, vLLM {env.get('vllm', '?')}"
                  "\ndot: change; bar: bootstrap interval over requests; grey: where the check passes (tolerance); "
@@ -191,7 +192,7 @@ def regression_chart(plt, doc: dict, path: Path) -> Path | None:
 
 
 def _metric_lines(ax, metric: str, all_series: list[Series], ref_series: list[Series]) -> bool:
-    drawn = False
+    drawn = baselines_drawn = False
     for s in all_series:
         ks, values = s.values(metric)
         if not ks:
@@ -207,8 +208,8 @@ def _metric_lines(ax, metric: str, all_series: list[Series], ref_series: list[Se
                         fmt="none", ecolor=line.get_color(), alpha=0.5, capsize=3)
         bk, baseline = s.values(f"{metric}_baseline")
         if bk:
-            ax.plot(bk, baseline, linestyle="--", marker="o", markerfacecolor="none", color=line.get_color(),
-                    alpha=0.7, label=f"{s.label} (baseline)")
+            ax.plot(bk, baseline, linestyle="--", marker="o", markerfacecolor="none", color=line.get_color(), alpha=0.7)
+            baselines_drawn = True
     shown = set(_ks(all_series))
     for s in ref_series:
         # Only at the run's k: the origin's figures reach k = 20 and squeezed the run's curves.
@@ -222,6 +223,9 @@ def _metric_lines(ax, metric: str, all_series: list[Series], ref_series: list[Se
             if control.get(metric) is not None:
                 label = "no speculation" + (f" ({prompt_set}, {mode})" if len(controls) > 1 else "")
                 ax.axhline(control[metric], color="black", linestyle=style, linewidth=1, label=label)
+    if baselines_drawn:  # one legend entry for every series' baseline
+        ax.plot([], [], linestyle="--", marker="o", markerfacecolor="none", color="gray",
+                label="the baseline judged against (hollow, dashed)")
     if metric in ("acceptance_rate", "system_efficiency"):
         ax.set_ylim(0, 1.02)
     else:
