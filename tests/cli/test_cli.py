@@ -344,6 +344,12 @@ def test_merge_refuses_a_shard_given_twice_or_missing(tmp_path, capsys):
     assert f"shard 0/2 is given twice ({paths['a']} and {paths['a2']})" in capsys.readouterr().err
     assert cli.main(["merge", str(paths["a"]), "--out", str(tmp_path / "m")]) == 2
     assert "shard(s) 1/2 missing: give all 2 shards" in capsys.readouterr().err
+    # The same file twice (`specgate merge X X`), sharded or not.
+    whole = tmp_path / "whole.json"
+    whole.write_text(json.dumps(sweep_doc()))
+    for path in (paths["a"], whole):
+        assert cli.main(["merge", str(path), str(path), "--out", str(tmp_path / "m")]) == 2
+        assert f"{path} is given more than once" in capsys.readouterr().err
     assert cli.main(["merge", str(paths["b"]), str(paths["a"]), "--out", str(tmp_path / "m")]) in (0, 1)
     assert "shard" not in json.loads((tmp_path / "m" / "results.json").read_text())  # the whole run
 

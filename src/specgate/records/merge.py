@@ -41,7 +41,12 @@ def merge(docs: list[tuple[str, dict]]) -> dict:
 
 def check_shards(docs: list[tuple[str, dict]]) -> None:
     """The shards of a --specgate-shard run, each once and none missing (files written before
-    results carried their shard are not checked)."""
+    results carried their shard are not checked). The same file given twice is refused either way:
+    its runs would count once but read as two shards."""
+    names = [name for name, _ in docs]
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        raise MergeError(f"{', '.join(repeated)} is given more than once: give each shard's results file once")
     shards = {name: doc.get("shard") for name, doc in docs}
     given = {name: s for name, s in shards.items() if s}
     if not given:
