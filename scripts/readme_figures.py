@@ -92,15 +92,14 @@ def excerpt(doc: dict, seconds: float) -> str:
     """README's excerpt from a make bench run's results: the header line and EXCERPT_ROWS of its
     terminal table, and its judged lines."""
     sys.path.insert(0, str(ROOT / "src"))
+    from specgate.gate.verdict import Verdict
     from specgate.report.tables import judged_lines, terminal_table
 
     env = doc["environment"]
     table = terminal_table(doc).splitlines()
     kept = table[:2] + [line for line in table[2:] if line.split()[0] in EXCERPT_ROWS]
-    class Shown:  # what judged_lines reads of a verdict
-        def __init__(self, v):
-            self.status, self.notes, self.sources = v.get("status"), tuple(v.get("notes") or ()), ()
-    verdicts = {cid: Shown(e.get("verdict") or {}) for cid, e in doc["runs"].items()}
+    verdicts = {cid: Verdict(v.get("status"), v.get("reason", ""), notes=tuple(v.get("notes") or ()))
+                for cid, v in ((cid, e.get("verdict") or {}) for cid, e in doc["runs"].items())}
     features = {cid for cid, e in doc["runs"].items() if e["conditions"].get("feature")}
     judged = [f"specgate: {line}" for line, _ in judged_lines(verdicts, features, env, True)[:2]]
     return "\n".join([

@@ -52,6 +52,7 @@ def recorded(tmp_path_factory):
     step_summary = tmp_path / "step_summary.md"
     step_summary.write_text("earlier step\n")
     proc, results = run_benchmarks(tmp_path, 0.0, "--specgate-update-baselines", "--specgate-hardware-tag", "cpu-test-2c",
+                                   "--benchmark-json", str(tmp_path / "benchmark.json"),
                                    env={"GITHUB_STEP_SUMMARY": str(step_summary)})
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     return tmp_path, proc, results
@@ -64,6 +65,10 @@ def test_benchmarks_run_controls_first_and_print_the_table(recorded):
     assert order == ["test_speculative[fixture-nospec]", "test_speculative[tiny-draft_model-k1]",
                      "test_speculative[tiny-draft_model-k2]"]
     assert "specgate verdicts" in proc.stdout
+    # pytest-benchmark timed every specgate benchmark on the clock that leaves out what is timed beside
+    # (tests/engines/test_beside.py), not on its default perf_counter.
+    timers = {b["options"]["timer"] for b in json.loads((tmp_path / "benchmark.json").read_text())["benchmarks"]}
+    assert timers == {"speculative_clock"}, timers  # pytest-benchmark writes its name (its default: perf_counter)
     table = proc.stdout.split("specgate verdicts")[1].split("short test summary")[0]
     assert "tiny-draft_model-k2" in table and "speedup" in table
     rows = [line for line in table.splitlines()[1:] if line.strip()]
