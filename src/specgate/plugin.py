@@ -66,6 +66,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--specgate-shard", metavar="I/N",
                     help="run only shard I of N (0-based): pairings I, I+N, I+2N, ... with their controls; "
                          "merge the shards' results with `specgate merge`")
+    group.addoption("--specgate-plan", metavar="FILE",
+                    help="with --specgate-shard I/N: run the pairings this plan (`specgate plan --out FILE`) gives "
+                         "shard I, with their controls, instead of pairings I, I+N, ...")
     group.addoption("--specgate-no-stage-timers", action="store_true",
                     help="do not time proposal, scoring and verification inside the engine")
     group.addoption("--specgate-stage-clock", choices=("events", "sync"),

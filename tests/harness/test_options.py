@@ -96,3 +96,69 @@ temperature = 0.5
     ids = [line.split("[", 1)[1].rstrip("]") for line in proc.stdout.splitlines() if "::test_speculative[" in line]
     # The ngram pairing's control (another temperature) is no k's control here: left out.
     assert ids == ["fixture-nospec", "a-draft_model-k1", "a-draft_model-k10"], proc.stdout[-2000:]
+
+
+def _collect(cfg, *flags) -> subprocess.CompletedProcess:
+    from paths import BENCHMARKS, ROOT
+
+    return subprocess.run([sys.executable, "-m", "pytest", str(BENCHMARKS), "--collect-only", "-q", "-p",
+                           "no:cacheprovider", "--specgate-config", str(cfg), *flags],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+
+
+def _planned(tmp_path):
+    """Three pairings and a plan that gives shard 0 the second alone, where --specgate-shard's
+    round-robin would give it the first and the third."""
+    from small_matrix import defaults
+    from specgate.matrix import config
+    from specgate.records import plan
+
+    cfg = tmp_path / "p.toml"
+    cfg.write_text(defaults(2) + """
+[[pairing]]
+name = "a"
+method = "ngram"
+k = [1]
+[[pairing]]
+name = "b"
+method = "ngram"
+k = [2]
+temperature = 0.5
+[[pairing]]
+name = "c"
+method = "ngram"
+k = [3]
+""")
+    made = plan.make(config.load(cfg), 2, [plan.Runner(None, plan.DEFAULT_RUNS_ON)])
+    made["shards"][0]["pairings"], made["shards"][1]["pairings"] = ["b"], ["a", "c"]
+    plan.write(tmp_path / "plan.json", made)
+    return cfg, tmp_path / "plan.json"
+
+
+def test_specgate_plan_runs_the_pairings_the_plan_gives_the_shard_with_their_controls(tmp_path):
+    cfg, planned = _planned(tmp_path)
+    ran = []
+    for shard in ("0/2", "1/2"):
+        proc = _collect(cfg, "--specgate-shard", shard, "--specgate-plan", str(planned))
+        ran.append([line.split("[", 1)[1].rstrip("]") for line in proc.stdout.splitlines()
+                    if "::test_speculative[" in line])
+        assert proc.returncode == 0, proc.stdout[-2000:]
+    # b samples at temperature 0.5: a control of its own; a and c share theirs.
+    assert ran == [["fixture.b-nospec", "b-ngram-k2"], ["fixture-nospec", "a-ngram-k1", "c-ngram-k3"]]
+
+
+@pytest.mark.parametrize("flags,said", [
+    (["--specgate-shard", "0/3"], "has 2 shards, this run is --specgate-shard 0/3; pass --specgate-shard I/2 or re-run "
+                                  "`specgate plan"),
+    (["--specgate-shard", "0/2", "--specgate-config", "OTHER"], "not for this run's"),
+    ([], "give the shard of the plan to run with --specgate-shard I/N"),
+])
+def test_a_plan_made_for_another_file_or_shard_count_is_refused(tmp_path, flags, said):
+    cfg, planned = _planned(tmp_path)
+    other = tmp_path / "other.toml"
+    other.write_text(cfg.read_text().replace('name = "c"', 'name = "d"'))
+    flags = [str(other) if f == "OTHER" else f for f in flags]
+    proc = _collect(cfg, "--specgate-plan", str(planned), *flags)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 2 and f"specgate: --specgate-plan {planned}" in out and said in out, out[-2000:]
+    assert "Traceback" not in out

@@ -22,6 +22,7 @@ class Options:
     pairings: tuple[str, ...] = ()  # --specgate-pairing: run only these
     ks: tuple[int, ...] = ()  # --specgate-k: run only the conditions at these k
     shard: tuple[int, int] | None = None  # (index, count)
+    plan: Path | None = None  # --specgate-plan: the shard's pairings come from this plan (`specgate plan`)
     results: Path | None = None
     update_baselines: bool = False
     strict: bool = False
@@ -59,7 +60,7 @@ class Options:
         return cls(
             config=path("--specgate-config", "specgate_config"), overrides=overrides,
             pairings=tuple(opt("--specgate-pairing") or ()), ks=parse_ks(opt("--specgate-k") or []),
-            shard=parse_shard(opt("--specgate-shard")),
+            shard=parse_shard(opt("--specgate-shard")), plan=parse_plan(opt("--specgate-plan"), opt("--specgate-shard")),
             results=Path(opt("--specgate-results")) if opt("--specgate-results") else None,
             update_baselines=bool(opt("--specgate-update-baselines")), strict=bool(opt("--specgate-strict")),
             baselines=path("--specgate-baselines", "specgate_baselines"), hardware_tag=opt("--specgate-hardware-tag"),
@@ -91,6 +92,14 @@ def parse_shard(value: str | None) -> tuple[int, int] | None:
     if not (sep and index.isdigit() and count.isdigit() and 0 <= int(index) < int(count)):
         raise pytest.UsageError(f"--specgate-shard {value!r}: expected I/N with 0 <= I < N, e.g. 0/4")
     return int(index), int(count)
+
+
+def parse_plan(value: str | None, shard: str | None) -> Path | None:
+    if value is None:
+        return None
+    if shard is None:
+        raise pytest.UsageError(f"--specgate-plan {value}: give the shard of the plan to run with --specgate-shard I/N")
+    return Path(value)
 
 
 def parse_server_urls(values: list[str]) -> dict[str, str]:

@@ -33,7 +33,9 @@ from specgate.matrix.conditions import Condition
 from specgate.matrix.errors import ConfigError, UnknownPairings
 from specgate.records import environment as environment_mod
 from specgate.records import baselines as baselines_mod
+from specgate.records import plan as plan_mod
 from specgate.records.baselines import BaselineError, BaselineStore
+from specgate.records.plan import PlanError
 from specgate.report import publish
 from specgate.report.tables import condition_line, judged_lines
 
@@ -73,11 +75,16 @@ class SpecgateSession:
         position in the whole unsharded matrix."""
         try:
             matrix = config_mod.load(self.options.config, self.options.overrides)
-            matrix, order = conditions.select(matrix, self.options.pairings, self.options.shard)
+            planned = None if self.options.plan is None else plan_mod.shard_pairings(
+                self.options.plan, self.options.config, self.options.shard)
+            matrix, order = conditions.select(matrix, self.options.pairings, self.options.shard, planned)
         except UnknownPairings as exc:
             _usage_error(f"--specgate-pairing: {exc}")
-        except ConfigError as exc:
+        except (ConfigError, PlanError) as exc:
             _usage_error(str(exc))
+        if planned is not None:
+            self.log(f"shard {self.options.shard[0]}/{self.options.shard[1]} of {self.options.plan}: pairings "
+                     f"{', '.join(p.name for p in matrix.pairings) or 'none'}")
         cells = matrix.conditions()
         if self.options.ks:
             try:

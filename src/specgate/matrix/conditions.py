@@ -172,10 +172,11 @@ def name_controls(pairings: list[Pairing]) -> list[Pairing]:
     return [dataclasses.replace(p, control_name=names[workload_key(p)]) for p in pairings]
 
 
-def select(matrix: Matrix, names: tuple[str, ...] = (),
-           shard: tuple[int, int] | None = None) -> tuple[Matrix, dict[str, int]]:
-    """The pairings named (all when none), then every count-th of them from index (a shard), and
-    each condition's position in the unsharded selection: merged shards read like one run."""
+def select(matrix: Matrix, names: tuple[str, ...] = (), shard: tuple[int, int] | None = None,
+           planned: tuple[str, ...] | None = None) -> tuple[Matrix, dict[str, int]]:
+    """The pairings named (all when none), then a shard's: every count-th of them from index, or the
+    pairings a plan gave the shard (``planned``, `specgate plan`); and each condition's position in
+    the unsharded selection: merged shards read like one run."""
     if names:
         unknown = set(names) - {p.name for p in matrix.pairings}
         if unknown:
@@ -186,7 +187,9 @@ def select(matrix: Matrix, names: tuple[str, ...] = (),
     order = {c.id: i for i, c in enumerate(matrix.conditions())}
     if shard is not None:
         index, count = shard
-        matrix = Matrix(matrix.source, matrix.pairings[index::count])
+        mine = (matrix.pairings[index::count] if planned is None
+                else tuple(p for p in matrix.pairings if p.name in planned))
+        matrix = Matrix(matrix.source, mine)
     return matrix, order
 
 
