@@ -35,7 +35,7 @@ def test_plan_prints_each_shard_its_runner_and_where_each_estimate_came_from(tmp
     assert cli.main(["plan", str(path), "--shards", "3", "--runners", RUNNERS, "--out", str(tmp_path / "plan.json")]) == 0
     out = capsys.readouterr().out
     lines = out.splitlines()
-    assert lines[0].startswith(f"{path}: 3 pairings, 9 conditions, 3 shards")
+    assert lines[0].startswith(f"{path}: 3 pairings, 9 conditions in 3 shards;")
     shard_rows = [line.split() for line in lines if line.startswith(("0/3", "1/3", "2/3"))]
     assert [(r[0], r[1:3]) for r in shard_rows] == [("0/3", ["self-hosted", "gpu"]), ("1/3", ["self-hosted", "gpu"]),
                                                     ("2/3", ["self-hosted", "gpu-4x"])]
@@ -57,3 +57,19 @@ def test_plan_defaults_to_one_shard_on_the_single_default_label(tmp_path, capsys
     assert cli.main(["plan", str(path), "--json"]) == 0
     made = json.loads(capsys.readouterr().out)
     assert made["matrix"] == {"include": [{"shard": "0/1", "runs_on": ["self-hosted", "linux", "gpu"]}]}
+
+
+def test_the_plans_shown_in_docs_gpu_md_are_what_the_command_prints(monkeypatch, capsys):
+    """docs/gpu.md prints `specgate plan configs/gpu.toml ...`: a change to the model or the file
+    that moves an estimate must update it."""
+    import re
+    import shlex
+
+    from paths import ROOT
+
+    monkeypatch.chdir(ROOT)
+    blocks = re.findall(r"```\n\$ specgate (plan .*?)\n(.*?)\n```", (ROOT / "docs" / "gpu.md").read_text(), re.S)
+    assert len(blocks) == 2
+    for command, shown in blocks:
+        assert cli.main(shlex.split(command)) == 0
+        assert capsys.readouterr().out.rstrip("\n") == shown, command

@@ -69,9 +69,8 @@ def run(args) -> int:
 
 def table(made: dict, width: int = 100) -> str:
     shards, estimates = made["shards"], made["estimates"]
-    lines = [f"{made['pairings']['path']}: {len(estimates)} pairings, {made['conditions']} conditions, "
-             f"{made['shard_count']} shard{'s' if made['shard_count'] > 1 else ''} (est. time: a runner's wall time; a shard runs the controls its "
-             f"pairings need)"]
+    lines = [f"{made['pairings']['path']}: {len(estimates)} pairings, {made['conditions']} conditions in "
+             f"{made['shard_count']} shard{'s' if made['shard_count'] > 1 else ''}; est. time: a runner's wall time"]
     rows = [("shard", "runs-on", "conds", "est. time", "source", "pairings")]
     for s in shards:
         time = duration(s["seconds"]) + (f" + {s['unknown']} unknown" if s["unknown"] else "")
