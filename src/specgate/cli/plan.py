@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import textwrap
 from pathlib import Path
 
 from specgate.cli.common import JSON_HELP, UsageError, print_json
@@ -12,7 +13,7 @@ from specgate.core.outcomes import Outcome
 from specgate.matrix import config, cost
 from specgate.records import plan
 
-HELP = f"""Each condition's seconds come from a timing record of the named hardware (--hardware: its
+HELP = textwrap.fill(" ".join(f"""Each condition's seconds come from a timing record of the named hardware (--hardware: its
 one-round wall time, plus the control timed beside each request when paired, scaled by the prompts,
 new tokens and rounds configured now), else from a stated model: decode is memory-bound, each step
 reads the target's weights once at {cost.BANDWIDTH:.3g} B/s per GPU (--bandwidth; an H100 SXM) x
@@ -23,7 +24,7 @@ float32 4, bfloat16 / float16 / auto 2, fp8 1, bitsandbytes / awq / gptq 0.5; pa
 target's config.json or a size in its name ("70B"); plus {cost.ENGINE_BUILD_S:.0f} s per engine.
 GPUs of a pairing: tensor_parallel_size x pipeline_parallel_size of its engine table. Each pairing
 goes to the smallest runner label with that many GPUs; each label in use gets a shard, the rest go
-to the labels with the most time, and a label's pairings fill its shards longest first."""
+to the labels with the most time, and a label's pairings fill its shards longest first.""".split()), 100)
 
 
 def add(sub) -> None:
