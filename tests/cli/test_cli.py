@@ -177,7 +177,8 @@ def test_report_writes_every_chart_of_a_sequential_sweep_and_the_summary(tmp_pat
     assert cli.main(["report", str(path), "--out", str(tmp_path / "out")]) == 0
     out = capsys.readouterr().out
     # No serving conditions and no change against a baseline: neither the serving charts nor the regression picture.
-    expected = [name for name in CHART_NAMES if name != "regression" and not name.startswith("serving_")]
+    expected = [name for name in CHART_NAMES if name != "regression" and not name.startswith("serving_")
+                and name != "acceptance_vs_context"]
     assert sorted(p.stem for p in (tmp_path / "out").glob("*.png")) == sorted(expected)
     best = out.split("### Best k")[1].split("###")[0]
     good = [c.strip() for c in next(line for line in best.splitlines() if "| good" in line).split("|")]
@@ -328,6 +329,8 @@ def test_ab_judges_b_against_a_with_the_version_delta_on_every_line(tmp_path, ca
     assert "| good-draft_model-k2 |" in out and "vLLM 0.31.0 -> 0.32.0: acceptance_rate fell" in out
     summary = (tmp_path / "ab" / "summary.md").read_text()
     assert summary.count("vLLM 0.31.0 -> 0.32.0") >= 6  # every judged condition says which versions
+    # and, as compare does, one line per source of A's numbers
+    assert "records from vLLM 0.31.0, torch ?, cpu-test-2c, recorded ? at commit ?: 7 conditions" in summary
 
 
 def test_ab_with_a_missing_interpreter_is_one_clear_error(tmp_path, capsys):

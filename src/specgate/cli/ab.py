@@ -14,7 +14,7 @@ from specgate.cli.common import UsageError, exit_status
 from specgate.gate.saved_runs import judge_runs
 from specgate.records.document import read_json, write_atomic
 from specgate.records.from_results import files_from_results
-from specgate.report.tables import markdown_table
+from specgate.report.tables import markdown_table, source_lines
 
 
 def add(sub) -> None:
@@ -58,7 +58,9 @@ def run_ab(python_a: Path, python_b: Path, out: Path, pytest_args: list[str]) ->
         ma, mb = a["runs"].get(cid, {}).get("metrics", {}), b["runs"][cid]["metrics"]
         lines.append(f"| {cid} | {fmt(ma.get('acceptance_rate'))} | {fmt(mb.get('acceptance_rate'))} | "
                      f"{fmt(ma.get('speedup'))} | {fmt(mb.get('speedup'))} | {v.status} | {v.reason} |")
-    lines += ["", markdown_table([(cid, b["runs"][cid]["metrics"]) for cid in verdicts],
+    # Where A's numbers came from, in the words `specgate compare` uses (A is B's record here).
+    lines += ["", *source_lines({cid: list(v.sources) for cid, v in verdicts.items()}, b["environment"]),
+              "", markdown_table([(cid, b["runs"][cid]["metrics"]) for cid in verdicts],
                                  {c: v.status for c, v in verdicts.items()})]
     summary = "\n".join(lines) + "\n"
     write_atomic(out / "summary.md", summary)

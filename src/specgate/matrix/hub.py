@@ -62,7 +62,28 @@ def model_dir(ref: str, role: str) -> Path | None:
         why = "HF_HUB_OFFLINE is set" if offline else "the hub (huggingface.co) is unreachable"
         raise HubError(f"{role} {ref!r} is not in the local Hugging Face cache and {why}: run "
                        f"`hf download {ref}` where the hub is reachable (or copy its cache), or give a local path")
+    check_access(ref, role)
     return None
+
+
+def check_access(ref: str, role: str) -> None:
+    """The hub has ``ref`` and this machine's token (HF_TOKEN or `hf auth login`) may read it: a
+    typo'd id or a gated model without access fails here, not after an engine was built. Other
+    failures (timeouts, the hub's own errors) pass: vLLM's download reports them."""
+    from huggingface_hub import HfApi
+    from huggingface_hub.errors import GatedRepoError, HfHubHTTPError, RepositoryNotFoundError
+
+    try:
+        HfApi().auth_check(ref)
+    except GatedRepoError:
+        raise HubError(f"{role} {ref!r} is gated and this machine's token may not read it: accept its licence at "
+                       f"https://huggingface.co/{ref} with your account, then set HF_TOKEN (or run `hf auth login`)"
+                       ) from None
+    except RepositoryNotFoundError:
+        raise HubError(f"{role} {ref!r}: the hub has no such model, or it is private and this machine's token "
+                       f"may not read it: check the id's spelling (owner/name) or set HF_TOKEN") from None
+    except (HfHubHTTPError, OSError, ValueError):
+        pass
 
 
 @functools.lru_cache(maxsize=16)
