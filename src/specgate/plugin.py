@@ -23,6 +23,17 @@ import pytest
 if TYPE_CHECKING:
     from specgate.harness.session import SpecgateSession
 
+# Deprecation notices the engine stack raises inside vLLM, torch and numba while specgate drives it
+# (dozens per run, the same few lines): hidden on specgate's own tests only, never on a user's others.
+# The project's pyproject.toml filters the same list for its own tests (tests/harness/test_plugin.py
+# keeps the two equal).
+ENGINE_WARNINGS = (
+    "ignore::DeprecationWarning:torch.*",
+    "ignore::FutureWarning:vllm.*",
+    "ignore::DeprecationWarning:vllm.*",
+    "ignore:.*:numba.NumbaPendingDeprecationWarning",
+)
+
 _SESSION = pytest.StashKey["SpecgateSession"]()
 _HANDLERS = pytest.StashKey[dict]()  # signal -> the handler specgate replaced
 _SIGNALLED = pytest.StashKey[list]()  # the signals received, even if their KeyboardInterrupt was lost
@@ -156,17 +167,34 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 
 def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list) -> None:
-    """Preflight every pairing the selected tests use, before any engine is built; pytest-benchmark
+    """Preflight every pairing the selected tests use, before any engine is built; the engine stack's
+    deprecation notices are hidden on specgate's tests (ENGINE_WARNINGS); pytest-benchmark
     times specgate's benchmarks on engines.beside.speculative_clock (a pytest-benchmark marker's
     timer), so its figures are each condition's own requests, not the paired control's beside them."""
     if _SESSION in config.stash:
         from specgate.engines.beside import speculative_clock
 
         config.stash[_SESSION].supply.preflight_items(items)
+        _narrow_benchmark_table(config)
         for item in items:
+            if "spec_condition" in getattr(item, "fixturenames", ()):
+                item.add_marker(pytest.mark.filterwarnings(*ENGINE_WARNINGS), append=False)
             if "specgate_benchmark" in getattr(item, "fixturenames", ()):
                 own = item.get_closest_marker("benchmark")  # the closest marker wins: keep its settings
                 item.add_marker(pytest.mark.benchmark(**{"timer": speculative_clock, **(own.kwargs if own else {})}))
+
+
+# Each specgate benchmark is one timed round (the run of a condition's prompts), so pytest-benchmark's
+# spread columns (min, max, stddev, IQR, outliers...) repeat one number in a 240-column table.
+BENCHMARK_COLUMNS = ["mean", "rounds"]
+
+
+def _narrow_benchmark_table(config: pytest.Config) -> None:
+    """pytest-benchmark's table with the columns that mean something here, unless the user chose
+    columns (--benchmark-columns). Its session object is pytest-benchmark's own; absent, nothing."""
+    bench = getattr(config, "_benchmarksession", None)
+    if bench is not None and not config.getoption("benchmark_columns", None):
+        bench.columns = list(BENCHMARK_COLUMNS)
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
