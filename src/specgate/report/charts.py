@@ -9,7 +9,7 @@ import itertools
 import math
 from pathlib import Path
 
-from specgate.report.sweep import INTERVAL_LEVEL, Series, series
+from specgate.report.sweep import INTERVAL_LEVEL, ContextSeries, Series, context_series, series
 
 # file stem, title, y-axis label, metric (per k)
 LINE_CHARTS = (
@@ -43,7 +43,10 @@ SERIES_CHARTS = tuple((stem, title, K_AXIS, ylabel, _line(metric)) for stem, tit
      CONCURRENCY_AXIS, "milliseconds", lambda ax, run, ref: _serving_stream(ax, run)),
 )
 REGRESSION_CHART = "regression"  # drawn from the verdicts' checks (regression_chart), written first
-CHART_NAMES = (REGRESSION_CHART,) + tuple(chart[0] for chart in SERIES_CHARTS)
+# Acceptance against the prompts' length, for drafters run on prompts of several lengths (sweep.context_series).
+CONTEXT_CHART = ("acceptance_vs_context", "Draft acceptance rate against context length", "mean prompt length (tokens)",
+                 "accepted / proposed draft tokens")
+CHART_NAMES = (REGRESSION_CHART,) + tuple(chart[0] for chart in SERIES_CHARTS) + (CONTEXT_CHART[0],)
 # Charts that draw the no-speculation run as a reference line (its latency; its plain decode step).
 CONTROL_REFERENCE = ("latency_mean_s", "scoring_ms_per_step")
 # The regression picture: each condition's change against its baseline, one panel per check drawn
@@ -119,6 +122,9 @@ def write_charts(doc: dict, folder: Path, reference: dict | None = None) -> list
     written += [_chart(plt, lambda ax, draw=draw: draw(ax, all_series, ref_series), folder / f"{stem}.png", title,
                        sub, xlabel, ylabel)
                 for stem, title, xlabel, ylabel, draw in SERIES_CHARTS]
+    stem, title, xlabel, ylabel = CONTEXT_CHART
+    written.append(_chart(plt, lambda ax: _context(ax, context_series(doc)), folder / f"{stem}.png", title, sub,
+                          xlabel, ylabel))
     return [p for p in written if p is not None]
 
 
@@ -318,3 +324,30 @@ def _speedup(ax, all_series: list[Series]) -> bool:
     ax.set_ylim(bottom=0)
     ax.set_xticks(_ks(all_series))
     return drawn
+
+
+def _context(ax, all_series: list[ContextSeries]) -> bool:
+    """Acceptance per context bucket, a line per drafter x k, with the interval over requests and
+    the baseline judged against (hollow, dashed), on a log axis (buckets grow geometrically)."""
+    baselines_drawn = False
+    for s in all_series:
+        xs = [x for x, _, _ in s.points]
+        line, = ax.plot(xs, [m.get("acceptance_rate") for _, _, m in s.points], marker="o", label=s.label)
+        bars = [(x, m["acceptance_rate"], m.get("acceptance_rate_interval")) for x, _, m in s.points
+                if m.get("acceptance_rate") is not None]
+        bars = [(x, v, iv) for x, v, iv in bars if iv]
+        if bars:
+            ax.errorbar([x for x, _, _ in bars], [v for _, v, _ in bars],
+                        yerr=[[v - iv[0] for _, v, iv in bars], [iv[1] - v for _, v, iv in bars]],
+                        fmt="none", ecolor=line.get_color(), alpha=0.5, capsize=3)
+        base = [(x, m["acceptance_rate_baseline"]) for x, _, m in s.points if m.get("acceptance_rate_baseline")]
+        if base:
+            ax.plot(*zip(*base), linestyle="--", marker="o", markerfacecolor="none", color=line.get_color(), alpha=0.7)
+            baselines_drawn = True
+    if baselines_drawn:
+        ax.plot([], [], linestyle="--", marker="o", markerfacecolor="none", color="gray",
+                label="the baseline judged against (hollow, dashed)")
+    if all_series:
+        ax.set_xscale("log")
+        ax.set_ylim(0, 1.02)
+    return bool(all_series)

@@ -1,5 +1,7 @@
 """A saved run read as sweeps over k: one series per (pairing, method, mode, prompt set), with its
-no-speculation control, and the best k measured and predicted (pure; input is a results document).
+no-speculation control, and the best k measured and predicted; and as sweeps over context length:
+the same drafter at the same k on pairings that differ in their prompts' length (pure; input is a
+results document).
 """
 
 from __future__ import annotations
@@ -49,6 +51,42 @@ def series(doc: dict) -> list[Series]:
         out.append(Series(label, facts_of[key], tuple(sorted(((k, m) for k, m, _ in pts), key=lambda p: p[0])),
                           control))
     return out
+
+
+# What a sweep over context length holds fixed: pairings that agree on all of these and differ in
+# their prompts (the long-code set's context_chars buckets) are one series.
+CONTEXT_KEYS = ("target", "draft", "method", "k", "mode", "prompt_set", "temperature")
+
+
+@dataclass(frozen=True)
+class ContextSeries:
+    label: str
+    points: tuple[tuple[float, str, dict], ...]  # (mean prompt tokens, pairing, metrics), ascending
+
+
+def context_series(doc: dict) -> list[ContextSeries]:
+    """One series per drafter x k whose pairings ran prompts of different lengths; x is a
+    condition's mean prompt length in tokens (of its requests, as the engine counted them)."""
+    groups: dict[tuple, list[tuple[float, str, dict]]] = {}
+    for entry in doc["runs"].values():
+        facts = entry["conditions"]
+        requests = (entry.get("run") or {}).get("requests") or []
+        lengths = [r["prompt_tokens"] for r in requests if r.get("prompt_tokens")]
+        if facts["method"] == "none" or facts.get("feature") or not lengths:
+            continue
+        key = tuple(facts.get(k) for k in CONTEXT_KEYS)
+        groups.setdefault(key, []).append((sum(lengths) / len(lengths), facts["pairing"],
+                                           {**entry["metrics"], **_drawn_extras(entry)}))
+    swept = {key: pts for key, pts in groups.items()
+             if len({pairing for _, pairing, _ in pts}) > 1 and len({round(x) for x, _, _ in pts}) > 1}
+    varying = [i for i, name in enumerate(CONTEXT_KEYS)
+               if name in ("target", "mode", "prompt_set", "temperature") and len({key[i] for key in swept}) > 1]
+    out = []
+    for key, pts in swept.items():
+        facts = dict(zip(CONTEXT_KEYS, key))
+        label = f"{facts['method']} k={facts['k']}" + "".join(f" {key[i]}" for i in varying)
+        out.append(ContextSeries(label, tuple(sorted(pts, key=lambda p: p[0]))))
+    return sorted(out, key=lambda s: s.label)
 
 
 INTERVAL_LEVEL = 0.95  # of the charts' error bars: a bootstrap over the run's requests

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import textwrap
 
-from specgate.report.sweep import best_k, series
+from specgate.report.sweep import best_k, context_series, series
 
 COLUMNS = [
     ("condition", "condition"),
@@ -112,6 +112,16 @@ def best_k_note(doc: dict) -> str:
     return note
 
 
+def context_table(doc: dict, markdown: bool = False) -> str:
+    """Per drafter x k, each context bucket: mean prompt tokens, acceptance, per-position acceptance
+    and the speedup over its control (paired where the condition ran sequentially)."""
+    body = [[s.label, f"{x:.0f}", pairing, _cell(m.get("acceptance_rate")),
+             " ".join(f"{r:.2f}" for r in m.get("per_position_acceptance") or []) or "-", _cell(m.get("speedup"))]
+            for s in context_series(doc) for x, pairing, m in s.points]
+    return _render(["drafter", "prompt tokens", "pairing", "accept", "per position", "speedup"], body,
+                   markdown) if body else ""
+
+
 STATUS_WORDS = {"error": "ERROR", "fail": "FAIL", "known-defect": "known defect", "no-baseline": "no baseline"}
 
 
@@ -174,6 +184,10 @@ def markdown_summary(doc: dict, charts: list[str] | None = None) -> str:
          "speculation, acceptance against the plain cell and the baseline, and that the feature was exercised "
          "(docs/pairings.md, features).", feature_table(doc, markdown=True)),
         ("Best k", best_k_note(doc), best_k_table(doc, markdown=True)),
+        ("Acceptance against context length",
+         "The same drafter at the same k on prompts of several lengths (the long-code buckets); prompt tokens: the "
+         "mean over the condition's requests; speedup: over its control, paired where it ran sequentially.",
+         context_table(doc, markdown=True)),
     ]
     for title, what, table in sections:
         if table:

@@ -1,0 +1,44 @@
+"""The real-model sweep (configs/cpu-real.toml, `make bench-real`) in the reduced form `make test`
+runs: SmolLM2-135M-Instruct (installed by `make models-real`, which `make test` runs first) with its
+EAGLE-3 head, strict against the committed records, one request at a time beside the paired control
+on chat prompts and in batch on the shortest context bucket. What it judges there: every request's
+tokens equal no speculation's (float32, temperature 0), acceptance equal to the record, speculation
+happening, and the paired latency; the whole sweep is `make bench-real` (about 8 minutes)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from paths import BENCHMARKS, ROOT
+
+pytestmark = pytest.mark.engine
+REDUCED = ("real-e3-paired", "real-e3-ctx360")
+
+
+def test_the_reduced_real_model_sweep_is_green_strict_against_its_records(tmp_path):
+    results = tmp_path / "results.json"
+    argv = [sys.executable, "-m", "pytest", str(BENCHMARKS), "-q", "-p", "no:cacheprovider",
+            "--specgate-config", str(ROOT / "configs" / "cpu-real.toml"), "--specgate-strict",
+            "--specgate-results", str(results), "--specgate-reports", str(tmp_path / "reports")]
+    for name in REDUCED:
+        argv += ["--specgate-pairing", name]
+    proc = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
+    runs = json.loads(results.read_text())["runs"]
+    # a control is named after the first pairing of the file that needs it (real-ngram-ctx360 here)
+    assert set(runs) == {"smollm2-135m-nospec", "real-e3-paired-eagle3-k3",
+                         "smollm2-135m.real-ngram-ctx360-nospec-batch", "real-e3-ctx360-eagle3-k3-batch"}
+    paired = runs["real-e3-paired-eagle3-k3"]
+    checks = {c["metric"] for c in paired["verdict"]["checks"]}
+    assert {"tokens", "acceptance_rate", "latency_vs_control"} <= checks, checks
+    assert all(r["control_latency_s"] for r in paired["run"]["requests"])  # timed beside its control
+    for cid in ("real-e3-paired-eagle3-k3", "real-e3-ctx360-eagle3-k3-batch"):
+        assert runs[cid]["verdict"]["status"] == "pass"
+        assert runs[cid]["metrics"]["acceptance_rate"] > 0  # the head drafted and was accepted
+    # the context bucket's prompts are long code files, not the chat prompts
+    lengths = [r["prompt_tokens"] for r in runs["real-e3-ctx360-eagle3-k3-batch"]["run"]["requests"]]
+    assert min(lengths) > 200
