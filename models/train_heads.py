@@ -304,6 +304,21 @@ def greedy_agreement(head, target, ids, feats, feature, steps) -> list[float]:
     return out
 
 
+def optimise(opt, losses: dict, params, ema: dict) -> None:
+    """One step on the sum of ``losses`` (gradients clipped to norm 1); ``ema`` smooths each loss for the log."""
+    opt.zero_grad(set_to_none=True)
+    sum(losses.values()).backward()
+    torch.nn.utils.clip_grad_norm_(params, 1.0)
+    opt.step()
+    for k, v in losses.items():
+        ema[k] = v.item() if k not in ema else 0.98 * ema[k] + 0.02 * v.item()
+
+
+def log_step(label: str, step: int, steps: int, ema: dict, t0: float) -> None:
+    shown = " ".join(f"{k} {v:.3f}" for k, v in ema.items())
+    print(f"[{label}] step {step + 1}/{steps} KL {shown} ({time.time() - t0:.0f}s)", flush=True)
+
+
 def save_safetensors(tensors: dict[str, torch.Tensor], folder: Path, config: dict) -> int:
     from safetensors.torch import save_file
 
@@ -432,15 +447,9 @@ def main() -> None:
             "mtp": unrolled_loss(mtp, target, ids, feats, "prenorm", args.unroll, first),
             "medusa": medusa_loss(medusa, target, feats, first),
         }
-        opt.zero_grad(set_to_none=True)
-        sum(losses.values()).backward()
-        torch.nn.utils.clip_grad_norm_(trained.parameters(), 1.0)
-        opt.step()
-        for k, v in losses.items():
-            ema[k] = v.item() if k not in ema else 0.98 * ema[k] + 0.02 * v.item()
+        optimise(opt, losses, trained.parameters(), ema)
         if step % 50 == 0 or step == args.steps - 1:
-            shown = " ".join(f"{k} {v:.3f}" for k, v in ema.items())
-            print(f"[heads] step {step + 1}/{args.steps} KL {shown} ({time.time() - t0:.0f}s)", flush=True)
+            log_step("heads", step, args.steps, ema, t0)
     trained.eval()
     windows = next(batches(held, 16, args.seq, SEED + 7))[:, :-1]
     feats = target(windows)

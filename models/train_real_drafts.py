@@ -41,7 +41,7 @@ sys.path.insert(0, str(HERE))
 from real_target import OUT as TARGET  # noqa: E402
 from train_fixtures import SEED, batches, lr_at, stdlib_sources, token_stream  # noqa: E402
 from train_heads import (Eagle3Head, TargetFeatures, greedy_agreement, head_config, kl,  # noqa: E402
-                         unrolled_loss, write_eagle3)
+                         log_step, optimise, unrolled_loss, write_eagle3)
 
 SHIPPED = HERE / "real-drafts"
 # vLLM's default auxiliary layers for EAGLE-3 over a target of n layers: (2, n // 2, n - 3).
@@ -231,15 +231,9 @@ def main() -> None:
         draft_logits = draft.lm_head(draft_hidden)
         losses = {"e3": unrolled_loss(e3, target, ids, feats, "aux", args.unroll, first),
                   "draft": kl(draft_logits, feats["logp"][:, : end - first])}
-        opt.zero_grad(set_to_none=True)
-        sum(losses.values()).backward()
-        torch.nn.utils.clip_grad_norm_([p for g in opt.param_groups for p in g["params"]], 1.0)
-        opt.step()
-        for k, v in losses.items():
-            ema[k] = v.item() if k not in ema else 0.98 * ema[k] + 0.02 * v.item()
+        optimise(opt, losses, [p for g in opt.param_groups for p in g["params"]], ema)
         if step % 25 == 0 or step == args.steps - 1:
-            shown = " ".join(f"{k} {v:.3f}" for k, v in ema.items())
-            print(f"[real drafts] step {step + 1}/{args.steps} KL {shown} ({time.time() - t0:.0f}s)", flush=True)
+            log_step("real drafts", step, args.steps, ema, t0)
     e3.eval()
     draft.eval()
     windows = next(batches(held, 8, args.seq, SEED + 7))[:, :-1]
