@@ -32,12 +32,19 @@ def every_draft_accepted():
 
 
 def speculation_off_for_half():
-    """The scheduler drops the drafts of about half the requests (by a hash of the request id)."""
+    """The scheduler drops the drafts of every other request: those whose id, as the caller gave it, is
+    an odd number (LLM's counter), else hashes odd. vLLM appends a random suffix to that id inside the
+    engine ("7-1a2b3c4d"); a hash of the whole id dropped a random share, and all 8 requests of a run
+    kept their drafts about once in 256 runs (a fresh-clone CI run saw the plant pass)."""
     from vllm.v1.core.sched.scheduler import Scheduler
+
+    def odd(rid: str) -> bool:
+        given = rid.rsplit("-", 1)[0] if "-" in rid else rid
+        return int(given) % 2 == 1 if given.isdigit() else zlib.crc32(given.encode()) % 2 == 1
 
     def make(original):
         def planted(self, draft_token_ids):
-            kept = [ids if zlib.crc32(rid.encode()) % 2 == 0 else []
+            kept = [[] if odd(rid) else ids
                     for rid, ids in zip(draft_token_ids.req_ids, draft_token_ids.draft_token_ids)]
             draft_token_ids.draft_token_ids = kept
             return original(self, draft_token_ids)
