@@ -64,21 +64,26 @@ def test_the_installed_target_is_the_verified_conversion_with_its_licence():
     assert (config["num_hidden_layers"], config["hidden_size"], config["vocab_size"]) == (30, 576, 49152)
 
 
-def test_a_draft_is_assembled_from_its_shipped_layers_and_the_target_s_embeddings(tmp_path):
+def test_a_draft_is_assembled_from_its_own_layers_and_the_target_s_embeddings(tmp_path):
+    """draft-l4 is not shipped (28 MB): a draft written as train_real_drafts writes it (a 1-layer cut
+    here, to stay quick) is assembled into a runnable folder with the target's embeddings."""
     from safetensors.torch import load_file
+    from transformers import AutoModelForCausalLM
 
     module = _module()
     sys.path.insert(0, str(ROOT / "models"))
-    from train_real_drafts import SHIPPED, assemble_draft
+    from train_real_drafts import assemble_draft, cut_draft, save_draft
 
-    assemble_draft(module.OUT, SHIPPED / "draft-l4", tmp_path / "draft")
+    target_model = AutoModelForCausalLM.from_pretrained(module.OUT)
+    save_draft(cut_draft(target_model, 1), tmp_path / "shipped")
+    assemble_draft(module.OUT, tmp_path / "shipped", tmp_path / "draft")
     draft = load_file(str(tmp_path / "draft" / "model.safetensors"))
     target = load_file(str(module.OUT / "model.safetensors"))
-    shipped = load_file(str(SHIPPED / "draft-l4" / "model.safetensors"))
+    shipped = load_file(str(tmp_path / "shipped" / "model.safetensors"))
     assert "model.embed_tokens.weight" not in shipped
     assert draft["model.embed_tokens.weight"].float().equal(target["model.embed_tokens.weight"].half().float())
     assert set(draft) == set(shipped) | {"model.embed_tokens.weight"}
-    assert json.loads((tmp_path / "draft" / "config.json").read_text())["num_hidden_layers"] == 4
+    assert json.loads((tmp_path / "draft" / "config.json").read_text())["num_hidden_layers"] == 1
     with pytest.raises(FileNotFoundError):
-        assemble_draft(tmp_path / "nowhere", SHIPPED / "draft-l4", tmp_path / "draft2")
+        assemble_draft(tmp_path / "nowhere", tmp_path / "shipped", tmp_path / "draft2")
     assert not (tmp_path / "draft2").exists()
