@@ -165,6 +165,10 @@ BAD = [
      "'max_tokens' is set by the field 'max_new_tokens'; move it out of 'sampling'"),
     ("[[pairing]]\nname='x'\ntarget='t'\nmethod='ngram'\nk=1\nsampling={stop_token_texts='('}\n",
      "sampling.stop_token_texts': must be a list of non-empty strings"),
+    ("[[pairing]]\nname='x'\ntarget='t'\nmethod='ngram'\nk=1\nworks_around=['cpu-expand-uninitialized']\n",
+     "unknown known-defect key(s) ['cpu-expand-uninitialized'] (did you mean 'cpu-expand-uninitialised'?)"),
+    ("[[pairing]]\nname='x'\ntarget='t'\nmethod='ngram'\nk=1\nworks_around='cpu-expand-uninitialised'\n",
+     "field 'works_around': must be a list of distinct known-defect keys"),
 ]
 
 
@@ -175,6 +179,21 @@ def test_bad_file_gives_one_error_naming_file_and_field(tmp_path, text, message)
         config.load(path)
     assert message in str(err.value)
     assert str(path) in str(err.value)
+
+
+def test_a_pairing_works_around_known_defects_in_its_cells_not_its_control(tmp_path):
+    from specgate.records.baselines import condition_facts
+
+    text = GOOD.replace('temperature = 1.0', 'temperature = 1.0\nworks_around = ["cpu-expand-uninitialised"]\n'
+                        'features = ["speculation-schedule"]')
+    cells = {c.id: c for c in config.load(write(tmp_path, text)).conditions()}
+    cell, schedule = cells["b-ngram-k2"], cells["b-ngram-k2+speculation-schedule"]
+    assert cell.works_around == ("cpu-expand-uninitialised",)
+    assert schedule.works_around == ("cpu-expand-uninitialised", "medusa-fixed-k")  # the pairing's, then the feature's
+    assert cell.control.works_around == () and cells["a-draft_model-k1"].works_around == ()
+    # Figures on the reference path are other figures: the records' key says so.
+    assert condition_facts(cell)["works_around"] == ["cpu-expand-uninitialised"]
+    assert "works_around" not in condition_facts(cells["a-draft_model-k1"])
 
 
 def test_missing_file_says_how_to_fix(tmp_path):

@@ -37,7 +37,7 @@ class SpecgateBenchmark:
             session.ensure_control(condition)
         self.paired = session.supply.paired_control(condition)  # before the condition's engine (pool.paired_control)
         # The engine's warm-up requests already meet a defect the cell works around.
-        with known_defects.reference_path(condition.feature_setting.works_around):
+        with known_defects.reference_path(condition.works_around):
             self.engine = session.supply.engine_for(condition)
         self.prompts = session.supply.prompts(condition)
 
@@ -50,7 +50,7 @@ class SpecgateBenchmark:
         rounds: list[RunResult] = []
         try:
             # One pytest-benchmark sample per round of the prompt set; the rounds combine into one run.
-            with known_defects.reference_path(condition.feature_setting.works_around):
+            with known_defects.reference_path(condition.works_around):
                 benchmark.pedantic(lambda: rounds.append(engine.run_once(prompts, condition, **beside)),
                                    rounds=condition.pairing.rounds, iterations=1)
             result = combine_rounds(rounds)

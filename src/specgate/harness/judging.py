@@ -5,6 +5,7 @@ and known vLLM defects applied. Holds the verdicts and the staged records until 
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Callable
 
@@ -100,6 +101,7 @@ class Judging:
             evidence = judge.Evidence(result, control, portable, timing, ids, problems,
                                      (f"feature {condition.feature}",) if condition.feature else (), finished.calls)
             verdict = judge.judge_condition(evidence, env, condition.pairing.tolerances)
+            verdict = dataclasses.replace(verdict, notes=verdict.notes + _worked_around(condition))
         self.verdicts[condition.id] = verdict = _known_defect(condition, verdict)
         return verdict
 
@@ -142,6 +144,14 @@ class Judging:
         except BaselineError as exc:  # also an unwritable file: BaselineFile.update says so
             return False, [(f"baselines NOT saved: {exc}", True)]
         return True, [(f"{len(self.staged)} baseline records written to {' and '.join(str(p) for p in written)}", False)]
+
+
+def _worked_around(condition: Condition) -> tuple[str, ...]:
+    """A note naming the known defects this build shows that the cell ran around
+    (engines/known_defects.reference_path): its figures are then the reference path's."""
+    shown = [key for key in condition.works_around if known_defects.present((key,))]
+    return ((f"ran on specgate's reference path around known vLLM defect(s) {', '.join(shown)} "
+             f"(docs/known-defects.md)",) if shown else ())
 
 
 def _known_defect(condition: Condition, verdict: Verdict) -> Verdict:

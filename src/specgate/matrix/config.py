@@ -111,6 +111,7 @@ def _pairing(raw: dict[str, Any], where: str, base: Path) -> Pairing:
         threads=v.integer("threads", minimum=0), engine=v.table("engine"), speculative=_speculative(v, where),
         sampling=_sampling(v, where),
         tolerances=_tolerances(v, where), features=_features(raw.get("features", []), where),
+        works_around=_works_around(raw.get("works_around", []), where),
     )
     if not 0.0 < p.top_p <= 1.0:
         raise ConfigError(f"{where}: field 'top_p': must be in (0, 1], got {p.top_p!r}")
@@ -225,6 +226,21 @@ def _features(raw: Any, where: str) -> dict[str, dict[str, Any]]:
         raise ConfigError(f"{where}: field 'features': unknown feature(s) {bad}{hints}; known: "
                           f"{', '.join(features_mod.FEATURES)}")
     return {name: dict(value) for name, value in raw.items()}
+
+
+def _works_around(raw: Any, where: str) -> tuple[str, ...]:
+    """Keys of known vLLM defects (engines/known_defects.py) to work around in this pairing's cells."""
+    from specgate.engines.known_defects import DEFECTS  # no vLLM import: the probes import it when run
+
+    known = [d.key for d in DEFECTS]
+    if not isinstance(raw, list) or not all(isinstance(x, str) for x in raw) or len(set(raw)) != len(raw):
+        raise ConfigError(f"{where}: field 'works_around': must be a list of distinct known-defect keys, got {raw!r}")
+    bad = [key for key in raw if key not in known]
+    if bad:
+        hints = "".join(did_you_mean(key, known) for key in bad)
+        raise ConfigError(f"{where}: field 'works_around': unknown known-defect key(s) {bad}{hints}; known "
+                          f"(docs/known-defects.md): {', '.join(known)}")
+    return tuple(raw)
 
 
 class _Validator:

@@ -59,6 +59,7 @@ def condition_facts(c: Condition, dropped: tuple[str, ...] | None = None) -> dic
         **({"paired_control": True} if p.paired_control and c.mode == "sequential" and not c.is_control else {}),
         **({"machine_reference": True} if p.machine_reference and c.mode == "sequential" and c.is_control else {}),
         "engine": dict(sorted(p.engine.items())), "speculative": dict(sorted(p.speculative.items())),
+        **({"works_around": list(c.works_around)} if c.works_around else {}),
         **({"feature": c.feature, "feature_engine": dict(sorted(p.features.get(c.feature, {}).items()))}
            if c.feature else {}),
         **({"prompts_dropped": {"count": len(dropped), "ids": text_digest("\n".join(sorted(dropped)))}}
