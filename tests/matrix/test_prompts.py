@@ -16,6 +16,7 @@ from specgate.matrix.prompts import PromptSetError
     ("code", 130, None),
     ("humaneval", 164, "def "),
     ("mt-bench", 80, None),
+    ("gsm-symbolic", prompts.GSMSYMBOLIC_POOL, None),
 ])
 def test_shipped_sets_load_whole(name, size, looks_like):
     sample = prompts.load(name, size, seed=0)
@@ -33,7 +34,26 @@ def test_humaneval_is_the_real_data_set():
     assert "def has_close_elements(numbers: List[float], threshold: float) -> bool:" in first["HumanEval/0"]
 
 
-@pytest.mark.parametrize("name", ["code", "humaneval"])
+def test_gsm_symbolic_is_math_without_the_generators_answer_instruction():
+    sample = prompts.load("gsm-symbolic", 16, 0)
+    assert all(any(ch.isdigit() for ch in p.text) for p in sample)
+    assert not any("final answer" in p.text for p in sample)  # the set's system prompt asks for GSM8K's format
+    assert prompts.family("gsm-symbolic") == "gsm-symbolic" and "####" in prompts.SYSTEM_PROMPTS["gsm-symbolic"]
+
+
+def test_gsm_symbolic_without_its_package_says_how_to_install_it(monkeypatch):
+    monkeypatch.setitem(__import__("sys").modules, "reasoning_gym", None)
+    prompts._gsm_symbolic.cache_clear()
+    prompts._cached.cache_clear()
+    try:
+        with pytest.raises(PromptSetError, match=r"needs the 'reasoning-gym' package.*specgate\[real\]"):
+            prompts.load("gsm-symbolic", 4, 0)
+    finally:
+        prompts._gsm_symbolic.cache_clear()
+        prompts._cached.cache_clear()
+
+
+@pytest.mark.parametrize("name", ["code", "humaneval", "gsm-symbolic"])
 def test_samples_are_seed_stable_and_nested(name):
     a, b = prompts.load(name, 20, seed=7), prompts.load(name, 20, seed=7)
     assert a == b
@@ -160,7 +180,7 @@ def test_missing_prompt_file(tmp_path):
 
 
 def test_unknown_set_lists_the_available_ones():
-    with pytest.raises(PromptSetError, match="unknown prompt set 'gsm9k'; available: code, file, flores, gsm8k"):
+    with pytest.raises(PromptSetError, match="unknown prompt set 'gsm9k'; available: code, file, flores, gsm-symbolic, gsm8k"):
         prompts.load("gsm9k", 1, 0)
 
 

@@ -18,6 +18,11 @@ Sets (``prompt_set`` in a pairings file; options in ``prompt_options``):
               GSM8K test questions (hub: openai/gsm8k); easy = reference answer of at most 100
               characters, hard = over 400, as the origin benchmark split them. Option ``path``:
               a local file with question/answer columns instead of the hub
+  gsm-symbolic
+              grade-school math word problems offline: GSM-Symbolic's templates of GSM8K test
+              questions (Mirzadeh et al. 2024), instantiated by the ``reasoning-gym`` PyPI package
+              (pinned in the ``real`` extra) with a fixed seed: GSMSYMBOLIC_POOL questions, the same on
+              every machine for one reasoning-gym version
   flores      FLORES+ English sentences to translate (hub: openlanguagedata/flores_plus, devtest);
               option ``language``: the target language (default Catalan, as the origin offered)
   file        your own prompts: option ``path`` (JSONL, Parquet or CSV), ``column`` (default "text")
@@ -47,6 +52,7 @@ HARD_MIN_CHARS = 400  # and of more than this many "hard" (the origin's split)
 OPTIONS = {"path", "column", "id_column", "language", "system_prompt", "max_prompt_tokens", "context_chars"}
 INTEGER_OPTIONS = {"max_prompt_tokens", "context_chars"}
 LONG_CODE_CHARS = 4000
+GSMSYMBOLIC_POOL, GSMSYMBOLIC_SEED = 200, 0
 
 # Instruct mode wraps each prompt in the target's chat template with the set's system prompt.
 SYSTEM_PROMPTS = {
@@ -54,6 +60,7 @@ SYSTEM_PROMPTS = {
     "humaneval": "Complete the Python function. Reply with code only.",
     "mt-bench": "You are a helpful assistant.",
     "gsm8k": "Solve the math word problem step by step, then give the final answer after '####'.",
+    "gsm-symbolic": "Solve the math word problem step by step, then give the final answer after '####'.",
     "flores": "You are a professional translator. Reply with the translation only.",
     "file": "You are a helpful assistant.",
 }
@@ -190,6 +197,21 @@ def _gsm8k(subset: str, options: dict) -> tuple[Prompt, ...]:
     return tuple(Prompt(f"gsm8k-{i}", q) for i, (q, a) in enumerate(zip(questions, answers)) if keep(a))
 
 
+@functools.cache
+def _gsm_symbolic() -> tuple[Prompt, ...]:
+    try:
+        import reasoning_gym
+    except ImportError:
+        raise PromptSetError("prompt set 'gsm-symbolic' needs the 'reasoning-gym' package, which is not installed: "
+                             "pip install 'specgate[real]' (or reasoning-gym==0.1.25)") from None
+    rows = reasoning_gym.create_dataset("gsm_symbolic", size=GSMSYMBOLIC_POOL, seed=GSMSYMBOLIC_SEED)
+    # reasoning-gym appends an answer-format instruction meant for its own scorer; the set's system
+    # prompt asks for GSM8K's format instead.
+    return tuple(Prompt(f"gsm-symbolic-{i}",
+                        row["question"].split(" Give the result as your final answer.")[0])
+                 for i, row in enumerate(rows))
+
+
 def _flores(options: dict) -> tuple[Prompt, ...]:
     language = options.get("language", "cat_Latn")
     if language not in LANGUAGES:
@@ -232,6 +254,7 @@ SETS: dict[str, Callable[[dict], tuple[Prompt, ...]]] = {
     "gsm8k": lambda options: _gsm8k("all", options),
     "gsm8k-easy": lambda options: _gsm8k("easy", options),
     "gsm8k-hard": lambda options: _gsm8k("hard", options),
+    "gsm-symbolic": lambda options: _gsm_symbolic(),
     "flores": _flores,
     "file": _file,
 }
