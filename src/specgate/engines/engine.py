@@ -95,9 +95,12 @@ class Engine(Backend):
         return self._encode
 
     def code_path(self, prompt: Prompt, condition: Condition | None = None) -> dict | None:
-        """The calls one short greedy request makes (code_path.measure), in-process engines only."""
+        """The calls one short greedy request makes (code_path.measure), in-process engines only; None
+        when the prompt is longer than code_path.MAX_PROMPT_TOKENS."""
         condition = condition or self.condition
         if self.llm is None:
+            return None
+        if len(self.llm.get_tokenizer().encode(self._texts(condition, [prompt])[0])) > code_path.MAX_PROMPT_TOKENS:
             return None
         return code_path.measure(lambda: self._generate(condition, [prompt], max_tokens=CODE_PATH_TOKENS))
 
