@@ -4,7 +4,7 @@ VENV ?= .venv
 PYTEST = $(VENV)/bin/python -m pytest
 ARGS ?=
 
-.PHONY: setup bench bench-real test models models-real clean ab
+.PHONY: setup bench bench-real lossless-real test models models-real clean ab
 VLLM_A ?= 0.31.0
 
 setup: $(VENV)/.specgate-setup
@@ -25,12 +25,19 @@ bench: setup
 models-real: setup
 	$(VENV)/bin/python models/real_target.py
 
-# The real-model sweep (configs/cpu-real.toml): chat, code, temperature > 0 and context-length buckets
-# on SmolLM2 with ngram, a distilled draft and an EAGLE-3 head; writes reports/real/.
+# The real-model sweep (configs/cpu-real.toml): chat (a k sweep beside the paired control, and
+# temperature 0.7), code, math and context-length buckets on SmolLM2 with ngram and an EAGLE-3 head;
+# writes reports/real/.
 bench-real: models-real
 	mkdir -p reports/real
 	$(PYTEST) benchmarks -v -p no:cacheprovider --specgate-config configs/cpu-real.toml --specgate-strict \
 		--specgate-reports reports/real --benchmark-json reports/real/benchmark.json $(ARGS)
+
+# Lossless sampling on the real model (configs/lossless-real.toml): SmolLM2 with its EAGLE-3 head at
+# temperature > 0, against the exact target distribution (the shipped suite specgate.suites.test_lossless).
+lossless-real: models-real
+	$(PYTEST) --pyargs specgate.suites.test_lossless -v -p no:cacheprovider \
+		--specgate-lossless-config configs/lossless-real.toml $(ARGS)
 
 test: setup models-real
 	$(PYTEST) tests -v -p no:cacheprovider $(ARGS)
