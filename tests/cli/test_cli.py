@@ -16,13 +16,13 @@ from specgate.core.results import RequestRecord, RunResult, SpecCounters
 def test_validate_lists_conditions(capsys):
     assert cli.main(["validate", str(CPU_CONFIG)]) == 0
     out = capsys.readouterr().out
-    assert "9 pairings, 119 conditions" in out and "fixture-aligned-draft_model-k5" in out
+    assert "15 pairings, 128 conditions" in out and "fixture-aligned-draft_model-k5" in out
 
 
 def test_validate_json_is_one_document_naming_pairings_conditions_and_problems(tmp_path, capsys):
     assert cli.main(["validate", str(CPU_CONFIG), "--config-only", "--json"]) == 0
     doc = json.loads(capsys.readouterr().out)
-    assert len(doc["pairings"]) == 9 and len(doc["conditions"]) == 119 and doc["problems"] == []
+    assert len(doc["pairings"]) == 15 and len(doc["conditions"]) == 128 and doc["problems"] == []
     assert (doc["checked"], doc["exit_status"]) == (False, 0)
     bad = tmp_path / "p.toml"
     bad.write_text(CPU_CONFIG.read_text().replace('method = "suffix"', 'method = "mlp_speculator"\ndraft = "../models'

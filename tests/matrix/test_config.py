@@ -43,11 +43,12 @@ def test_matrix_lists_controls_first_then_every_pairing_k_and_mode(tmp_path):
 
 def test_each_workload_of_the_cpu_default_has_one_control(cpu_matrix):
     ids = [c.id for c in cpu_matrix.conditions()]
-    # Code in each mode, HumanEval, 16 code prompts (the heads) on the fixture target, and code on its
-    # MiMo twin (the MTP pairing's target).
-    assert ids[:5] == ["fixture-nospec", "fixture-nospec-batch", "fixture.fixture-aligned-humaneval-nospec-batch",
-                       "fixture.fixture-e3-nospec", "fixture-mimo-nospec"]
-    assert sum("nospec" in i and "+" not in i for i in ids) == 5
+    # Code in each mode, HumanEval, 16 code prompts (the heads) on the fixture target, code on its
+    # MiMo twin (the MTP pairing's target), and the three context buckets (shared by both methods).
+    assert ids[:8] == ["fixture-nospec", "fixture-nospec-batch", "fixture.fixture-aligned-humaneval-nospec-batch",
+                       "fixture.fixture-e3-nospec", "fixture-mimo-nospec", "fixture.fixture-e3-ctx200-nospec-batch",
+                       "fixture.fixture-e3-ctx600-nospec-batch", "fixture.fixture-e3-ctx900-nospec-batch"]
+    assert sum("nospec" in i and "+" not in i for i in ids) == 8
 
 
 def test_conditions_sharing_an_engine_run_one_after_another(cpu_matrix):
@@ -103,10 +104,12 @@ def test_shipped_configs_are_valid(cpu_matrix):
     cpu = cpu_matrix
     assert [p.name for p in cpu.pairings] == ["fixture-aligned", "fixture-misaligned", "fixture",
                                               "fixture-aligned-humaneval", "fixture-e3", "fixture-e1", "fixture-heads",
-                                              "fixture-mimo", "fixture-arctic"]
-    # aligned k 1..8, every other pairing k 1..5; EAGLE-3, EAGLE, Medusa, MTP and suffix among them.
+                                              "fixture-mimo", "fixture-arctic"] + [
+        f"fixture-{m}-ctx{b}" for b in (200, 600, 900) for m in ("e3", "aligned")]
+    # aligned k 1..8, every other pairing k 1..5, the context buckets at k 3; EAGLE-3, EAGLE, Medusa,
+    # MTP and suffix among them.
     cells = [c for c in cpu.conditions() if not c.is_control and not c.feature]
-    assert len(cells) == 48 and {"eagle3", "eagle", "medusa", "mtp", "suffix"} <= {c.method for c in cells}
+    assert len(cells) == 54 and {"eagle3", "eagle", "medusa", "mtp", "suffix"} <= {c.method for c in cells}
     # Fourteen feature cells each for draft_model (at k 8) and ngram (at k 5), continuous batching among
     # them, and processed logprobs; where requests end, EOS inside draft runs and the speculation
     # schedule for every method the suite gates.
@@ -194,6 +197,15 @@ def test_a_pairing_works_around_known_defects_in_its_cells_not_its_control(tmp_p
     # Figures on the reference path are other figures: the records' key says so.
     assert condition_facts(cell)["works_around"] == ["cpu-expand-uninitialised"]
     assert "works_around" not in condition_facts(cells["a-draft_model-k1"])
+
+
+def test_the_defect_keys_a_pairings_file_may_name_are_the_declared_known_defects():
+    from specgate.engines.known_defects import DEFECTS
+    from specgate.matrix.features import FEATURES, KNOWN_DEFECT_KEYS
+
+    assert KNOWN_DEFECT_KEYS == tuple(d.key for d in DEFECTS)
+    named = {key for f in FEATURES.values() for key in f.known_defects + f.works_around}
+    assert named <= set(KNOWN_DEFECT_KEYS), named - set(KNOWN_DEFECT_KEYS)
 
 
 def test_missing_file_says_how_to_fix(tmp_path):

@@ -230,9 +230,7 @@ def _features(raw: Any, where: str) -> dict[str, dict[str, Any]]:
 
 def _works_around(raw: Any, where: str) -> tuple[str, ...]:
     """Keys of known vLLM defects (engines/known_defects.py) to work around in this pairing's cells."""
-    from specgate.engines.known_defects import DEFECTS  # no vLLM import: the probes import it when run
-
-    known = [d.key for d in DEFECTS]
+    known = features_mod.KNOWN_DEFECT_KEYS
     if not isinstance(raw, list) or not all(isinstance(x, str) for x in raw) or len(set(raw)) != len(raw):
         raise ConfigError(f"{where}: field 'works_around': must be a list of distinct known-defect keys, got {raw!r}")
     bad = [key for key in raw if key not in known]

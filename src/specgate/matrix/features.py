@@ -27,6 +27,13 @@ ARRIVALS_ENGINE = {"max_num_seqs": 3, "enable_chunked_prefill": True, "max_num_b
 STRUCTURED_REGEX = r"[a-z_]{1,16}\((self|x|n)?\)"
 
 
+# The keys of the known vLLM defects that a pairing or feature may name (works_around, known_defects).
+# engines/known_defects.py declares each with its probe and work-around; a test keeps the two equal
+# (matrix reads pairings files without importing engines).
+KNOWN_DEFECT_KEYS = ("cpu-expand-uninitialised", "cpu-top-k-empty-draft-batch", "accepted-past-end",
+                     "min-tokens-bonus-position", "medusa-fixed-k")
+
+
 @dataclass(frozen=True)
 class Feature:
     name: str
