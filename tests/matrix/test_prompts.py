@@ -38,7 +38,7 @@ def test_gsm_symbolic_is_math_without_the_generators_answer_instruction():
     sample = prompts.load("gsm-symbolic", 16, 0)
     assert all(any(ch.isdigit() for ch in p.text) for p in sample)
     assert not any("final answer" in p.text for p in sample)  # the set's system prompt asks for GSM8K's format
-    assert prompts.family("gsm-symbolic") == "gsm-symbolic" and "####" in prompts.SYSTEM_PROMPTS["gsm-symbolic"]
+    assert prompts.family("gsm-symbolic") == "gsm8k" and "####" in prompts.SYSTEM_PROMPTS["gsm8k"]
 
 
 def test_gsm_symbolic_without_its_package_says_how_to_install_it(monkeypatch):

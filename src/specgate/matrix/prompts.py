@@ -60,7 +60,6 @@ SYSTEM_PROMPTS = {
     "humaneval": "Complete the Python function. Reply with code only.",
     "mt-bench": "You are a helpful assistant.",
     "gsm8k": "Solve the math word problem step by step, then give the final answer after '####'.",
-    "gsm-symbolic": "Solve the math word problem step by step, then give the final answer after '####'.",
     "flores": "You are a professional translator. Reply with the translation only.",
     "file": "You are a helpful assistant.",
 }
@@ -265,8 +264,8 @@ def available() -> list[str]:
 
 
 def family(name: str) -> str:
-    """gsm8k-easy -> gsm8k: the key of the set's system prompt."""
-    return name.split("-")[0] if name.startswith("gsm8k") else name
+    """gsm8k-easy, gsm-symbolic -> gsm8k: the key of the set's system prompt."""
+    return "gsm8k" if name.startswith("gsm") else name
 
 
 def everything(name: str, options: dict | None = None) -> tuple[Prompt, ...]:
