@@ -91,6 +91,21 @@ def _expand_reference(output, input_val, cu_num_tokens, replace_from, replace_to
     output.copy_(torch.repeat_interleave(values, counts)[: output.shape[0]])
 
 
+class _ExpandReference:
+    """``_expand_reference`` in the place of vLLM's expand kernel; every other attribute is the
+    kernel's own (vLLM 0.32's rejection sampler registers the kernel's warm-up when it is built,
+    ``_expand.register_warmup()``, which a plain function lacks)."""
+
+    def __init__(self, kernel):
+        self._kernel = kernel
+
+    def __call__(self, *args, **kwargs):
+        return _expand_reference(*args, **kwargs)
+
+    def __getattr__(self, name):
+        return getattr(self._kernel, name)
+
+
 def empty_top_k_is_broken() -> bool:
     """Probe: top-k over a batch of no draft tokens."""
     import torch
@@ -187,7 +202,7 @@ def reference_path(keys=None):
     keys worked around."""
     # (defect, module, attribute that owns the patched name, name, work-around): a module is imported
     # only when its defect is wanted, so a vLLM that moved one breaks only the cells that work around it.
-    sites = ((CPU_EXPAND, "vllm.v1.sample.rejection_sampler", None, "_expand", lambda original: _expand_reference),
+    sites = ((CPU_EXPAND, "vllm.v1.sample.rejection_sampler", None, "_expand", _ExpandReference),
              (CPU_EMPTY_TOP_K, "vllm.v1.sample.rejection_sampler", None, "apply_top_k_top_p", _skip_empty),
              (MIN_TOKENS_BONUS, "vllm.v1.sample.sampler", "Sampler", "apply_logits_processors", _bonus_min_tokens),
              (MEDUSA_FIXED_K, "vllm.v1.spec_decode.medusa", "MedusaProposer", "propose", _medusa_any_k))
