@@ -64,9 +64,11 @@ def test_the_installed_target_is_the_verified_conversion_with_its_licence():
     assert (config["num_hidden_layers"], config["hidden_size"], config["vocab_size"]) == (30, 576, 49152)
 
 
-def test_a_draft_is_assembled_from_its_own_layers_and_the_target_s_embeddings(tmp_path):
-    """draft-l4 is not shipped (28 MB): a draft written as train_real_drafts writes it (a 1-layer cut
-    here, to stay quick) is assembled into a runnable folder with the target's embeddings."""
+def test_a_draft_is_assembled_from_the_target_s_layers_and_its_shipped_low_rank_updates(tmp_path):
+    """draft-l4 ships only its norms and low-rank factors; ``make models-real`` merges them into the
+    target's first layers. A 1-layer cut with made-up updates (quick) is assembled into a folder
+    whose weights are the target's plus B A, exactly, with the target's embeddings."""
+    import torch
     from safetensors.torch import load_file
     from transformers import AutoModelForCausalLM
 
@@ -74,16 +76,25 @@ def test_a_draft_is_assembled_from_its_own_layers_and_the_target_s_embeddings(tm
     sys.path.insert(0, str(ROOT / "models"))
     from train_real_drafts import assemble_draft, cut_draft, save_draft
 
-    target_model = AutoModelForCausalLM.from_pretrained(module.OUT)
-    save_draft(cut_draft(target_model, 1), tmp_path / "shipped")
+    cut = cut_draft(AutoModelForCausalLM.from_pretrained(module.OUT), 1, rank=2)
+    with torch.no_grad():
+        torch.manual_seed(0)
+        for name, p in cut.named_parameters():
+            if name.endswith(("lora_b", "norm.weight")):
+                p.normal_(0, 0.01 if name.endswith("lora_b") else 1.0)
+    save_draft(cut, tmp_path / "shipped")
     assemble_draft(module.OUT, tmp_path / "shipped", tmp_path / "draft")
     draft = load_file(str(tmp_path / "draft" / "model.safetensors"))
     target = load_file(str(module.OUT / "model.safetensors"))
     shipped = load_file(str(tmp_path / "shipped" / "model.safetensors"))
-    assert "model.embed_tokens.weight" not in shipped
-    assert draft["model.embed_tokens.weight"].float().equal(target["model.embed_tokens.weight"].half().float())
-    assert set(draft) == set(shipped) | {"model.embed_tokens.weight"}
+    assert not any(name.endswith("proj.weight") or "embed" in name for name in shipped)
+    assert draft["model.embed_tokens.weight"].equal(target["model.embed_tokens.weight"])
+    q = "model.layers.0.self_attn.q_proj."
+    merged = target[q + "weight"].double() + shipped[q + "lora_b"].double() @ shipped[q + "lora_a"].double()
+    assert draft[q + "weight"].equal(merged.float()) and not draft[q + "weight"].equal(target[q + "weight"])
+    assert draft["model.norm.weight"].equal(shipped["model.norm.weight"].float())
+    assert not any(name.startswith("model.layers.1.") for name in draft)
     assert json.loads((tmp_path / "draft" / "config.json").read_text())["num_hidden_layers"] == 1
     with pytest.raises(FileNotFoundError):
         assemble_draft(tmp_path / "nowhere", tmp_path / "shipped", tmp_path / "draft2")
-    assert not (tmp_path / "draft2").exists()
+    assert not (tmp_path / "draft2").exists() and not (tmp_path / "draft2.partial").exists()
