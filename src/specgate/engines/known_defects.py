@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import types
 from dataclasses import dataclass
 
 from specgate.matrix import vllm_accepts
@@ -91,19 +92,21 @@ def _expand_reference(output, input_val, cu_num_tokens, replace_from, replace_to
     output.copy_(torch.repeat_interleave(values, counts)[: output.shape[0]])
 
 
-class _ExpandReference:
-    """``_expand_reference`` in the place of vLLM's expand kernel; every other attribute is the
-    kernel's own (vLLM 0.32's rejection sampler registers the kernel's warm-up when it is built,
-    ``_expand.register_warmup()``, which a plain function lacks)."""
+class _StandIn:
+    """A work-around in the place of a vLLM module function (``reference_path`` puts every one in
+    this): calls go to ``function``, every other attribute is the original's. vLLM 0.32's kernels
+    carry more than a call (its rejection sampler calls ``_expand.register_warmup()`` when an engine
+    is built, and a cell that works around a defect builds its engine on the reference path), which a
+    plain function in their place lacks."""
 
-    def __init__(self, kernel):
-        self._kernel = kernel
+    def __init__(self, original, function):
+        self._original, self._function = original, function
 
     def __call__(self, *args, **kwargs):
-        return _expand_reference(*args, **kwargs)
+        return self._function(*args, **kwargs)
 
     def __getattr__(self, name):
-        return getattr(self._kernel, name)
+        return getattr(self._original, name)
 
 
 def empty_top_k_is_broken() -> bool:
@@ -202,7 +205,7 @@ def reference_path(keys=None):
     keys worked around."""
     # (defect, module, attribute that owns the patched name, name, work-around): a module is imported
     # only when its defect is wanted, so a vLLM that moved one breaks only the cells that work around it.
-    sites = ((CPU_EXPAND, "vllm.v1.sample.rejection_sampler", None, "_expand", _ExpandReference),
+    sites = ((CPU_EXPAND, "vllm.v1.sample.rejection_sampler", None, "_expand", lambda original: _expand_reference),
              (CPU_EMPTY_TOP_K, "vllm.v1.sample.rejection_sampler", None, "apply_top_k_top_p", _skip_empty),
              (MIN_TOKENS_BONUS, "vllm.v1.sample.sampler", "Sampler", "apply_logits_processors", _bonus_min_tokens),
              (MEDUSA_FIXED_K, "vllm.v1.spec_decode.medusa", "MedusaProposer", "propose", _medusa_any_k))
@@ -214,7 +217,10 @@ def reference_path(keys=None):
     saved = [(owner, name, owner.__dict__[name]) for _, owner, name, _ in patches]
     try:
         for _, owner, name, make in patches:
-            setattr(owner, name, make(getattr(owner, name)))
+            original = getattr(owner, name)
+            # A module function's other attributes stay the original's (_StandIn); a method stays a function.
+            fixed = make(original)
+            setattr(owner, name, _StandIn(original, fixed) if isinstance(owner, types.ModuleType) else fixed)
         yield [key for key, _, _, _ in patches]
     finally:
         for owner, name, original in saved:
