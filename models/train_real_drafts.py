@@ -47,7 +47,7 @@ sys.path.insert(0, str(HERE))
 from real_target import OUT as TARGET  # noqa: E402
 from train_fixtures import SEED, batches, lr_at, stdlib_sources, token_stream  # noqa: E402
 from train_heads import (Eagle3Head, TargetFeatures, greedy_agreement, head_config, kl,  # noqa: E402
-                         log_step, optimise, unrolled_loss, write_eagle3)
+                         log_step, optimise, save_safetensors, unrolled_loss, write_eagle3)
 
 SHIPPED = HERE / "real-drafts"
 # vLLM's default auxiliary layers for EAGLE-3 over a target of n layers: (2, n // 2, n - 3).
@@ -180,13 +180,9 @@ def cut_draft(target_model, layers: int, rank: int = DRAFT_RANK):
 
 
 def shipped_tensors(draft) -> dict[str, torch.Tensor]:
-    """What ships of a cut draft: its norms and low-rank factors (float16), under the names of the
-    Llama weights they belong to (``...q_proj.lora_a`` updates ``...q_proj.weight``)."""
-    out = {}
-    for name, p in draft.named_parameters():
-        if p.requires_grad:
-            out[name.replace(".base.", ".")] = p.detach().to(torch.float16).contiguous()
-    return out
+    """What ships of a cut draft: its norms and low-rank factors, under the names of the Llama
+    weights they belong to (``...q_proj.lora_a`` updates ``...q_proj.weight``)."""
+    return {name.replace(".base.", "."): p for name, p in draft.named_parameters() if p.requires_grad}
 
 
 def _product(b: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
@@ -233,20 +229,13 @@ def assemble_draft(target: Path, shipped: Path, out: Path) -> None:
 
 
 def save_draft(draft, folder: Path) -> int:
-    """Write the shipped part of a cut draft; returns its parameter count."""
-    from safetensors.torch import save_file
-
-    if folder.exists():
-        shutil.rmtree(folder)
-    folder.mkdir(parents=True)
-    tensors = shipped_tensors(draft)
-    save_file(tensors, str(folder / "model.safetensors"), metadata={"format": "pt"})
+    """Write the shipped part of a cut draft (float16, train_heads.save_safetensors); returns its
+    parameter count."""
     config = draft.config.to_dict()
-    config["torch_dtype"] = "float32"
+    config["torch_dtype"] = "float32"  # the dtype of the folder assemble_draft makes
     for key in ("dtype", "_name_or_path"):  # the latter is the trainer's local path
         config.pop(key, None)
-    (folder / "config.json").write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
-    return sum(v.numel() for v in tensors.values())
+    return save_safetensors(shipped_tensors(draft), folder, config)
 
 
 def chat_data(args, train, prose) -> tuple[torch.Tensor, int]:
